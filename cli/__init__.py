@@ -1,0 +1,1 @@
+"""The ``sptrain`` command line."""

@@ -1,0 +1,1 @@
+"""Simulators -> episodes -> Zarr shards. Never imports training."""

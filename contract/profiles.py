@@ -1,0 +1,281 @@
+"""Contract profiles: what each modeld interface era expects of ``driving_vision`` and ``driving_policy``.
+
+A profile is data: ``PROFILE_TABLE`` lists, per profile and model, the inputs (name, shape, dtype, in
+order) and the output heads (name, kind, shape, hypotheses) in the order they are laid out in the flat
+``outputs`` tensor, plus the ``pad`` slice exactly as the release metadata carries it. Adding a profile is
+adding an entry to that table; slices and widths are derived from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+from . import constants as C
+from .errors import UnknownProfileError
+
+DEFAULT_PROFILE = "op-0.10.1"
+VISION_MODEL = "driving_vision"
+POLICY_MODEL = "driving_policy"
+MODEL_NAMES = (VISION_MODEL, POLICY_MODEL)
+OUTPUT_NAME = "outputs"
+
+
+class HeadKind(str, Enum):
+    MDN = "mdn"  # means, then log-stds (then hypothesis logits); parsed with parse_mdn
+    SIGMOID = "sigmoid"  # independent logits
+    SOFTMAX = "softmax"  # categorical logits, softmax over the last axis of `shape`
+    RAW = "raw"  # passed through (hidden_state)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name of the ONNX graph input
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One named slice of the flat output.
+
+    For MDN heads ``shape`` is the value shape of one hypothesis; ``hypotheses`` (modeld's ``in_N``) > 1
+    means each hypothesis carries ``selection`` (``out_N``) trailing logits.
+    """
+
+    name: str
+    kind: HeadKind
+    shape: tuple[int, ...]
+    hypotheses: int = 0
+    selection: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind is not HeadKind.MDN and (self.hypotheses or self.selection):
+            raise ValueError(f"head {self.name}: only MDN heads have hypotheses")
+        if self.hypotheses == 1 or (self.hypotheses > 1) != (self.selection > 0):
+            raise ValueError(f"head {self.name}: hypotheses={self.hypotheses} needs selection>0 (or both 0)")
+
+    @property
+    def n_values(self) -> int:
+        """Values per hypothesis (for MDN: the number of means)."""
+        return math.prod(self.shape)
+
+    @property
+    def is_multi_hypothesis(self) -> bool:
+        return self.hypotheses > 1
+
+    @property
+    def width(self) -> int:
+        if self.kind is HeadKind.MDN:
+            return max(self.hypotheses, 1) * (2 * self.n_values + self.selection)
+        return self.n_values
+
+    def parsed_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """Shape of the parsed (selected) mean for a batch, as modeld's parser returns it."""
+        if self.kind is HeadKind.MDN and self.selection > 1:
+            return (batch, self.selection) + self.shape
+        return (batch,) + self.shape
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    inputs: tuple[InputSpec, ...]
+    heads: tuple[HeadSpec, ...]
+    pad: slice  # as in the release metadata
+    pad_width: int
+    output_name: str = OUTPUT_NAME
+    _slices: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        slices: dict[str, slice] = {}
+        start = 0
+        for head in self.heads:
+            slices[head.name] = slice(start, start + head.width)
+            start += head.width
+        slices["pad"] = self.pad
+        object.__setattr__(self, "_slices", slices)
+        if self.pad.start is not None and self.pad.start < 0 and -self.pad.start != self.pad_width:
+            raise ValueError(f"{self.name}: pad {self.pad} disagrees with pad_width {self.pad_width}")
+
+    @property
+    def output_width(self) -> int:
+        return sum(h.width for h in self.heads) + self.pad_width
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (1, self.output_width)
+
+    def output_slices(self) -> dict[str, slice]:
+        """name -> slice into the flat output, in layout order, ``pad`` last (a fresh dict)."""
+        return dict(self._slices)
+
+    def head(self, name: str) -> HeadSpec:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise KeyError(f"{self.name} has no head {name!r}; heads: {[h.name for h in self.heads]}")
+
+    def input(self, name: str) -> InputSpec:
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise KeyError(f"{self.name} has no input {name!r}; inputs: {[i.name for i in self.inputs]}")
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {i.name: i.shape for i in self.inputs}
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    releases: str
+    description: str
+    vision: ModelSpec
+    policy: ModelSpec
+
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        return {VISION_MODEL: self.vision, POLICY_MODEL: self.policy}
+
+    def model(self, name: str) -> ModelSpec:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"unknown model {name!r}; expected one of {list(MODEL_NAMES)}") from None
+
+    def has_input(self, model: str, name: str) -> bool:
+        return any(i.name == name for i in self.model(model).inputs)
+
+
+# --- the table --------------------------------------------------------------------------------------
+_MDN, _SIG, _SM, _RAW = HeadKind.MDN, HeadKind.SIGMOID, HeadKind.SOFTMAX, HeadKind.RAW
+_IMG = ("uint8", C.IMG_SHAPE)
+
+
+def _vision_heads(lead: tuple) -> list[tuple]:
+    return [
+        ("meta", _SIG, (C.META_WIDTH,)),
+        ("desire_pred", _SM, (C.DESIRE_PRED_LEN, C.DESIRE_LEN)),
+        ("pose", _MDN, (C.POSE_WIDTH,)),
+        ("wide_from_device_euler", _MDN, (C.WIDE_FROM_DEVICE_WIDTH,)),
+        ("road_transform", _MDN, (C.POSE_WIDTH,)),
+        ("lane_lines", _MDN, (C.NUM_LANE_LINES, C.IDX_N, C.LANE_LINES_WIDTH)),
+        ("lane_lines_prob", _SIG, (2 * C.NUM_LANE_LINES,)),
+        ("road_edges", _MDN, (C.NUM_ROAD_EDGES, C.IDX_N, C.LANE_LINES_WIDTH)),
+        lead,
+        ("lead_prob", _SIG, (C.LEAD_MHP_SELECTION,)),
+        ("hidden_state", _RAW, (C.FEATURE_LEN,)),
+    ]
+
+
+_LEAD_SINGLE = ("lead", _MDN, (C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH))
+_LEAD_MHP = ("lead", _MDN, (C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), C.LEAD_MHP_N, C.LEAD_MHP_SELECTION)
+_PLAN_SINGLE = ("plan", _MDN, (C.IDX_N, C.PLAN_WIDTH))
+_PLAN_MHP = ("plan", _MDN, (C.IDX_N, C.PLAN_WIDTH), C.PLAN_MHP_N, C.PLAN_MHP_SELECTION)
+_DESIRE_STATE = ("desire_state", _SM, (C.DESIRE_LEN,))
+_HIST = C.HISTORY_BUFFER_LEN
+
+PROFILE_TABLE: dict[str, dict] = {
+    "op-0.10.1": {
+        "releases": "openpilot v0.10.1 - v0.11.1 (Aug 2025 - May 2026); sunnypilot split vision + policy runner",
+        "description": "vision + policy; policy inputs desire_pulse, traffic_convention, features_buffer",
+        "driving_vision": {
+            "inputs": [("img", *_IMG), ("big_img", *_IMG)],
+            "heads": _vision_heads(_LEAD_SINGLE),
+            "pad": slice(0, None),
+            "pad_width": 0,
+        },
+        "driving_policy": {
+            "inputs": [
+                ("desire_pulse", "float32", (1, _HIST, C.DESIRE_LEN)),
+                ("traffic_convention", "float32", (1, C.TRAFFIC_CONVENTION_LEN)),
+                ("features_buffer", "float32", (1, _HIST, C.FEATURE_LEN)),
+            ],
+            "heads": [_PLAN_SINGLE, _DESIRE_STATE],
+            "pad": slice(-2, None),
+            "pad_width": 2,
+        },
+    },
+    "op-0.10.0": {
+        "releases": "openpilot v0.9.8 - v0.10.0 (Feb - Aug 2025)",
+        "description": "vision + policy; multi-hypothesis lead and plan; policy also takes lateral_control_params "
+        "and prev_desired_curv and outputs desired_curvature",
+        "driving_vision": {
+            "inputs": [("img", *_IMG), ("big_img", *_IMG)],
+            "heads": _vision_heads(_LEAD_MHP),
+            "pad": slice(-2, None),
+            "pad_width": 2,
+        },
+        "driving_policy": {
+            "inputs": [
+                ("desire", "float32", (1, _HIST, C.DESIRE_LEN)),
+                ("traffic_convention", "float32", (1, C.TRAFFIC_CONVENTION_LEN)),
+                ("lateral_control_params", "float32", (1, C.LATERAL_CONTROL_PARAMS_LEN)),
+                ("prev_desired_curv", "float32", (1, _HIST, C.PREV_DESIRED_CURV_LEN)),
+                ("features_buffer", "float32", (1, _HIST, C.FEATURE_LEN)),
+            ],
+            "heads": [_PLAN_MHP, _DESIRE_STATE, ("desired_curvature", _MDN, (C.DESIRED_CURV_WIDTH,))],
+            "pad": slice(-3, None),
+            "pad_width": 3,
+        },
+    },
+}
+
+
+def _build_model(name: str, entry: dict) -> ModelSpec:
+    inputs = tuple(InputSpec(n, tuple(shape), dtype) for n, dtype, shape in entry["inputs"])
+    heads = tuple(HeadSpec(h[0], h[1], tuple(h[2]), *h[3:]) for h in entry["heads"])
+    return ModelSpec(name=name, inputs=inputs, heads=heads, pad=entry["pad"], pad_width=entry["pad_width"])
+
+
+def _build_profile(profile_id: str, entry: dict) -> Profile:
+    return Profile(
+        id=profile_id,
+        releases=entry["releases"],
+        description=entry["description"],
+        vision=_build_model(VISION_MODEL, entry[VISION_MODEL]),
+        policy=_build_model(POLICY_MODEL, entry[POLICY_MODEL]),
+    )
+
+
+PROFILES: dict[str, Profile] = {pid: _build_profile(pid, entry) for pid, entry in PROFILE_TABLE.items()}
+
+
+def profile_ids() -> list[str]:
+    return list(PROFILES)
+
+
+def get_profile(profile_id: str | None = None) -> Profile:
+    """The profile named ``profile_id`` (default ``op-0.10.1``); UnknownProfileError lists the known ids."""
+    pid = DEFAULT_PROFILE if profile_id is None else profile_id
+    try:
+        return PROFILES[pid]
+    except KeyError:
+        raise UnknownProfileError(
+            f"unknown contract profile {pid!r}; known profiles: {', '.join(PROFILES)}"
+        ) from None
+
+
+def profile_to_dict(profile: Profile, with_heads: bool = False) -> dict:
+    """The JSON-able form printed by ``sptrain contract show --json`` (inputs and slices in contract order).
+
+    ``{"profile": id, "models": {model: {"inputs": {name: {"shape", "dtype"}}, "output_shape",
+    "output_slices": {name: [start, stop]}}}}``; ``with_heads`` adds each head's kind, shape and width.
+    """
+    models = {}
+    for name, spec in profile.models.items():
+        entry = {
+            "inputs": {i.name: {"shape": list(i.shape), "dtype": i.dtype} for i in spec.inputs},
+            "output_shape": list(spec.output_shape),
+            "output_slices": {k: [s.start, s.stop] for k, s in spec.output_slices().items()},
+        }
+        if with_heads:
+            entry["heads"] = {
+                h.name: {"kind": h.kind.value, "shape": list(h.shape), "width": h.width,
+                         "hypotheses": h.hypotheses, "selection": h.selection}
+                for h in spec.heads
+            }
+        models[name] = entry
+    return {"profile": profile.id, "models": models}

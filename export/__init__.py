@@ -1,0 +1,1 @@
+"""torch -> ONNX -> tinygrad pickle, and the metadata modeld reads."""

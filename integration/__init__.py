@@ -1,0 +1,1 @@
+"""Install exported models into a sunnypilot checkout or model folder. Never imports torch."""

@@ -1,0 +1,104 @@
+"""The sptrain command line: contract show, doctor, help and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sunnypilot_training.cli.main import build_parser, main
+from sunnypilot_training.contract.metadata import load_metadata
+
+from spt_testutil import REFERENCE_FILES, REFERENCE_METADATA
+
+
+def _sptrain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sunnypilot_training.cli.main", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("profile_id", ["op-0.10.1", "op-0.10.0"])
+def test_contract_show_json_agrees_with_release_metadata(profile_id: str) -> None:
+    result = _sptrain("contract", "show", "--profile", profile_id, "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["profile"] == profile_id
+    for filename, pid, model in REFERENCE_FILES:
+        if pid != profile_id:
+            continue
+        reference = load_metadata(REFERENCE_METADATA / filename)
+        entry = shown["models"][model]
+        assert list(entry["inputs"]) == list(reference["input_shapes"])  # names in order
+        assert [tuple(v["shape"]) for v in entry["inputs"].values()] == list(reference["input_shapes"].values())
+        assert tuple(entry["output_shape"]) == reference["output_shapes"]["outputs"]
+        assert list(entry["output_slices"]) == list(reference["output_slices"])
+        for name, (start, stop) in entry["output_slices"].items():
+            assert slice(start, stop) == reference["output_slices"][name]
+
+
+def test_contract_show_dtypes() -> None:
+    shown = json.loads(_sptrain("contract", "show", "--json").stdout)
+    assert shown["profile"] == "op-0.10.1"
+    assert shown["models"]["driving_vision"]["inputs"]["img"]["dtype"] == "uint8"
+    assert shown["models"]["driving_policy"]["inputs"]["features_buffer"]["dtype"] == "float32"
+
+
+def test_unknown_profile_exits_2_listing_profiles() -> None:
+    result = _sptrain("contract", "show", "--profile", "op-1.0")
+    assert result.returncode == 2
+    assert "op-0.10.1" in result.stderr and "op-0.10.0" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_contract_show_text_lists_every_slice(capsys: pytest.CaptureFixture) -> None:
+    assert main(["contract", "show", "--profile", "op-0.10.0"]) == 0
+    text = capsys.readouterr().out
+    for name in ("lane_lines", "[917:1019]", "hypotheses=2 selection=3", "desired_curvature", "slice(-3, None"):
+        assert name in text
+
+
+def _subcommand_paths(parser, prefix=()):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _subcommand_paths(sub, prefix + (name,))
+
+
+def test_every_subcommand_has_help() -> None:
+    paths = list(_subcommand_paths(build_parser()))
+    assert ("contract", "show") in paths and ("doctor",) in paths
+    for path in paths:
+        result = _sptrain(*path, "--help")
+        assert result.returncode == 0 and "usage: sptrain" in result.stdout, path
+
+
+def test_doctor_reports_and_exits_0(tmp_path) -> None:
+    result = _sptrain("doctor", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    for word in ("Python:", "torch:", "tinygrad:", "CARLA client:", "CARLA_ROOT:", "free disk"):
+        assert word in result.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    assert _sptrain("no-such-command").returncode == 2
+
+
+def test_user_error_vs_bug_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from sunnypilot_training.cli import contract_cmd
+    from sunnypilot_training.errors import ShardFormatError
+
+    def user_error(args):
+        raise ShardFormatError("shard x.zarr: key img missing")
+
+    def bug(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(contract_cmd, "run_list", user_error)
+    assert main(["contract", "list"]) == 2
+    assert "shard x.zarr: key img missing" in capsys.readouterr().err
+    monkeypatch.setattr(contract_cmd, "run_list", bug)
+    assert main(["contract", "list"]) == 1
+    assert "Traceback" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Datasets, models, the trainer and its Hydra configs."""
