@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .constants import FRAME_PAIR_OFFSET  # noqa: F401  (frames between the stacked pair)
 from .errors import ContractError
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
 
 FRAME_CHANNELS = 6  # channels of one packed frame
 MODEL_INPUT_CHANNELS = 12  # two packed frames (t-4, t) per vision input
-FRAME_PAIR_OFFSET = 4  # frames between the two stacked frames (at 20 Hz: 0.2 s)
 
 # Y sub-grid order of channels 0..3: (row offset, column offset)
 _Y_SUBGRIDS = ((0, 0), (1, 0), (0, 1), (1, 1))
