@@ -1,0 +1,239 @@
+"""Zarr v3 episode shards: the schema, an atomic writer, and a validating reader.
+
+One directory per episode, ``<output>/<scenario>_<seed>_<episode>.zarr``, with time-major arrays at 20 Hz:
+``img`` / ``big_img`` uint8 (T, 6, 128, 256) - one packed YUV frame each (the model's 12-channel input of
+frames t-4 and t is assembled at load time) - and the label arrays of ``collector/labels.py``.
+
+Atomicity: a shard is written into a hidden ``.tmp-<name>-<pid>-<token>`` directory beside its final place
+and renamed when complete; ``complete: true`` is the last attribute written. A killed run leaves no visible
+partial shard; the next run skips complete shards and removes temporaries whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..contract import constants as C
+from ..errors import ShardFormatError
+
+SCHEMA_VERSION = 1
+LABEL_DEFINITIONS_VERSION = 1
+FRAME_SHAPE = (6, 128, 256)
+IMAGE_KEYS = ("img", "big_img")
+# key -> (per-frame shape, dtype)
+SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
+    "img": (FRAME_SHAPE, "uint8"),
+    "big_img": (FRAME_SHAPE, "uint8"),
+    "plan": ((C.IDX_N, C.PLAN_WIDTH), "float32"),
+    "lane_lines": ((C.NUM_LANE_LINES, C.IDX_N, C.LANE_LINES_WIDTH), "float32"),
+    "lane_lines_prob": ((C.NUM_LANE_LINES,), "float32"),
+    "road_edges": ((C.NUM_ROAD_EDGES, C.IDX_N, C.LANE_LINES_WIDTH), "float32"),
+    "lead": ((C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), "float32"),
+    "lead_prob": ((C.LEAD_MHP_SELECTION,), "float32"),
+    "pose": ((C.POSE_WIDTH,), "float32"),
+    "road_transform": ((C.POSE_WIDTH,), "float32"),
+    "wide_from_device_euler": ((C.WIDE_FROM_DEVICE_WIDTH,), "float32"),
+    "desire": ((C.DESIRE_LEN,), "float32"),
+    "meta": ((C.META_WIDTH,), "float32"),
+    "traffic_convention": ((C.TRAFFIC_CONVENTION_LEN,), "float32"),
+    "ego_speed": ((), "float32"),
+    "ego_accel": ((), "float32"),
+    "valid": ((), "bool"),
+}
+LABEL_KEYS = tuple(k for k in SCHEMA if k not in IMAGE_KEYS)
+REQUIRED_ATTRS = ("schema_version", "simulator", "simulator_version", "scenario", "seed", "episode_index",
+                  "dt_s", "n_frames", "cameras", "label_definitions_version", "complete")
+# Chosen by measurement (docs/benchmarks.md, bench/bench_shards.py): one frame per chunk, zstd level 1.
+FRAMES_PER_CHUNK = 1
+ZSTD_LEVEL = 1
+TMP_PREFIX = ".tmp-"
+SHARD_SUFFIX = ".zarr"
+
+
+def shard_name(scenario: str, seed: int, episode_index: int) -> str:
+    return f"{scenario}_{seed}_{episode_index}{SHARD_SUFFIX}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(output_dir: Path) -> list[Path]:
+    """Remove ``.tmp-*`` shard directories whose writing process no longer runs; returns what was removed."""
+    removed = []
+    pattern = re.compile(rf"^{re.escape(TMP_PREFIX)}.*-(\d+)-[0-9a-f]+$")
+    for entry in Path(output_dir).glob(f"{TMP_PREFIX}*"):
+        match = pattern.match(entry.name)
+        if entry.is_dir() and (match is None or not _pid_alive(int(match.group(1)))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def is_complete(path: Path) -> bool:
+    """True when ``path`` is a shard whose writer finished (cheap check of the ``complete`` attribute)."""
+    import json
+
+    meta = Path(path) / "zarr.json"
+    try:
+        return bool(json.loads(meta.read_text()).get("attributes", {}).get("complete", False))
+    except (OSError, ValueError):
+        return False
+
+
+class ShardWriter:
+    """Writes one episode shard atomically. Use as a context manager; call :meth:`commit` at the end."""
+
+    def __init__(self, output_dir: str | os.PathLike, name: str, n_frames: int, attrs: dict[str, Any]):
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.final_path = self.output_dir / name
+        self.tmp_path = self.output_dir / f"{TMP_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.n_frames = int(n_frames)
+        self._attrs = dict(attrs)
+        self._group = zarr.open_group(str(self.tmp_path), mode="w-")
+        self._arrays = {}
+        for key, (shape, dtype) in SCHEMA.items():
+            is_image = key in IMAGE_KEYS
+            chunks = (FRAMES_PER_CHUNK,) + shape if is_image else (self.n_frames,) + shape
+            self._arrays[key] = self._group.create_array(
+                key, shape=(self.n_frames,) + shape, chunks=chunks, dtype=dtype,
+                compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0)
+        self._committed = False
+
+    def write_frames(self, start: int, frames: dict[str, np.ndarray]) -> None:
+        """Write packed frames ``{'img': (n, 6, 128, 256), 'big_img': ...}`` at frames ``start:start+n``."""
+        for key in IMAGE_KEYS:
+            block = frames[key]
+            assert block.shape[1:] == FRAME_SHAPE and block.dtype == np.uint8, (key, block.shape, block.dtype)
+            self._arrays[key][start:start + len(block)] = block
+
+    def write_labels(self, labels: dict[str, np.ndarray]) -> None:
+        for key in LABEL_KEYS:
+            value = np.asarray(labels[key])
+            assert value.shape == (self.n_frames,) + SCHEMA[key][0], (key, value.shape)
+            self._arrays[key][...] = value.astype(SCHEMA[key][1])
+
+    def commit(self) -> Path:
+        """Mark complete (the last attribute written) and move into place."""
+        self._group.attrs.update({**self._attrs, "schema_version": SCHEMA_VERSION,
+                                  "label_definitions_version": LABEL_DEFINITIONS_VERSION,
+                                  "n_frames": self.n_frames})
+        self._group.attrs["complete"] = True
+        if self.final_path.exists():  # a stale incomplete shard of the same name (complete ones are skipped)
+            shutil.rmtree(self.final_path)
+        os.replace(self.tmp_path, self.final_path)
+        self._committed = True
+        return self.final_path
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp_path, ignore_errors=True)
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            self.abort()
+
+
+@dataclass
+class Shard:
+    """A validated, opened shard (lazy zarr arrays; open again in each DataLoader worker)."""
+
+    path: Path
+    attrs: dict[str, Any]
+    arrays: dict[str, Any]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.attrs["n_frames"])
+
+
+def open_shard(path: str | os.PathLike) -> Shard:
+    """Open and validate a shard; ShardFormatError names the shard, the key, found vs expected."""
+    import zarr
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ShardFormatError(f"{path}: no such shard directory (expected <scenario>_<seed>_<episode>.zarr)")
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        attrs = dict(group.attrs)
+    except Exception as exc:
+        raise ShardFormatError(f"{path}: not a readable Zarr v3 group ({exc}); delete it and collect again") \
+            from None
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing or attrs.get("complete") is not True:
+        raise ShardFormatError(f"{path}: incomplete shard (missing attributes {missing or ['complete']}); "
+                               f"it was not finished - delete it and rerun the collect command")
+    if attrs["schema_version"] != SCHEMA_VERSION:
+        raise ShardFormatError(f"{path}: schema_version {attrs['schema_version']}, expected {SCHEMA_VERSION}; "
+                               f"collect it again with this version")
+    T = int(attrs["n_frames"])
+    arrays = {}
+    for key, (shape, dtype) in SCHEMA.items():
+        try:
+            arr = group[key]
+        except KeyError:
+            raise ShardFormatError(f"{path}: key {key!r} missing; expected {dtype} {(T,) + shape}") from None
+        if tuple(arr.shape) != (T,) + shape or str(arr.dtype) != dtype:
+            raise ShardFormatError(f"{path}: key {key!r} is {arr.dtype} {tuple(arr.shape)}, expected {dtype} "
+                                   f"{(T,) + shape}")
+        arrays[key] = arr
+    return Shard(path=path, attrs=attrs, arrays=arrays)
+
+
+def read_labels(shard: Shard) -> dict[str, np.ndarray]:
+    """All label arrays of a shard in memory; ShardFormatError if a chunk is missing or corrupt."""
+    out = {}
+    for key in LABEL_KEYS:
+        out[key] = _read(shard, key, slice(None))
+    return out
+
+
+def _read(shard: Shard, key: str, index) -> np.ndarray:
+    try:
+        return np.asarray(shard.arrays[key][index])
+    except Exception as exc:
+        raise ShardFormatError(f"{shard.path}: cannot read {key!r} ({type(exc).__name__}: {exc}); the shard is "
+                               f"corrupt - delete it and collect again") from None
+
+
+def read_frames(shard: Shard, key: str, frames: np.ndarray | list[int]) -> np.ndarray:
+    """(n, 6, 128, 256) uint8 packed frames at the given indices."""
+    idx = np.asarray(frames, dtype=np.int64)
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    if hi - lo <= 8 * len(idx):  # one contiguous read, then pick
+        return _read(shard, key, slice(lo, hi))[idx - lo]
+    return np.stack([_read(shard, key, int(i)) for i in idx])
+
+
+def find_shards(paths: str | os.PathLike | list) -> list[Path]:
+    """Shard directories under a directory (or a list of directories/shards), sorted; hidden temporaries skipped."""
+    items = paths if isinstance(paths, (list, tuple)) else [paths]
+    found: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.suffix == SHARD_SUFFIX and p.is_dir():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(q for q in p.glob(f"*{SHARD_SUFFIX}") if not q.name.startswith("."))
+    return sorted(set(found))

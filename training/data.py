@@ -1,0 +1,177 @@
+"""Training samples from Zarr shards, built exactly as modeld builds its inputs at run time.
+
+* Vision samples (:class:`VisionDataset`): ``img`` / ``big_img`` (12, 128, 256) uint8 from frames t-4 and t
+  (channels 0:6 = t-4), targets at t; ``desire_pred`` targets are the desire one-hot at t + 0, 2, 4, 6 s.
+* Policy samples (:class:`PolicyDataset`): ``desire_pulse`` (25, 8) from rising edges max-pooled over 4-frame
+  windows, ``features_buffer`` (25, 512) from cached vision features of frames t-96 ... t (zero before the
+  episode start), ``traffic_convention`` (2,); targets ``plan`` and ``desire_state``. No label enters an input.
+
+Shards are opened lazily in each process, so the datasets work with DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..collector import shards as S
+from ..contract import constants as C
+from ..contract import inputs as I
+from ..errors import ConfigError, ShardFormatError
+
+log = logging.getLogger(__name__)
+ON_CORRUPT = ("error", "skip")
+VISION_TARGET_KEYS = ("lane_lines", "lane_lines_prob", "road_edges", "lead", "lead_prob", "pose", "road_transform",
+                      "wide_from_device_euler", "meta")
+DESIRE_PRED_OFFSETS_F = np.rint(C.DESIRE_PRED_T_IDXS / C.DT_S).astype(np.int64)
+
+
+def resolve_shards(paths: str | os.PathLike | Sequence, key: str = "dataset.train_path") -> list[Path]:
+    """Shard paths from a directory or a list; ConfigError naming ``key`` when there are none."""
+    if paths is None or (isinstance(paths, (list, tuple)) and not paths) or paths == "":
+        raise ConfigError(f"{key} is empty; set it to a directory of shards (or a list of them)")
+    items = list(paths) if isinstance(paths, (list, tuple)) else [paths]
+    for item in items:
+        if not Path(item).exists():
+            raise ConfigError(f"{key}: {item} does not exist; collect shards there first (sptrain collect) or "
+                              f"point {key} at an existing directory")
+    found = S.find_shards(items)
+    if not found:
+        raise ConfigError(f"{key}: no *.zarr shards in {', '.join(map(str, items))}; run sptrain collect first")
+    return found
+
+
+class ShardSet:
+    """Validated shards with their labels in memory; images stay on disk and open lazily per process."""
+
+    def __init__(self, paths: Sequence[os.PathLike], on_corrupt: str = "error"):
+        if on_corrupt not in ON_CORRUPT:
+            raise ConfigError(f"dataset.on_corrupt={on_corrupt!r}; expected one of {list(ON_CORRUPT)}")
+        self.paths: list[Path] = []
+        self.labels: list[dict[str, np.ndarray]] = []
+        self.skipped: list[tuple[Path, str]] = []
+        for path in paths:
+            try:
+                shard = S.open_shard(path)
+                labels = S.read_labels(shard)
+            except ShardFormatError as exc:
+                if on_corrupt == "error":
+                    raise
+                log.warning("skipping corrupt shard: %s", exc)
+                self.skipped.append((Path(path), str(exc)))
+                continue
+            self.paths.append(Path(path))
+            self.labels.append(labels)
+        if not self.paths:
+            raise ShardFormatError(f"no readable shards among {len(paths)} given (skipped: {len(self.skipped)})")
+        self._open: dict[int, S.Shard] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def shard(self, i: int) -> S.Shard:
+        if self._pid != os.getpid():  # a DataLoader worker: zarr handles are not shared across processes
+            self._open, self._pid = {}, os.getpid()
+        if i not in self._open:
+            self._open[i] = S.open_shard(self.paths[i])
+        return self._open[i]
+
+    def frame_pair(self, i: int, key: str, t: int) -> np.ndarray:
+        """(12, 128, 256) uint8: frames t-4 (zeros before the start, like modeld's buffer) and t."""
+        prev_t = t - C.FRAME_PAIR_OFFSET
+        if prev_t >= 0:
+            frames = S.read_frames(self.shard(i), key, [prev_t, t])
+            return frames.reshape(12, *S.FRAME_SHAPE[1:])
+        cur = S.read_frames(self.shard(i), key, [t])[0]
+        return np.concatenate([np.zeros_like(cur), cur], axis=0)
+
+    def n_frames(self, i: int) -> int:
+        return len(self.labels[i]["valid"])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_open"] = {}
+        return state
+
+
+def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
+    """(4, 8) desire one-hot at t + 0, 2, 4, 6 s (clamped to the episode)."""
+    idx = np.minimum(t + DESIRE_PRED_OFFSETS_F, len(desire) - 1)
+    return desire[idx]
+
+
+class VisionDataset(Dataset):
+    """(shard, frame) samples at valid frames t >= 4."""
+
+    def __init__(self, shards: ShardSet):
+        self.shards = shards
+        index = []
+        for i, labels in enumerate(shards.labels):
+            t = np.flatnonzero(labels["valid"])
+            t = t[t >= C.FRAME_PAIR_OFFSET]
+            index.append(np.stack([np.full_like(t, i), t], axis=1))
+        self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, t = (int(v) for v in self.index[k])
+        labels = self.shards.labels[i]
+        sample = {
+            "img": torch.from_numpy(self.shards.frame_pair(i, "img", t)),
+            "big_img": torch.from_numpy(self.shards.frame_pair(i, "big_img", t)),
+            "desire_pred": torch.from_numpy(desire_pred_target(labels["desire"], t)),
+            "shard_index": torch.tensor(i), "frame": torch.tensor(t),
+        }
+        for key in VISION_TARGET_KEYS:
+            sample[key] = torch.from_numpy(labels[key][t])
+        return sample
+
+
+class PolicyDataset(Dataset):
+    """Policy samples from per-shard vision features (T, 512), built as modeld builds its inputs."""
+
+    def __init__(self, shards: ShardSet, features: Sequence[np.ndarray], profile_inputs: Sequence[str]):
+        if len(features) != len(shards):
+            raise ValueError(f"{len(features)} feature arrays for {len(shards)} shards")
+        self.shards, self.features = shards, list(features)
+        self.profile_inputs = tuple(profile_inputs)
+        self.pulses = [I.desire_rising_edges(labels["desire"]) for labels in shards.labels]
+        index = [np.stack([np.full_like(t, i), t], axis=1)
+                 for i, t in ((i, np.flatnonzero(lab["valid"])) for i, lab in enumerate(shards.labels))]
+        self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, t = (int(v) for v in self.index[k])
+        labels = self.shards.labels[i]
+        pulse = I.desire_pulse_at(self.pulses[i], t)
+        sample = {
+            "features_buffer": torch.from_numpy(I.features_buffer_at(self.features[i], t)),
+            "traffic_convention": torch.from_numpy(labels["traffic_convention"][t]),
+            "plan": torch.from_numpy(labels["plan"][t]),
+            "desire_state": torch.from_numpy(labels["desire"][t]),
+            "shard_index": torch.tensor(i), "frame": torch.tensor(t),
+        }
+        if "desire_pulse" in self.profile_inputs:
+            sample["desire_pulse"] = torch.from_numpy(pulse)
+        if "desire" in self.profile_inputs:  # op-0.10.0 names the same pulse input `desire`
+            sample["desire"] = torch.from_numpy(pulse)
+        if "lateral_control_params" in self.profile_inputs:
+            sample["lateral_control_params"] = torch.tensor([labels["ego_speed"][t], LATERAL_DELAY_S])
+        if "prev_desired_curv" in self.profile_inputs:  # later releases multiply it by 0; we feed zeros
+            sample["prev_desired_curv"] = torch.zeros(C.HISTORY_BUFFER_LEN, C.PREV_DESIRED_CURV_LEN)
+        return sample
+
+
+LATERAL_DELAY_S = 0.2  # op-0.10.0 lateral_control_params[1]: the car's steer actuator delay fed to the model
