@@ -7,6 +7,10 @@ one-line message; anything else is a bug and exits 1 with a traceback.
 
 from __future__ import annotations
 
+import sys
+import traceback
+from collections.abc import Callable
+
 from .contract.errors import ContractError
 
 __all__ = [
@@ -18,6 +22,10 @@ __all__ = [
     "InstallError",
     "SimulatorError",
     "USER_ERRORS",
+    "EXIT_OK",
+    "EXIT_UNEXPECTED",
+    "EXIT_USAGE",
+    "run_guarded",
 ]
 
 
@@ -47,3 +55,31 @@ class SimulatorError(SunnypilotTrainingError):
 
 # What the CLI reports as a user-facing error (exit code 2) rather than a bug (exit code 1).
 USER_ERRORS: tuple[type[BaseException], ...] = (SunnypilotTrainingError, ContractError)
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+
+
+def run_guarded(prog: str, func: Callable[..., int | None], *args: object) -> int:
+    """Run a command and map the outcome to an exit code.
+
+    A toolkit error prints one line ``<prog>: error: <message>`` and returns 2; anything else is a bug: the
+    traceback is printed and 1 returned. Shared by ``sptrain`` and the script forms (``python x/y.py``).
+    """
+    try:
+        code = func(*args)
+    except USER_ERRORS as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(f"{prog}: unexpected error (a bug); the traceback is above", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return EXIT_OK if code is None else int(code)

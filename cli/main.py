@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import USER_ERRORS
-from . import contract_cmd, doctor_cmd
+from ..errors import run_guarded
+from . import collect_cmd, contract_cmd, doctor_cmd, inspect_cmd, viz_cmd
 
-COMMANDS = (contract_cmd, doctor_cmd)
-
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
+COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,22 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 on usage errors
-    try:
-        code = args.func(args)
-    except USER_ERRORS as exc:
-        print(f"sptrain {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # output piped into `head` and friends
-        sys.stderr.close()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        print(f"sptrain {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show everything
-        traceback.print_exc()
-        print(f"sptrain {args.command}: unexpected error (a bug); the traceback is above", file=sys.stderr)
-        return EXIT_UNEXPECTED
-    return EXIT_OK if code is None else int(code)
+    return run_guarded(f"sptrain {args.command}", args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

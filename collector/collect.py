@@ -1,0 +1,177 @@
+"""Collect episodes into shards: plan the episodes, skip finished ones, run them (in parallel), summarise.
+
+Episode ``k`` of ``--seed S`` is always the same episode whichever worker runs it: every random stream of
+an episode is seeded from (scenario, S, k). Re-running a command skips complete shards and removes
+temporaries of dead runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from . import shards as S
+
+SIMULATORS = ("builtin",)
+DEFAULT_EPISODE_SECONDS = 60.0
+MIN_EPISODE_SECONDS = 12.0  # the plan needs 10 s of future: shorter episodes hold no valid frame
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    simulator: str
+    scenario: str
+    seed: int
+    episode_index: int
+    duration_s: float
+    output_dir: str
+
+    @property
+    def name(self) -> str:
+        return S.shard_name(self.scenario, self.seed, self.episode_index)
+
+
+@dataclass
+class EpisodeResult:
+    name: str
+    n_frames: int
+    seconds: float
+    timings_s: dict[str, float] = field(default_factory=dict)  # stage -> seconds (profile of the episode)
+
+
+@dataclass
+class CollectSummary:
+    output_dir: Path
+    written: list[EpisodeResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return sum(r.n_frames for r in self.written)
+
+    def stage_totals(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for r in self.written:
+            for k, v in r.timings_s.items():
+                totals[k] = totals.get(k, 0.0) + v
+        return totals
+
+    def format(self) -> str:
+        size_mb = sum(_dir_size(self.output_dir / r.name) for r in self.written) / 1e6
+        minutes = self.frames * 0.05 / 60
+        fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
+        lines = [
+            f"output:   {self.output_dir}",
+            f"episodes: {len(self.written)} written, {len(self.skipped)} already complete (skipped)"
+            + (f", {len(self.cleaned)} stale temporaries removed" if self.cleaned else ""),
+            f"frames:   {self.frames} ({minutes:.1f} min of driving) in {self.wall_s:.1f} s = {fps:.1f} frames/s",
+        ]
+        if self.written:
+            lines.append(f"size:     {size_mb:.1f} MB ({size_mb / max(minutes, 1e-9):.1f} MB per minute of driving)")
+            totals = self.stage_totals()
+            busy = sum(totals.values()) or 1.0
+            lines.append("time:     " + ", ".join(f"{k} {100 * v / busy:.0f}%" for k, v in totals.items()))
+        return "\n".join(lines)
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def run_episode(spec: EpisodeSpec) -> EpisodeResult:
+    """Run one episode with its backend and write its shard (in the calling process)."""
+    if spec.simulator == "builtin":
+        from .builtin.backend import run_episode as run_builtin
+
+        return run_builtin(spec)
+    raise ConfigError(f"unknown simulator {spec.simulator!r}; expected one of {list(SIMULATORS)}")
+
+
+def plan_episodes(simulator: str, scenario: str, episodes: int, output_dir: str | os.PathLike, seed: int,
+                  duration_s: float) -> list[EpisodeSpec]:
+    from .scenarios import get_scenario
+
+    get_scenario(scenario)  # ConfigError listing the names
+    if simulator not in SIMULATORS:
+        raise ConfigError(f"--simulator {simulator!r}; expected one of {list(SIMULATORS)}")
+    if episodes < 1:
+        raise ConfigError(f"--episodes {episodes}; expected at least 1")
+    if duration_s < MIN_EPISODE_SECONDS:
+        raise ConfigError(f"--episode-seconds {duration_s}; expected at least {MIN_EPISODE_SECONDS} (the plan "
+                          f"label needs 10 s of future driving)")
+    return [EpisodeSpec(simulator, scenario, int(seed), k, float(duration_s), str(output_dir))
+            for k in range(episodes)]
+
+
+def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True) -> CollectSummary:
+    """Run the planned episodes whose shards are not complete yet; returns the summary."""
+    from tqdm import tqdm
+
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}; expected at least 1")
+    output_dir = Path(specs[0].output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = CollectSummary(output_dir=output_dir)
+    summary.cleaned = [p.name for p in S.clean_stale_temporaries(output_dir)]
+    todo = []
+    for spec in specs:
+        (summary.skipped if S.is_complete(output_dir / spec.name) else todo).append(spec)
+    summary.skipped = [s.name for s in summary.skipped]
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="episode", desc="collect", disable=not progress or not todo)
+    frames = 0
+
+    def done(result: EpisodeResult) -> None:
+        nonlocal frames
+        summary.written.append(result)
+        frames += result.n_frames
+        bar.update(1)
+        bar.set_postfix_str(f"{frames / (time.perf_counter() - start):.0f} frames/s")
+
+    if workers == 1 or len(todo) <= 1:
+        for spec in todo:
+            done(run_episode(spec))
+    else:
+        ctx = mp.get_context("spawn")  # same behaviour on Linux and Windows
+        with ctx.Pool(processes=min(workers, len(todo))) as pool:
+            for result in pool.imap_unordered(run_episode, todo):
+                done(result)
+    bar.close()
+    summary.wall_s = time.perf_counter() - start
+    summary.written.sort(key=lambda r: r.name)
+    return summary
+
+
+# --- command line (shared by `sptrain collect` and `python collector/collect_data.py`) -------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--simulator", default="builtin", choices=SIMULATORS, help="simulator backend")
+    parser.add_argument("--scenario", required=True, help="scenario name (see `sptrain collect --list-scenarios`)")
+    parser.add_argument("--episodes", type=int, default=1, help="number of episodes (one shard each)")
+    parser.add_argument("--output", required=True, help="directory for the shards")
+    parser.add_argument("--seed", type=int, default=0, help="base seed; episode k of seed S is reproducible")
+    parser.add_argument("--episode-seconds", type=float, default=DEFAULT_EPISODE_SECONDS,
+                        help=f"length of each episode in seconds (default {DEFAULT_EPISODE_SECONDS:g}; the last "
+                             f"10 s of each hold no plan label)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = plan_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
+                          args.episode_seconds)
+    summary = collect(specs, workers=args.workers, progress=not args.no_progress)
+    print(summary.format())
+    return 0
+
+
+def build_parser(prog: str = "collect_data.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Collect simulated driving episodes into Zarr shards.")
+    add_arguments(parser)
+    return parser
