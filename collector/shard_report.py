@@ -41,7 +41,7 @@ def shard_report(path: str | Path) -> str:
     names = [d.name.lower() for d in C.Desire]
     lines.append("    desire frames             " + ", ".join(f"{n} {c}" for n, c in zip(names, counts) if c))
     meta = labels["meta"]
-    lines.append(f"    engaged {meta[:, C.Meta.ENGAGED].mean():.3f}; brake press {meta[:, C.Meta.BRAKE_PRESS[0]].mean():.3f};"
-                 f" gas press {meta[:, C.Meta.GAS_PRESS[0]].mean():.3f}; hard brake(3 m/s^2, 2 s) "
-                 f"{meta[:, C.Meta.HARD_BRAKE_3[0]].mean():.3f}")
+    lines.append(f"    engaged {meta[:, C.Meta.ENGAGED].mean():.3f}; brake press "
+                 f"{meta[:, C.Meta.BRAKE_PRESS[0]].mean():.3f}; gas press {meta[:, C.Meta.GAS_PRESS[0]].mean():.3f}; "
+                 f"hard brake (3 m/s^2 within 2 s) {meta[:, C.Meta.HARD_BRAKE_3[0]].mean():.3f}")
     return "\n".join(lines)
