@@ -220,10 +220,11 @@ def _read(shard: Shard, key: str, index) -> np.ndarray:
 def read_frames(shard: Shard, key: str, frames: np.ndarray | list[int]) -> np.ndarray:
     """(n, 6, 128, 256) uint8 packed frames at the given indices."""
     idx = np.asarray(frames, dtype=np.int64)
-    lo, hi = int(idx.min()), int(idx.max()) + 1
-    if hi - lo <= 8 * len(idx):  # one contiguous read, then pick
-        return _read(shard, key, slice(lo, hi))[idx - lo]
-    return np.stack([_read(shard, key, int(i)) for i in idx])
+    try:
+        return np.asarray(shard.arrays[key].oindex[idx])  # decodes only the chunks holding these frames
+    except Exception as exc:
+        raise ShardFormatError(f"{shard.path}: cannot read {key!r} frames {idx.tolist()} ({type(exc).__name__}: "
+                               f"{exc}); the shard is corrupt - delete it and collect again") from None
 
 
 def find_shards(paths: str | os.PathLike | list) -> list[Path]:

@@ -102,3 +102,12 @@ def test_user_error_vs_bug_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: p
     monkeypatch.setattr(contract_cmd, "run_list", bug)
     assert main(["contract", "list"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_collect_script_form_from_repo_root(repo_root) -> None:
+    result = subprocess.run([sys.executable, "collector/collect_data.py", "--help"], cwd=repo_root,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "--episode-seconds" in result.stdout
+    bad = subprocess.run([sys.executable, "collector/collect_data.py", "--scenario", "x", "--output", "/tmp/x",
+                          "--episode-seconds", "5"], cwd=repo_root, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
