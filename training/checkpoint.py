@@ -1,0 +1,89 @@
+"""Self-describing checkpoints: written atomically, loadable with ``torch.load(..., weights_only=True)``.
+
+A checkpoint is one dict (nanoGPT style) holding everything to continue exactly: model and EMA weights (with
+their normalisers, which live in the state dicts), optimiser / scheduler / grad-scaler states, the stage, epoch
+and step, every RNG state, the resolved config and the contract profile. Only tensors, containers and plain
+Python values go in, so ``weights_only=True`` loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "vision", "policy", "stage", "epoch", "step", "config", "profile", "run_id")
+
+
+def checkpoint_path(output_dir: str | os.PathLike, epoch: int) -> Path:
+    return Path(output_dir) / "checkpoints" / f"epoch_{epoch:04d}.pt"
+
+
+def save_atomic(obj: dict[str, Any], path: str | os.PathLike) -> Path:
+    """torch.save into a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load with ``weights_only=True``; ConfigError names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist; pass checkpoint=<output_dir>/checkpoints/epoch_XXXX.pt")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc}); it is truncated or not "
+                          f"a sunnypilot-training checkpoint") from None
+    missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ConfigError(f"checkpoint {path} lacks {missing}; it is not a sunnypilot-training checkpoint")
+    return ckpt
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    found = sorted((Path(output_dir) / "checkpoints").glob("epoch_*.pt"))
+    return found[-1] if found else None
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG state as weights_only-safe values."""
+    version, state, gauss = random.getstate()
+    np_state = np.random.get_state()
+    out = {
+        "python": [version, list(state), gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    version, values, gauss = state["python"]
+    random.setstate((version, tuple(values), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,213 @@
+"""The training configuration: Hydra/OmegaConf in, validated typed settings out.
+
+``load_config(overrides)`` composes ``training/configs/default.yaml`` (the same files ``python training/train.py``
+uses) and :func:`settings_from_cfg` turns the result into frozen dataclasses validated in ``__post_init__``;
+errors name the key, the value and the fix. :class:`ReadRecorder` wraps settings and records every key the
+code reads, which is how the tests prove that no key in the config is dead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cuda", "cpu")
+HEADS = ("diffusion", "mdn")
+SIZES = ("tiny", "base")
+
+
+def _check(cond: bool, key: str, value: Any, expected: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}={value!r}: expected {expected}")
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    train_path: Any
+    val_path: Any
+    on_corrupt: str = "error"
+
+    def __post_init__(self) -> None:
+        _check(self.on_corrupt in ("error", "skip"), "dataset.on_corrupt", self.on_corrupt, "error or skip")
+
+
+@dataclass(frozen=True)
+class ContractSettings:
+    profile: str = "op-0.10.1"
+
+    def __post_init__(self) -> None:
+        from ..contract.profiles import PROFILES
+
+        _check(self.profile in PROFILES, "contract.profile", self.profile, f"one of {list(PROFILES)}")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    vision_epochs: int = 2
+    policy_epochs: int = 2
+    batch_size: int = 16
+    num_workers: int = 0
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    ema_decay: float = 0.995
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("vision_epochs", "policy_epochs", "num_workers", "warmup_steps"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 0, f"training.{key}", value, "an integer >= 0")
+        _check(self.batch_size >= 1, "training.batch_size", self.batch_size, "an integer >= 1")
+        _check(self.lr > 0, "training.lr", self.lr, "a positive learning rate")
+        _check(self.weight_decay >= 0, "training.weight_decay", self.weight_decay, ">= 0")
+        _check(0.0 <= self.ema_decay < 1.0, "training.ema_decay", self.ema_decay, "in [0, 1)")
+        _check(self.precision in PRECISIONS, "training.precision", self.precision, f"one of {list(PRECISIONS)}")
+        _check(self.device in DEVICES, "training.device", self.device, f"one of {list(DEVICES)}")
+
+
+@dataclass(frozen=True)
+class DiffusionSettings:
+    train_timesteps: int = 100
+    steps: int = 10
+    schedule: str = "cosine"
+    prediction: str = "epsilon"
+    export_samples: int = 8
+
+    def __post_init__(self) -> None:
+        _check(self.train_timesteps >= 2, "diffusion.train_timesteps", self.train_timesteps, "an integer >= 2")
+        _check(1 <= self.steps <= self.train_timesteps, "diffusion.steps", self.steps,
+               f"an integer in 1..diffusion.train_timesteps ({self.train_timesteps})")
+        _check(self.schedule in ("cosine", "linear"), "diffusion.schedule", self.schedule, "cosine or linear")
+        _check(self.prediction in ("epsilon", "v"), "diffusion.prediction", self.prediction, "epsilon or v")
+        _check(self.export_samples >= 2, "diffusion.export_samples", self.export_samples,
+               "an integer >= 2 (the exported std needs at least two samples)")
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    heads: str = "diffusion"
+
+    def __post_init__(self) -> None:
+        _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str = "tiny"
+    vision_size: str = "tiny"
+    policy_size: str = "tiny"
+    shared_backbone: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.vision_size in SIZES, "model.vision_size", self.vision_size, f"one of {list(SIZES)}")
+        _check(self.policy_size in SIZES, "model.policy_size", self.policy_size, f"one of {list(SIZES)}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    dataset: DatasetSettings
+    output_dir: str
+    checkpoint: str | None
+    contract: ContractSettings
+    training: TrainingSettings
+    diffusion: DiffusionSettings
+    vision: VisionSettings
+    model: ModelSettings
+
+    def __post_init__(self) -> None:
+        if self.training.resume and not self.checkpoint:
+            raise ConfigError("training.resume=true needs checkpoint=PATH (the checkpoint to continue)")
+
+
+_SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,
+             "diffusion": DiffusionSettings, "vision": VisionSettings, "model": ModelSettings}
+
+
+def _section(name: str, cls: type, raw: dict) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {[f'{name}.{k}' for k in unknown]}; known: {sorted(known)}")
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def settings_from_cfg(cfg: Any) -> Settings:
+    """Validated settings from a composed OmegaConf config (or a plain dict)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    raw.pop("hydra", None)
+    top = {"output_dir", "checkpoint"} | set(_SECTIONS)
+    unknown = sorted(set(raw) - top)
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {unknown}; known: {sorted(top)}")
+    sections = {name: _section(name, cls, raw.get(name) or {}) for name, cls in _SECTIONS.items()}
+    return Settings(output_dir=str(raw.get("output_dir", "./artifacts")), checkpoint=raw.get("checkpoint"),
+                    **sections)
+
+
+def load_config(overrides: list[str] | None = None, config_name: str = "default") -> Any:
+    """Compose the Hydra config with command-line style overrides (``key=value``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides or []))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError("config: " + " ".join(str(exc).split())) from None
+
+
+def settings_to_dict(settings: Settings) -> dict:
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        out[f.name] = {g.name: getattr(value, g.name) for g in fields(value)} if is_dataclass(value) else value
+    return out
+
+
+def leaf_keys(settings: Settings) -> set[str]:
+    keys = set()
+    for name, value in settings_to_dict(settings).items():
+        keys |= {f"{name}.{k}" for k in value} if isinstance(value, dict) else {name}
+    return keys
+
+
+class ReadRecorder:
+    """A read-only view of settings that records the dotted keys read through it."""
+
+    def __init__(self, target: Any, log: set[str] | None = None, prefix: str = ""):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_log", set() if log is None else log)
+        object.__setattr__(self, "_prefix", prefix)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        key = f"{self._prefix}{name}"
+        if is_dataclass(value):
+            return ReadRecorder(value, self._log, key + ".")
+        self._log.add(key)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+    @property
+    def keys_read(self) -> set[str]:
+        return set(self._log)
+
+    @property
+    def unwrapped(self) -> Any:
+        return self._target

@@ -1,0 +1,100 @@
+"""Validation metrics against simple baselines, computed from parsed model outputs (numpy).
+
+* Plan ADE / FDE (m) at 2, 5 and 10 s against a constant-velocity baseline (straight ahead at the current speed).
+* Lane-line lateral error (m) at 10 / 30 / 60 m for the left and right lines against "straight lines at the
+  current offset" (each true line's y at x = 0 held constant).
+* Lead x / v error at offset 0 where a lead exists; desire accuracy; calibration = the fraction of errors within
+  one predicted standard deviation (0.68 for a calibrated Gaussian).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..contract import constants as C
+
+PLAN_HORIZONS_S = (2.0, 5.0, 10.0)
+LANE_DISTANCES_M = (10.0, 30.0, 60.0)
+
+
+def _interp_rows(values: np.ndarray, grid: np.ndarray, at: float) -> np.ndarray:
+    """Linear interpolation over axis 1 of (N, G, ...) values at ``at`` on ``grid``."""
+    j = int(np.clip(np.searchsorted(grid, at), 1, len(grid) - 1))
+    w = (at - grid[j - 1]) / (grid[j] - grid[j - 1])
+    return values[:, j - 1] * (1 - w) + values[:, j] * w
+
+
+def constant_velocity_plan(speed_mps: np.ndarray) -> np.ndarray:
+    """(N, 33, 3) positions of driving straight at the current speed."""
+    pos = np.zeros((len(speed_mps), C.IDX_N, 3))
+    pos[:, :, 0] = speed_mps[:, None] * C.T_IDXS[None, :]
+    return pos
+
+
+def plan_errors(pred_pos: np.ndarray, true_pos: np.ndarray) -> dict[str, float]:
+    """ADE/FDE of (N, 33, 3) position tracks (xy distance) at PLAN_HORIZONS_S."""
+    dist = np.linalg.norm(pred_pos[..., :2] - true_pos[..., :2], axis=-1)  # (N, 33)
+    out = {}
+    for h in PLAN_HORIZONS_S:
+        upto = C.T_IDXS <= h + 1e-9
+        out[f"ade_{h:g}s"] = float(dist[:, upto].mean())
+        out[f"fde_{h:g}s"] = float(_interp_rows(dist, C.T_IDXS, h).mean())
+    return out
+
+
+def plan_metrics(pred_plan: np.ndarray, pred_std: np.ndarray, true_plan: np.ndarray,
+                 speed_mps: np.ndarray) -> dict[str, float]:
+    pos = C.Plan.POSITION
+    model = plan_errors(pred_plan[:, :, pos], true_plan[:, :, pos])
+    base = plan_errors(constant_velocity_plan(speed_mps), true_plan[:, :, pos])
+    out = {f"plan_{k}": v for k, v in model.items()}
+    out.update({f"plan_{k}_cv": v for k, v in base.items()})
+    err = np.abs(pred_plan[:, 1:, pos] - true_plan[:, 1:, pos])
+    out["plan_calibration_1sigma"] = float((err <= pred_std[:, 1:, pos]).mean())
+    return out
+
+
+def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.ndarray,
+                 true_prob: np.ndarray) -> dict[str, float]:
+    """Errors of the left and right lines (N, 4, 33, 2) where they exist."""
+    out = {}
+    for name, idx in (("left", C.LaneLine.LEFT), ("right", C.LaneLine.RIGHT)):
+        mask = true_prob[:, idx] > 0.5
+        if not mask.any():
+            continue
+        p, t, s = pred_lines[mask, idx, :, 0], true_lines[mask, idx, :, 0], pred_std[mask, idx, :, 0]
+        straight = np.repeat(t[:, :1], C.IDX_N, axis=1)
+        for d in LANE_DISTANCES_M:
+            out[f"lane_{name}_err_{d:g}m"] = float(np.abs(_interp_rows(p, C.X_IDXS, d) - _interp_rows(t, C.X_IDXS, d))
+                                                   .mean())
+            out[f"lane_{name}_err_{d:g}m_straight"] = float(
+                np.abs(_interp_rows(straight, C.X_IDXS, d) - _interp_rows(t, C.X_IDXS, d)).mean())
+        out[f"lane_{name}_calibration_1sigma"] = float((np.abs(p - t) <= s).mean())
+    return out
+
+
+def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.ndarray,
+                 true_prob: np.ndarray) -> dict[str, float]:
+    """Lead (N, 3, 6, 4) errors at offset 0, time 0 where a lead exists, and lead presence accuracy."""
+    out = {"lead_prob_accuracy": float(((pred_prob[:, 0] > 0.5) == (true_prob[:, 0] > 0.5)).mean())}
+    mask = true_prob[:, 0] > 0.5
+    if mask.any():
+        out["lead_x_err_m"] = float(np.abs(pred_lead[mask, 0, 0, C.LeadField.X] - true_lead[mask, 0, 0, C.LeadField.X])
+                                    .mean())
+        out["lead_v_err_mps"] = float(np.abs(pred_lead[mask, 0, 0, C.LeadField.V] - true_lead[mask, 0, 0, C.LeadField.V])
+                                      .mean())
+    return out
+
+
+def desire_accuracy(pred_probs: np.ndarray, true_onehot: np.ndarray) -> float:
+    return float((pred_probs.argmax(-1) == true_onehot.argmax(-1)).mean())
+
+
+def vision_lane_distance_error(pred_lines: np.ndarray, true_lines: np.ndarray, true_prob: np.ndarray,
+                               distance_m: float = 60.0) -> tuple[float, float]:
+    """(model, straight-line baseline) mean |y error| at ``distance_m`` over the left and right lines."""
+    m = lane_metrics(pred_lines, np.ones_like(pred_lines), true_lines, true_prob)
+    keys = [k for k in m if k.endswith(f"_err_{distance_m:g}m")]
+    model = float(np.mean([m[k] for k in keys])) if keys else float("nan")
+    base = float(np.mean([m[k + "_straight"] for k in keys])) if keys else float("nan")
+    return model, base
