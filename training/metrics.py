@@ -79,10 +79,9 @@ def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.nda
     out = {"lead_prob_accuracy": float(((pred_prob[:, 0] > 0.5) == (true_prob[:, 0] > 0.5)).mean())}
     mask = true_prob[:, 0] > 0.5
     if mask.any():
-        out["lead_x_err_m"] = float(np.abs(pred_lead[mask, 0, 0, C.LeadField.X] - true_lead[mask, 0, 0, C.LeadField.X])
-                                    .mean())
-        out["lead_v_err_mps"] = float(np.abs(pred_lead[mask, 0, 0, C.LeadField.V] - true_lead[mask, 0, 0, C.LeadField.V])
-                                      .mean())
+        err = np.abs(pred_lead[mask, 0, 0] - true_lead[mask, 0, 0])  # (n, 4)
+        out["lead_x_err_m"] = float(err[:, C.LeadField.X].mean())
+        out["lead_v_err_mps"] = float(err[:, C.LeadField.V].mean())
     return out
 
 
