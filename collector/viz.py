@@ -63,29 +63,38 @@ def _project(points_m: np.ndarray, model: camera.CameraModel) -> np.ndarray:
     return px.reshape(points_m.shape[:-1] + (2,))
 
 
-def overlay_labels(y_img: np.ndarray, labels: dict[str, np.ndarray], t: int, model: camera.CameraModel) -> np.ndarray:
-    """(256, 512, 3) picture: luma of one frame with frame t's labels projected through ``model``."""
-    rgb = np.repeat(y_img[:, :, None], 3, axis=2).copy()
+DEFAULT_PALETTE = {"lane": LANE_RGB, "edge": EDGE_RGB, "plan": PLAN_RGB, "lead": LEAD_RGB}
+
+
+def draw_labels(rgb: np.ndarray, labels: dict[str, np.ndarray], t: int, model: camera.CameraModel,
+                palette: dict | None = None, draw_plan: bool = True) -> np.ndarray:
+    """Draw frame t's lane lines, road edges, plan path and lead box through ``model`` onto ``rgb`` in place."""
+    colours = palette or DEFAULT_PALETTE
     x = C.X_IDXS[:, None]
     for i in range(C.NUM_LANE_LINES):
-        yz = labels["lane_lines"][t, i]
-        pts = np.concatenate([x, yz], axis=1)
+        pts = np.concatenate([x, labels["lane_lines"][t, i]], axis=1)
         thickness = 2 if labels["lane_lines_prob"][t, i] > 0.5 else 1
-        draw_polyline(rgb, _project(pts, model), LANE_RGB[i], thickness)
+        draw_polyline(rgb, _project(pts, model), colours["lane"][i], thickness)
     for i in range(C.NUM_ROAD_EDGES):
         pts = np.concatenate([x, labels["road_edges"][t, i]], axis=1)
-        draw_polyline(rgb, _project(pts, model), EDGE_RGB, 1)
+        draw_polyline(rgb, _project(pts, model), colours["edge"], 1)
     height = float(labels["road_transform"][t, 2]) or camera.CAMERA_HEIGHT_M
-    path = labels["plan"][t][:, C.Plan.POSITION] + np.array([0.0, 0.0, height])  # the road under the path
-    draw_polyline(rgb, _project(path, model), PLAN_RGB, 2)
+    if draw_plan:
+        path = labels["plan"][t][:, C.Plan.POSITION] + np.array([0.0, 0.0, height])  # the road under the path
+        draw_polyline(rgb, _project(path, model), colours["plan"], 2)
     if labels["lead_prob"][t, 0] > 0.5:
         lx, ly = labels["lead"][t, 0, 0, C.LeadField.X], labels["lead"][t, 0, 0, C.LeadField.Y]
         half_w, box_h = LEAD_BOX_M[0] / 2, LEAD_BOX_M[1]
         corners = np.array([[lx, ly - half_w, height], [lx, ly + half_w, height],
                             [lx, ly + half_w, height - box_h], [lx, ly - half_w, height - box_h],
                             [lx, ly - half_w, height]])
-        draw_polyline(rgb, _project(corners, model), LEAD_RGB, 2)
+        draw_polyline(rgb, _project(corners, model), colours["lead"], 2)
     return rgb
+
+
+def overlay_labels(y_img: np.ndarray, labels: dict[str, np.ndarray], t: int, model: camera.CameraModel) -> np.ndarray:
+    """(256, 512, 3) picture: luma of one frame with frame t's labels projected through ``model``."""
+    return draw_labels(np.repeat(y_img[:, :, None], 3, axis=2).copy(), labels, t, model)
 
 
 def frame_picture(shard: S.Shard, labels: dict[str, np.ndarray], t: int) -> np.ndarray:

@@ -137,8 +137,10 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
                     "-w", str(out), str(REPO_ROOT)], check=True, env={**os.environ, "PIP_NO_INPUT": "1"})
     wheel = next(out.glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for layer in LAYERS:
-        assert f"{PACKAGE}/{layer}/__init__.py" in names
+    packages = [p.parent.relative_to(REPO_ROOT) for layer in LAYERS for p in (REPO_ROOT / layer).rglob("__init__.py")]
+    for package in packages:  # every sub-package of every layer ships (pyproject lists them one by one)
+        assert f"{PACKAGE}/{package.as_posix()}/__init__.py" in names, package
+    assert f"{PACKAGE}/training/configs/default.yaml" in names and f"{PACKAGE}/training/configs/model/tiny.yaml" in names
     assert f"{PACKAGE}/contract/profiles.py" in names
     assert not any(n.startswith(f"{PACKAGE}/tests/") for n in names)
     # Import from the wheel alone: -S skips .pth files, so the editable install cannot answer.
