@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import run_guarded
-from . import collect_cmd, contract_cmd, doctor_cmd, inspect_cmd, viz_cmd
+from . import collect_cmd, contract_cmd, doctor_cmd, inspect_cmd, train_cmd, viz_cmd
 
-COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd)
+COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd, train_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .diffusion import DiffusionConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -74,24 +75,6 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class DiffusionSettings:
-    train_timesteps: int = 100
-    steps: int = 10
-    schedule: str = "cosine"
-    prediction: str = "epsilon"
-    export_samples: int = 8
-
-    def __post_init__(self) -> None:
-        _check(self.train_timesteps >= 2, "diffusion.train_timesteps", self.train_timesteps, "an integer >= 2")
-        _check(1 <= self.steps <= self.train_timesteps, "diffusion.steps", self.steps,
-               f"an integer in 1..diffusion.train_timesteps ({self.train_timesteps})")
-        _check(self.schedule in ("cosine", "linear"), "diffusion.schedule", self.schedule, "cosine or linear")
-        _check(self.prediction in ("epsilon", "v"), "diffusion.prediction", self.prediction, "epsilon or v")
-        _check(self.export_samples >= 2, "diffusion.export_samples", self.export_samples,
-               "an integer >= 2 (the exported std needs at least two samples)")
-
-
-@dataclass(frozen=True)
 class VisionSettings:
     heads: str = "diffusion"
 
@@ -118,7 +101,7 @@ class Settings:
     checkpoint: str | None
     contract: ContractSettings
     training: TrainingSettings
-    diffusion: DiffusionSettings
+    diffusion: DiffusionConfig
     vision: VisionSettings
     model: ModelSettings
 
@@ -128,7 +111,7 @@ class Settings:
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,
-             "diffusion": DiffusionSettings, "vision": VisionSettings, "model": ModelSettings}
+             "diffusion": DiffusionConfig, "vision": VisionSettings, "model": ModelSettings}
 
 
 def _section(name: str, cls: type, raw: dict) -> Any:
@@ -178,10 +161,22 @@ def settings_to_dict(settings: Settings) -> dict:
     return out
 
 
-def leaf_keys(settings: Settings) -> set[str]:
-    keys = set()
-    for name, value in settings_to_dict(settings).items():
-        keys |= {f"{name}.{k}" for k in value} if isinstance(value, dict) else {name}
+def config_leaf_keys(cfg: Any) -> set[str]:
+    """Dotted keys of every leaf of a composed config (the ``hydra`` node excluded)."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    raw.pop("hydra", None)
+    keys: set[str] = set()
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            keys.add(prefix[:-1])
+
+    walk(raw, "")
     return keys
 
 

@@ -1,0 +1,408 @@
+"""Vision and policy models: contract layout, determinism, losses, overfitting, ONNX (onnxruntime and tinygrad)."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from sunnypilot_training.contract import constants as C
+from sunnypilot_training.contract.outputs import parse_outputs
+from sunnypilot_training.contract.profiles import HeadKind, ModelSpec, get_profile, profile_ids
+from sunnypilot_training.errors import ConfigError
+from sunnypilot_training.training.diffusion import DiffusionConfig
+from sunnypilot_training.training.models import (
+    PolicyModel,
+    VisionModel,
+    count_flops,
+    count_parameters,
+    desired_curvature_target,
+)
+from sunnypilot_training.training.models.vision import lead_hypotheses
+
+PROFILES = profile_ids()
+HEADS = ("diffusion", "mdn")
+VISION_CASES = [(p, h) for p in PROFILES for h in HEADS]
+LEAD_SHAPE = (C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny models gain little from intra-op threads and lose a lot when the CPU is shared (oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def diffusion_config(profile: str) -> DiffusionConfig:
+    """Few steps and samples keep the unrolled graphs small (op-0.10.0's 5-hypothesis plan needs 8 samples)."""
+    return DiffusionConfig(steps=2, export_samples=8 if profile == "op-0.10.0" else 4)
+
+
+# --- fake batches with physically plausible labels ----------------------------------------------------------------
+def vision_batch(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=g)
+
+    lines_y = torch.tensor([-5.4, -1.8, 1.8, 5.4])[None, :, None] + 0.3 * rand(batch, 4, C.IDX_N)
+    lines = torch.stack([lines_y, torch.full_like(lines_y, 1.22)], dim=-1)  # (B, 4, 33, 2)
+    edges = torch.stack([torch.tensor([-7.0, 7.0])[None, :, None] + rand(batch, 2, C.IDX_N),
+                         torch.full((batch, 2, C.IDX_N), 1.2)], dim=-1)
+    lead_prob = (rand(batch, 3) > 0.4).float()
+    lead = torch.stack([20 + 40 * rand(batch, 3, 6), rand(batch, 3, 6) - 0.5, 10 + 10 * rand(batch, 3, 6),
+                        rand(batch, 3, 6) - 0.5], dim=-1) * lead_prob[:, :, None, None]
+    desire = torch.nn.functional.one_hot(torch.randint(0, C.DESIRE_LEN, (batch, 4), generator=g), C.DESIRE_LEN)
+    return {
+        "img": torch.randint(0, 256, (batch,) + C.IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
+        "big_img": torch.randint(0, 256, (batch,) + C.IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
+        "lane_lines": lines, "lane_lines_prob": (rand(batch, 4) > 0.3).float(), "road_edges": edges,
+        "lead": lead, "lead_prob": lead_prob,
+        "pose": torch.cat([10 + 10 * rand(batch, 1), 0.1 * rand(batch, 5)], dim=1),
+        "road_transform": torch.cat([torch.zeros(batch, 2), 1.2 + 0.05 * rand(batch, 1), 0.02 * rand(batch, 3)], 1),
+        "wide_from_device_euler": 0.01 * rand(batch, 3), "meta": (rand(batch, C.META_WIDTH) > 0.8).float(),
+        "desire_pred": desire.float(),
+    }
+
+
+def turning_plan(speed_mps: torch.Tensor, yaw_rate: torch.Tensor) -> torch.Tensor:
+    """(B, 33, 15) plan of a constant-speed, constant-yaw-rate drive (circle of radius v / yaw_rate)."""
+    t = torch.as_tensor(C.T_IDXS, dtype=torch.float32)[None]  # (1, 33)
+    v, w = speed_mps[:, None], yaw_rate[:, None]
+    yaw = w * t
+    plan = torch.zeros(len(speed_mps), C.IDX_N, C.PLAN_WIDTH)
+    safe_w = torch.where(w.abs() < 1e-6, torch.full_like(w, 1e-6), w)
+    plan[:, :, 0] = v / safe_w * torch.sin(yaw)
+    plan[:, :, 1] = v / safe_w * (1 - torch.cos(yaw))
+    plan[:, :, 3] = v.expand(-1, C.IDX_N)
+    plan[:, :, 7] = (v * w).expand(-1, C.IDX_N)  # lateral acceleration, right positive
+    plan[:, :, 11] = yaw
+    plan[:, :, 14] = w.expand(-1, C.IDX_N)
+    return plan
+
+
+def policy_batch(profile: str, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    speed = 5 + 20 * torch.rand(batch, generator=g)
+    yaw_rate = 0.2 * torch.rand(batch, generator=g) - 0.1
+    desire = torch.zeros(batch, C.HISTORY_BUFFER_LEN, C.DESIRE_LEN)
+    desire[::2, -3, 3] = 1.0  # a lane-change-left pulse in half the samples
+    out = {
+        "features_buffer": torch.randn(batch, C.HISTORY_BUFFER_LEN, C.FEATURE_LEN, generator=g),
+        "traffic_convention": torch.tensor([[1.0, 0.0]]).expand(batch, 2).clone(),
+        "plan": turning_plan(speed, yaw_rate),
+        "desire_state": torch.nn.functional.one_hot(torch.randint(0, 8, (batch,), generator=g), 8).float(),
+    }
+    names = [i.name for i in get_profile(profile).policy.inputs]
+    out["desire_pulse" if "desire_pulse" in names else "desire"] = desire
+    if "lateral_control_params" in names:
+        out["lateral_control_params"] = torch.stack([speed, torch.full_like(speed, 0.2)], dim=1)
+        out["prev_desired_curv"] = torch.zeros(batch, C.HISTORY_BUFFER_LEN, 1)
+    return out
+
+
+def make_vision(profile: str, heads: str, batch: dict | None = None, **kw) -> VisionModel:
+    torch.manual_seed(0)
+    model = VisionModel(profile, "tiny", heads=heads, diffusion=diffusion_config(profile), **kw)
+    model.fit_normalizers({k: v.numpy() for k, v in (batch or vision_batch(16, seed=1)).items()})
+    return model
+
+
+def make_policy(profile: str) -> PolicyModel:
+    torch.manual_seed(0)
+    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile))
+    fit = policy_batch(profile, 16, seed=1)
+    model.fit_normalizers(fit["plan"].numpy(), fit.get("lateral_control_params"))
+    return model
+
+
+# --- shared checks ---------------------------------------------------------------------------------------------
+def check_parsed(spec: ModelSpec, out: torch.Tensor) -> None:
+    """Output is (B, W), parses through the contract parser to finite values of the right shapes, pad is 0."""
+    B = out.shape[0]
+    assert out.shape == (B, spec.output_width) and out.dtype == torch.float32
+    parsed = parse_outputs(spec, out.numpy())
+    for head in spec.heads:
+        expected = head.parsed_shape(B) if head.kind is HeadKind.MDN else (B,) + head.shape
+        assert parsed[head.name].shape == expected, head.name
+        assert np.isfinite(parsed[head.name]).all(), head.name
+        if head.kind is HeadKind.MDN:
+            assert np.isfinite(parsed[head.name + "_stds"]).all() and (parsed[head.name + "_stds"] > 0).all()
+    if spec.pad_width:
+        assert (out[:, spec.output_slices()["pad"]] == 0).all()
+
+
+def fixed_seed_loss(model: torch.nn.Module, batch: dict) -> float:
+    torch.manual_seed(1234)  # same diffusion timesteps and noise for a fair before/after comparison
+    with torch.no_grad():
+        return float(model.loss(batch)[0])
+
+
+def overfit(model: torch.nn.Module, batch: dict, steps: int, lr: float = 3e-3) -> tuple[float, float]:
+    """(loss before, loss after) ``steps`` Adam steps on one fixed batch (train mode throughout)."""
+    model.train()
+    before = fixed_seed_loss(model, batch)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        torch.manual_seed(step)
+        total, _ = model.loss(batch)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    return before, fixed_seed_loss(model, batch)
+
+
+def export_onnx(model: torch.nn.Module, spec: ModelSpec, inputs: tuple, path: Path) -> Path:
+    names = [i.name for i in spec.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(model.eval(), inputs, str(path), dynamo=False, opset_version=17, input_names=names,
+                          output_names=[spec.output_name])
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == names
+    for i, spec_in in zip(graph.input, spec.inputs):
+        assert tuple(d.dim_value for d in i.type.tensor_type.shape.dim) == spec_in.shape
+        assert onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) == np.dtype(spec_in.dtype)
+    assert [o.name for o in graph.output] == [spec.output_name]
+    assert tuple(d.dim_value for d in graph.output[0].type.tensor_type.shape.dim) == spec.output_shape
+    return path
+
+
+def contract_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randint(0, 256, i.shape, dtype=torch.uint8, generator=g) if i.dtype == "uint8"
+                 else torch.randn(i.shape, generator=g) for i in spec.inputs)
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| relative to max(1, max |expected|)."""
+    return float(np.abs(actual - expected).max() / max(1.0, np.abs(expected).max()))
+
+
+def check_onnxruntime(path: Path, spec: ModelSpec, inputs: tuple, expected: np.ndarray) -> None:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: x.numpy() for i, x in zip(spec.inputs, inputs)})[0]
+    assert relative_error(got, expected) < 1e-4
+
+
+def check_tinygrad(path: Path, spec: ModelSpec, inputs: tuple, expected: np.ndarray) -> None:
+    os.environ.setdefault("DEV", "CPU")
+    from tinygrad import Tensor
+    from tinygrad.nn.onnx import OnnxRunner
+
+    runner = OnnxRunner(path)
+    outputs = runner({i.name: Tensor(x.numpy()) for i, x in zip(spec.inputs, inputs)})
+    got = outputs[spec.output_name].numpy()
+    assert got.shape == expected.shape
+    assert relative_error(got, expected) < 1e-3
+
+
+# --- vision ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("profile", "heads"), VISION_CASES)
+def test_vision_forward_follows_contract_and_is_deterministic(profile: str, heads: str) -> None:
+    spec = get_profile(profile).vision
+    model = make_vision(profile, heads).eval()
+    batch = vision_batch(2)
+    with torch.no_grad():
+        out = model(batch["img"], batch["big_img"])
+        again = model(batch["img"], batch["big_img"])
+        hidden = model.features(batch["img"], batch["big_img"])
+    check_parsed(spec, out)
+    assert torch.equal(out, again)
+    assert torch.equal(out[:, spec.output_slices()["hidden_state"]], hidden)
+    lane_y = parse_outputs(spec, out.numpy())["lane_lines"][..., 0].mean(axis=(0, 2))
+    assert np.all(np.diff(lane_y) > 0)  # physical units: fitted normalisers order the lines left to right
+
+
+@pytest.mark.parametrize(("profile", "heads"), VISION_CASES)
+def test_vision_loss_backward_and_overfit(profile: str, heads: str) -> None:
+    model = make_vision(profile, heads)
+    batch = vision_batch(4)
+    total, parts = model.loss(batch)
+    assert torch.isfinite(total) and set(parts) == {h.name for h in model.spec.heads} - {"hidden_state"}
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    before, after = overfit(model, batch, steps=20)
+    assert after < before - 0.3 * abs(before), (before, after)
+
+
+@pytest.mark.parametrize(("profile", "heads"), VISION_CASES)
+def test_vision_onnx_export_matches_torch(profile: str, heads: str, tmp_path: Path) -> None:
+    spec = get_profile(profile).vision
+    model = make_vision(profile, heads)
+    inputs = contract_inputs(spec)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_onnxruntime(path, spec, inputs, expected)
+
+
+def test_vision_tinygrad_runs_the_export(tmp_path: Path) -> None:
+    spec = get_profile("op-0.10.1").vision
+    model = make_vision("op-0.10.1", "diffusion")
+    inputs = contract_inputs(spec, seed=3)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
+    with torch.no_grad():
+        check_tinygrad(path, spec, inputs, model(*inputs).numpy())
+
+
+def test_vision_state_dict_carries_normalizers() -> None:
+    assert not VisionModel("op-0.10.1", "tiny").normalizers_fitted
+    model = make_vision("op-0.10.1", "diffusion").eval()
+    assert model.normalizers_fitted
+    state = model.state_dict()
+    assert {"trajectory_heads.lane_lines.normalizer.mean", "trajectory_heads.lead.normalizer.std",
+            "mdn_heads.pose.normalizer.mean", "trajectory_heads.lane_lines.normalizer.fitted"} <= set(state)
+    fresh = VisionModel("op-0.10.1", "tiny", diffusion=diffusion_config("op-0.10.1"))
+    fresh.load_state_dict(state)
+    batch = vision_batch(1)
+    with torch.no_grad():  # the export noise is regenerated from the seed: same outputs
+        assert torch.equal(fresh.eval()(batch["img"], batch["big_img"]), model(batch["img"], batch["big_img"]))
+    rebuilt = VisionModel(**model.model_args)
+    rebuilt.load_state_dict(state)
+    assert rebuilt.model_args == model.model_args
+    more_samples = VisionModel("op-0.10.1", "tiny", diffusion=DiffusionConfig(steps=3, export_samples=16))
+    more_samples.load_state_dict(state)  # a checkpoint exports with other sampling settings
+    assert more_samples.trajectory_heads["lead"].export_noise.shape == (16, math.prod(LEAD_SHAPE))
+
+
+def test_vision_sizes_flags_and_counts() -> None:
+    separate = VisionModel("op-0.10.1", "tiny")
+    shared = VisionModel("op-0.10.1", "tiny", shared_backbone=True)
+    assert count_parameters(shared) < count_parameters(separate) < 1.5e6
+    assert count_parameters(VisionModel("op-0.10.1", "tiny", heads="mdn")) < count_parameters(separate)
+    img = torch.zeros(C.IMG_SHAPE, dtype=torch.uint8)
+    assert count_flops(shared.eval(), (img, img)) == count_flops(separate.eval(), (img, img)) > 0
+    wider = VisionModel("op-0.10.1", {"preset": "tiny", "camera_dim": 128})
+    assert wider.size.camera_dim == 128 and count_parameters(wider) < count_parameters(separate)
+    with pytest.raises(ConfigError, match="camera_dimm"):
+        VisionModel("op-0.10.1", {"camera_dimm": 1})
+    with pytest.raises(ConfigError, match="model.heads='gmm'"):
+        VisionModel("op-0.10.1", heads="gmm")
+    with pytest.raises(ConfigError, match="model.size='huge'"):
+        VisionModel("op-0.10.1", "huge")
+
+
+def test_lead_hypotheses_select_offsets_by_closeness() -> None:
+    """op-0.10.0 diffusion lead: hypotheses = offsets 0 and 4 s; the 2 s slot picks the closer one."""
+    car_a, car_b = torch.full((6, 4), 10.0), torch.full((6, 4), 50.0)
+    mu = torch.stack([car_a, car_b + 1.0, car_b])[None]  # (1, 3, 6, 4): offset 2 s is nearly car b
+    hyp_mu, _, logits = lead_hypotheses(mu, torch.zeros_like(mu))
+    torch.testing.assert_close(hyp_mu[0], torch.stack([car_a, car_b]))
+    assert logits.argmax(dim=1).tolist() == [[0, 1, 1]]
+
+
+# --- policy ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", PROFILES)
+def test_policy_forward_follows_contract_and_is_deterministic(profile: str) -> None:
+    spec = get_profile(profile).policy
+    model = make_policy(profile).eval()
+    inputs = model.inputs_from_batch(policy_batch(profile, 2))
+    with torch.no_grad():
+        out, again = model(*inputs), model(*inputs)
+        consensus_mu, _ = model.plan_head.stats(model.plan_head.export_samples(model.encode(*inputs)))
+    check_parsed(spec, out)
+    assert torch.equal(out, again)
+    parsed = parse_outputs(spec, out.numpy())
+    np.testing.assert_allclose(parsed["plan"].reshape(2, C.IDX_N, C.PLAN_WIDTH), consensus_mu.numpy(), rtol=1e-6)
+    if spec.head("plan").is_multi_hypothesis:  # modeld selects the consensus hypothesis
+        assert parsed["plan_weights"][:, 0, 0].min() >= parsed["plan_weights"].max(axis=1).min() - 1e-7
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_policy_loss_backward_and_overfit(profile: str) -> None:
+    model = make_policy(profile)
+    batch = policy_batch(profile, 8)
+    total, parts = model.loss(batch)
+    assert torch.isfinite(total)
+    assert set(parts) == {h.name for h in model.spec.heads}
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    before, after = overfit(model, batch, steps=25)
+    assert after < before - 0.3 * abs(before), (before, after)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_policy_onnx_export_matches_torch(profile: str, tmp_path: Path) -> None:
+    spec = get_profile(profile).policy
+    model = make_policy(profile)
+    inputs = contract_inputs(spec)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_policy.onnx")
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_onnxruntime(path, spec, inputs, expected)
+
+
+def test_policy_tinygrad_runs_the_export(tmp_path: Path) -> None:
+    spec = get_profile("op-0.10.1").policy
+    model = make_policy("op-0.10.1")
+    inputs = contract_inputs(spec, seed=3)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_policy.onnx")
+    with torch.no_grad():
+        check_tinygrad(path, spec, inputs, model(*inputs).numpy())
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_policy_takes_exactly_the_profile_inputs(profile: str) -> None:
+    spec = get_profile(profile).policy
+    model = make_policy(profile).eval()
+    assert model.input_names == tuple(i.name for i in spec.inputs)
+    batch = policy_batch(profile, 2)
+    inputs = model.inputs_from_batch(batch)
+    assert len(inputs) == len(spec.inputs)
+    with pytest.raises(TypeError, match="takes"):
+        model(*inputs, batch["plan"])
+    with pytest.raises(ValueError, match="wrong shapes"):
+        model(*inputs[:-1], inputs[-1][:, :, :10])
+    poisoned = dict(batch, plan=batch["plan"] + 100.0, desire_state=torch.ones(2, 8))
+    with torch.no_grad():
+        assert torch.equal(model(*model.inputs_from_batch(poisoned)), model(*inputs))
+    if "prev_desired_curv" in batch:  # trained on zeros, so the graph ignores the fed-back history
+        fed_back = dict(batch, prev_desired_curv=torch.full_like(batch["prev_desired_curv"], 0.05))
+        with torch.no_grad():
+            assert torch.equal(model(*model.inputs_from_batch(fed_back)), model(*inputs))
+
+
+def test_policy_sample_is_stochastic_and_reproducible() -> None:
+    model = make_policy("op-0.10.1").eval()
+    inputs = model.inputs_from_batch(policy_batch("op-0.10.1", 2))
+    a = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(0))
+    b = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(0))
+    c = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(1))
+    assert a.shape == (2, 3, C.IDX_N, C.PLAN_WIDTH) and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_policy_config_errors_and_counts() -> None:
+    with pytest.raises(ConfigError, match="export_samples=4"):
+        PolicyModel("op-0.10.0", "tiny", diffusion={"export_samples": 4})
+    with pytest.raises(ConfigError, match="diffusion.steps=0"):
+        PolicyModel("op-0.10.1", "tiny", diffusion={"steps": 0})
+    assert not PolicyModel("op-0.10.0", "tiny").normalizers_fitted and make_policy("op-0.10.0").normalizers_fitted
+    model = PolicyModel("op-0.10.1", {"preset": "base", "layers": 1}).eval()
+    assert model.size.d_model == 256 and len(model.encoder.blocks) == 1
+    rebuilt = PolicyModel(**model.model_args)
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt.model_args == model.model_args and rebuilt.size == model.size
+    assert count_flops(model, contract_inputs(model.spec)) > 0
+
+
+@pytest.mark.parametrize(("speed_mps", "radius_m"), [(10.0, 50.0), (25.0, -400.0), (3.0, 20.0)])
+def test_desired_curvature_target_of_a_circle_is_one_over_radius(speed_mps: float, radius_m: float) -> None:
+    plan = turning_plan(torch.tensor([speed_mps]), torch.tensor([speed_mps / radius_m]))
+    kappa = desired_curvature_target(plan, torch.tensor([[speed_mps, 0.2]]))
+    assert kappa.shape == (1, 1)
+    assert float(kappa) == pytest.approx(1.0 / radius_m, rel=1e-4)  # right turns (radius > 0) are positive
+    straight = desired_curvature_target(turning_plan(torch.tensor([speed_mps]), torch.zeros(1)),
+                                        torch.tensor([[speed_mps, 0.2]]))
+    assert math.isclose(float(straight), 0.0, abs_tol=1e-6)

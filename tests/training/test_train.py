@@ -1,0 +1,100 @@
+"""Tiny end-to-end training: stages, checkpoints, exact resume, every config key read, DDP on two CPU processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from spt_testutil import REPO_ROOT, write_fake_shard
+
+from sunnypilot_training.training.config import config_leaf_keys, load_config
+from sunnypilot_training.training.session import run_training
+
+TINY = ["training.vision_epochs=2", "training.policy_epochs=2", "training.batch_size=8", "training.warmup_steps=2",
+        "diffusion.train_timesteps=20", "diffusion.steps=4", "diffusion.export_samples=4"]
+
+
+@pytest.fixture(scope="module")
+def data_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("shards")
+    write_fake_shard(root / "train", "a_0_0.zarr", T=222)
+    write_fake_shard(root / "train", "a_0_1.zarr", T=216)
+    write_fake_shard(root / "val", "a_1_0.zarr", T=214)
+    return root / "train", root / "val"
+
+
+def _overrides(data_dirs, out: Path, *extra: str) -> list[str]:
+    return [f"dataset.train_path={data_dirs[0]}", f"dataset.val_path={data_dirs[1]}", f"output_dir={out}", *TINY,
+            *extra]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return {f"{part}.{k}": v for part in ("vision", "policy", "vision_ema", "policy_ema") for k, v in ckpt[part].items()}
+
+
+@pytest.fixture(scope="module")
+def full_run(data_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    cfg = load_config(_overrides(data_dirs, out))
+    return out, cfg, run_training(cfg, progress=False)
+
+
+def test_end_to_end_outputs(full_run) -> None:
+    out, _, result = full_run
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == [f"epoch_{e:04d}.pt" for e in (1, 2, 3, 4)]
+    ckpt = torch.load(out / "checkpoints" / "epoch_0004.pt", map_location="cpu", weights_only=True)
+    assert ckpt["stage"] == "policy" and ckpt["epoch"] == 4 and ckpt["profile"] == "op-0.10.1"
+    assert any("normalizer" in k for k in ckpt["policy"]) and any("normalizer" in k for k in ckpt["vision"])
+    assert (out / "config.yaml").read_text().startswith("dataset:")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in records] == ["vision", "vision", "policy", "policy"]
+    assert "val_plan_ade_10s" in records[-1] and "val_plan_ade_10s_cv" in records[-1]
+    assert "val_lane_left_err_60m" in records[0]
+    for name in ("loss_curves.png", "val_vs_baselines.png", "val_frames.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+    assert any((out / "tensorboard").iterdir())
+    assert len(list((out / "features").iterdir())) == 1  # one cache, keyed by the EMA vision weights
+
+
+@pytest.mark.parametrize("from_epoch", [1, 3])
+def test_resume_is_exact(full_run, data_dirs, tmp_path, from_epoch: int) -> None:
+    out, _, _ = full_run
+    start = out / "checkpoints" / f"epoch_{from_epoch:04d}.pt"
+    cfg = load_config(_overrides(data_dirs, tmp_path, "training.resume=true", f"checkpoint={start}"))
+    result = run_training(cfg, progress=False)
+    resumed = _weights(tmp_path / "checkpoints" / "epoch_0004.pt")
+    uninterrupted = _weights(out / "checkpoints" / "epoch_0004.pt")
+    assert resumed.keys() == uninterrupted.keys()
+    for k in uninterrupted:
+        assert torch.equal(resumed[k], uninterrupted[k]), k
+    assert not (tmp_path / "checkpoints" / f"epoch_{from_epoch:04d}.pt").exists()  # continued after it
+    full_keys = config_leaf_keys(cfg)
+    assert full_keys - result["keys_read"] - full_run[2]["keys_read"] == set()  # every config key is read
+
+
+def test_missing_dataset_path_is_a_config_error(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "sunnypilot_training.cli.main", "train",
+                             f"dataset.train_path={tmp_path / 'nope'}", f"output_dir={tmp_path}"],
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 2
+    assert "dataset.train_path" in result.stderr and "nope" in result.stderr
+
+
+def test_ddp_two_cpu_processes(data_dirs, tmp_path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           "training/train.py", *_overrides(data_dirs, tmp_path, "training.vision_epochs=1",
+                                            "training.policy_epochs=1", "training.batch_size=4")]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in records] == ["vision", "policy"]  # rank 0 alone logs
+    assert result.stdout.count("training finished") == 1

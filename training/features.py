@@ -1,0 +1,86 @@
+"""The feature cache: the trained (EMA) vision model's ``hidden_state`` for every frame of every shard.
+
+The policy trains on ``features_buffer`` windows exactly as modeld feeds them, so it needs the vision features of
+all frames. They are computed once per vision weights and kept under
+``<output_dir>/features/<weights hash>/<shard name>.npy`` (float32, (T, 512)); a new vision model gets a new hash
+and a new cache. Files are written atomically. Frame t pairs frames t-4 and t; before the start the older frame is
+zeros (modeld's zero-initialised buffer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..contract import constants as C
+from .data import ShardSet
+
+CACHE_BATCH = 32
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 (16 hex digits) over a model's state dict, names and values in order."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir(output_dir: str | os.PathLike, key: str) -> Path:
+    return Path(output_dir) / "features" / key
+
+
+def _shard_file(directory: Path, shard_path: Path, n_frames: int) -> Path:
+    return directory / f"{shard_path.stem}_{n_frames}.npy"
+
+
+def _pairs(frames: np.ndarray, first: int, ts: range) -> np.ndarray:
+    """(n, 12, 128, 256) pairs (t-4, t) for ``ts`` from consecutive frames starting at frame ``first``."""
+    zeros = np.zeros_like(frames[0])
+    return np.stack([np.concatenate([frames[t - C.FRAME_PAIR_OFFSET - first] if t >= C.FRAME_PAIR_OFFSET else zeros,
+                                     frames[t - first]]) for t in ts])
+
+
+@torch.no_grad()
+def shard_features(model: torch.nn.Module, shards: ShardSet, i: int, device: torch.device) -> np.ndarray:
+    """(T, 512) float32 hidden_state of every frame of shard ``i`` (frames read in contiguous blocks)."""
+    from ..collector.shards import read_frames
+
+    shard = shards.shard(i)
+    T = shards.n_frames(i)
+    out = np.zeros((T, C.FEATURE_LEN), np.float32)
+    for start in range(0, T, CACHE_BATCH):
+        ts = range(start, min(start + CACHE_BATCH, T))
+        first = max(start - C.FRAME_PAIR_OFFSET, 0)
+        block = np.arange(first, ts[-1] + 1)
+        img = torch.from_numpy(_pairs(read_frames(shard, "img", block), first, ts)).to(device)
+        big = torch.from_numpy(_pairs(read_frames(shard, "big_img", block), first, ts)).to(device)
+        out[start:start + len(ts)] = model.features(img, big).float().cpu().numpy()
+    return out
+
+
+def load_or_compute(model: torch.nn.Module, shards: ShardSet, directory: Path, device: torch.device,
+                    compute: bool = True, progress: bool = False) -> list[np.ndarray]:
+    """Per-shard features from the cache, computing (and atomically storing) what is missing when ``compute``."""
+    from tqdm import tqdm
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    result = []
+    for i in tqdm(range(len(shards)), desc="features", unit="shard", disable=not progress):
+        path = _shard_file(directory, shards.paths[i], shards.n_frames(i))
+        if not path.exists():
+            if not compute:
+                raise FileNotFoundError(f"feature cache {path} missing")
+            feats = shard_features(model, shards, i, device)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            with open(tmp, "wb") as f:
+                np.save(f, feats)
+            os.replace(tmp, path)
+        result.append(np.load(path))
+    return result

@@ -1,0 +1,285 @@
+"""The policy model (``driving_policy``): 25 steps of vision features + desire history -> plan and desire state.
+
+Architecture (top to bottom)::
+
+    per step k (25): [LayerNorm(features_buffer[k]) | desire[k] (| 0 * prev_desired_curv[k])]
+      -> Linear -> + fixed sinusoidal position + Linear(traffic_convention (| scaled lateral_control_params))
+      -> pre-norm transformer encoder (self-attention over the 25 steps) -> LayerNorm
+      -> cond = MLP([last step | mean over steps])                                   (B, cond_dim)
+    cond -> plan: conditional diffusion over the normalised 33 x 15 plan (FiLM residual-MLP denoiser, DDPM
+            training, ``steps`` unrolled DDIM steps from ``export_samples`` fixed noise draws at export):
+            mu = sample mean, log-std = log(sample std + std_floor * data std)
+    cond -> desire_state: MLP logits (8), cross-entropy against the desire one-hot
+    cond -> desired_curvature (op-0.10.0): Gaussian MDN (1 mu + 1 log-std)
+
+op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = all export samples (the
+consensus, which modeld selects), hypotheses 1..4 = the samples split into 4 fixed groups (sub-modes); each is
+(mean, log(std + floor)) of its samples and its logit is -mean(((mu_h - mu_0) / sigma_0)^2), so the consensus has
+the highest weight and the groups' weights say how far they stray from it (needs export_samples >= 8).
+
+desired_curvature target (op-0.10.0; 1/m, positive right like device-frame yaw), computed from the plan label with
+openpilot's lag-adjusted formula: ``2 * psi(d) / (v * d) - yaw_rate(0) / v`` with d = lateral_control_params[1]
+(the lateral delay the model is fed, >= 0.05 s), psi the plan's T_FROM_CURRENT_EULER yaw interpolated at d,
+yaw_rate(0) the plan's ORIENTATION_RATE yaw at t = 0 and v = max(plan forward velocity at t = 0, 1 m/s).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...contract import constants as C
+from ...contract.profiles import DEFAULT_PROFILE, get_profile
+from ...errors import ConfigError
+from ..data import LATERAL_DELAY_S
+from ..diffusion import DiffusionConfig
+from .blocks import DiffusionHead, MdnHead, all_fitted, flat_outputs, mdn_flat, mlp, resolve_size, soft_cross_entropy
+
+PLAN_SHAPE = (C.IDX_N, C.PLAN_WIDTH)
+CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
+# Training samples feed prev_desired_curv as zeros (as later releases do at run time), so the graph multiplies it by
+# 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
+PREV_CURV_GAIN = 0.0
+LAT_PARAMS_SCALE = (1.0 / 20.0, 1.0 / 0.2)  # v_ego (m/s), lateral delay (s) -> O(1)
+MIN_SPEED_MPS = 1.0
+MIN_DELAY_S = 0.05
+YAW = 2  # index of yaw within T_FROM_CURRENT_EULER / ORIENTATION_RATE
+FORWARD = 0  # index of x within VELOCITY
+
+
+@dataclass(frozen=True)
+class PolicySize:
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 4
+    mlp_mult: int = 2
+    cond_dim: int = 128
+    head_dim: int = 64
+    denoiser_width: int = 192
+    denoiser_depth: int = 2
+
+
+POLICY_SIZES: dict[str, PolicySize] = {
+    "tiny": PolicySize(),
+    "base": PolicySize(d_model=256, layers=4, heads=8, mlp_mult=4, cond_dim=512, head_dim=256, denoiser_width=512,
+                       denoiser_depth=4),
+}
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) fixed sinusoidal position table."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(pos * freqs)
+    table[:, 1::2] = torch.cos(pos * freqs)
+    return table
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ConfigError(f"model.size: d_model={dim} is not divisible by heads={heads}")
+        self.heads, self.dim, self.head_dim = heads, dim, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T = x.shape[0], x.shape[1]
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, H, T, hd)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(self.head_dim)), dim=-1)  # (B, H, T, T)
+        y = (att @ v).transpose(1, 2).reshape(B, T, self.dim)  # (B, T, D)
+        return self.proj(y)
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mult: int):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads)
+        self.mlp = mlp(dim, mult * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class TemporalEncoder(nn.Module):
+    """(B, 25, 512) features + (B, 25, E) per-step extras + (B, G) global inputs -> (B, cond_dim)."""
+
+    def __init__(self, step_extra_dim: int, global_dim: int, size: PolicySize):
+        super().__init__()
+        d = size.d_model
+        self.feature_norm = nn.LayerNorm(C.FEATURE_LEN)
+        self.step_proj = nn.Linear(C.FEATURE_LEN + step_extra_dim, d)
+        self.global_proj = nn.Linear(global_dim, d)
+        self.register_buffer("positions", sinusoidal_positions(C.HISTORY_BUFFER_LEN, d), persistent=False)
+        self.blocks = nn.ModuleList(TransformerBlock(d, size.heads, size.mlp_mult) for _ in range(size.layers))
+        self.norm = nn.LayerNorm(d)
+        self.out = mlp(2 * d, size.cond_dim, size.cond_dim)
+
+    def forward(self, features: torch.Tensor, step_extra: torch.Tensor, global_in: torch.Tensor) -> torch.Tensor:
+        x = self.step_proj(torch.cat([self.feature_norm(features), step_extra], dim=-1))  # (B, T, d)
+        x = x + self.positions + self.global_proj(global_in)[:, None]
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return self.out(torch.cat([x[:, -1], x.mean(dim=1)], dim=-1))  # (B, cond_dim)
+
+
+class PolicyModel(nn.Module):
+    """``driving_policy`` for one contract profile; ``forward(*profile_inputs)`` is the exported graph.
+
+    Inputs are positional in the profile's order (``input_names``); build them from a dataset batch with
+    :meth:`inputs_from_batch`, which takes only those keys, so no label can enter. Fit the plan normaliser
+    (:meth:`fit_normalizers` or :meth:`set_plan_normalizer`) before training; its stats live in the state_dict.
+    """
+
+    def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
+                 diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None):
+        super().__init__()
+        self.profile_id = profile_id
+        self.spec = get_profile(profile_id).policy
+        self.input_names = tuple(i.name for i in self.spec.inputs)
+        self.size = resolve_size(size, POLICY_SIZES, PolicySize)
+        self.diffusion_config = diffusion if isinstance(diffusion, DiffusionConfig) else \
+            DiffusionConfig.from_dict(diffusion)
+        self.loss_weights = dict(loss_weights or {})
+        self.plan_hyp = self.spec.head("plan").hypotheses
+        if self.plan_hyp > 1 and self.diffusion_config.export_samples < 2 * (self.plan_hyp - 1):
+            raise ConfigError(f"diffusion.export_samples={self.diffusion_config.export_samples}: {profile_id} has a "
+                              f"{self.plan_hyp}-hypothesis plan; use at least {2 * (self.plan_hyp - 1)}")
+        self.has_curvature = any(h.name == "desired_curvature" for h in self.spec.heads)
+        s = self.size
+        step_extra = C.DESIRE_LEN + (C.PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
+        global_dim = C.TRAFFIC_CONVENTION_LEN + (C.LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
+        self.encoder = TemporalEncoder(step_extra, global_dim, s)
+        self.plan_head = DiffusionHead(PLAN_SHAPE, s.cond_dim, s.denoiser_width, s.denoiser_depth,
+                                       self.diffusion_config)
+        self.desire_head = mlp(s.cond_dim, s.head_dim, C.DESIRE_LEN)
+        if self.has_curvature:
+            self.curvature_head = MdnHead((C.DESIRED_CURV_WIDTH,), s.cond_dim, s.head_dim)
+            self.curvature_head.normalizer.set(np.zeros(1), np.full(1, CURVATURE_SCALE_PER_M))
+
+    @property
+    def normalizers_fitted(self) -> bool:
+        """True once the plan normaliser has statistics (the curvature one starts with a fixed scale)."""
+        return all_fitted(self)
+
+    @property
+    def model_args(self) -> dict:
+        """Constructor arguments as plain data (for checkpoints): ``PolicyModel(**model.model_args)`` rebuilds it."""
+        return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
+                "loss_weights": dict(self.loss_weights)}
+
+    # --- inputs ---------------------------------------------------------------------------------------------
+    def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The profile's inputs, in order, from a PolicyDataset batch (labels are not touched)."""
+        missing = [n for n in self.input_names if n not in batch]
+        if missing:
+            raise KeyError(f"policy batch lacks inputs {missing}; {self.profile_id} needs {list(self.input_names)}")
+        return tuple(batch[n].float() for n in self.input_names)
+
+    def _named(self, inputs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        if len(inputs) != len(self.input_names):
+            raise TypeError(f"{self.profile_id} policy takes {len(self.input_names)} inputs "
+                            f"{list(self.input_names)}, got {len(inputs)}")
+        bad = [] if torch.jit.is_tracing() else [  # shapes are traced values while exporting; checked eagerly
+            f"{n} {tuple(x.shape)}" for n, x in zip(self.input_names, inputs)
+            if tuple(x.shape[1:]) != self.spec.input(n).shape[1:]]
+        if bad:
+            raise ValueError(f"policy inputs with wrong shapes: {bad}; expected (B, ...) of {self.spec.input_shapes()}")
+        return dict(zip(self.input_names, inputs))
+
+    def encode(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Conditioning vector (B, cond_dim) from the profile inputs."""
+        x = self._named(inputs)
+        desire = x["desire_pulse"] if "desire_pulse" in x else x["desire"]  # (B, 25, 8)
+        step_extra, global_in = [desire], [x["traffic_convention"]]
+        if self.has_curvature:
+            step_extra.append(x["prev_desired_curv"] * PREV_CURV_GAIN)  # (B, 25, 1), ignored: see PREV_CURV_GAIN
+            global_in.append(x["lateral_control_params"] * torch.tensor(LAT_PARAMS_SCALE, device=desire.device))
+        return self.encoder(x["features_buffer"], torch.cat(step_extra, dim=-1), torch.cat(global_in, dim=-1))
+
+    # --- graph ------------------------------------------------------------------------------------------------
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """(B, output_width) float32 in the profile's layout, from the profile's inputs in order."""
+        cond = self.encode(*inputs)  # (B, cond_dim)
+        samples = self.plan_head.export_samples(cond)  # (B, S, 33, 15) normalised
+        out = {"desire_state": self.desire_head(cond)}
+        if self.plan_hyp > 1:
+            out["plan"] = mdn_flat(*self._plan_hypotheses(samples), hypotheses=self.plan_hyp)
+        else:
+            out["plan"] = mdn_flat(*self.plan_head.stats(samples))
+        if self.has_curvature:
+            out["desired_curvature"] = mdn_flat(*self.curvature_head(cond))
+        return flat_outputs(self.spec, out)
+
+    def _plan_hypotheses(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Consensus + fixed sample groups -> mu, log_std (B, H, 33, 15) and logits (B, H, 1)."""
+        groups = np.array_split(np.arange(samples.shape[1]), self.plan_hyp - 1)
+        stats = [self.plan_head.stats(samples)] + [self.plan_head.stats(samples[:, g[0]:g[-1] + 1]) for g in groups]
+        mu = torch.stack([m for m, _ in stats], dim=1)  # (B, H, 33, 15)
+        log_std = torch.stack([s for _, s in stats], dim=1)
+        z = (mu - mu[:, :1]) * torch.exp(-log_std[:, :1])
+        return mu, log_std, -z.square().mean(dim=(2, 3))[:, :, None]
+
+    @torch.no_grad()
+    def sample(self, *inputs: torch.Tensor, n_samples: int = 8,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stochastic plan samples (B, n_samples, 33, 15) in physical units (fresh noise, DDIM)."""
+        return self.plan_head.sample(self.encode(*inputs), n_samples, generator)
+
+    # --- training ---------------------------------------------------------------------------------------------
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of the plan diffusion loss, desire_state cross-entropy and (op-0.10.0) curvature NLL."""
+        cond = self.encode(*self.inputs_from_batch(batch))
+        plan = batch["plan"].float()  # (B, 33, 15)
+        parts = {
+            "plan": self.plan_head.loss(cond, plan),
+            "desire_state": soft_cross_entropy(self.desire_head(cond), batch["desire_state"].float()),
+        }
+        if self.has_curvature:
+            target = desired_curvature_target(plan, batch["lateral_control_params"].float())  # (B, 1)
+            parts["desired_curvature"] = self.curvature_head.loss(cond, target)
+        total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def set_plan_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+        """Plan statistics (33, 15) each (or broadcastable), in physical units."""
+        self.plan_head.normalizer.set(mean, std)
+
+    @torch.no_grad()
+    def fit_normalizers(self, plans: np.ndarray | torch.Tensor, lateral_control_params: np.ndarray | None = None
+                        ) -> None:
+        """Fit the plan normaliser from plan labels (N, 33, 15); op-0.10.0 also fits the curvature normaliser from
+        the derived targets (``lateral_control_params`` (N, 2), default delay ``LATERAL_DELAY_S``)."""
+        plans_t = torch.as_tensor(np.asarray(plans, dtype=np.float32))
+        self.plan_head.normalizer.fit(plans_t.numpy())
+        if self.has_curvature:
+            if lateral_control_params is None:
+                lat = torch.zeros(len(plans_t), 2)
+                lat[:, 1] = LATERAL_DELAY_S
+            else:
+                lat = torch.as_tensor(np.asarray(lateral_control_params, dtype=np.float32))
+            self.curvature_head.normalizer.fit(desired_curvature_target(plans_t, lat).numpy())
+
+
+def desired_curvature_target(plan: torch.Tensor, lateral_control_params: torch.Tensor) -> torch.Tensor:
+    """(B, 1) lag-adjusted desired curvature (1/m, positive right) from plan labels (B, 33, 15); see module doc."""
+    delay_s = lateral_control_params[:, 1].clamp_min(MIN_DELAY_S)  # (B,)
+    speed_mps = plan[:, 0, C.Plan.VELOCITY][:, FORWARD].clamp_min(MIN_SPEED_MPS)  # (B,)
+    yaw_rad = plan[:, :, C.Plan.T_FROM_CURRENT_EULER][:, :, YAW]  # (B, 33)
+    yaw_rate0 = plan[:, 0, C.Plan.ORIENTATION_RATE][:, YAW]  # (B,)
+    t_idxs = torch.as_tensor(C.T_IDXS, dtype=plan.dtype, device=plan.device)  # (33,)
+    hi = torch.searchsorted(t_idxs, delay_s.contiguous()).clamp(1, C.IDX_N - 1)  # (B,)
+    t0, t1 = t_idxs[hi - 1], t_idxs[hi]
+    w = ((delay_s - t0) / (t1 - t0)).clamp(0.0, 1.0)
+    psi = torch.lerp(yaw_rad.gather(1, (hi - 1)[:, None])[:, 0], yaw_rad.gather(1, hi[:, None])[:, 0], w)
+    return (2.0 * psi / (speed_mps * delay_s) - yaw_rate0 / speed_mps)[:, None]

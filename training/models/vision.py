@@ -1,0 +1,317 @@
+"""The vision model (``driving_vision``): two 12-channel uint8 camera inputs -> one flat contract output.
+
+Architecture (top to bottom)::
+
+    img, big_img (B, 12, 128, 256) uint8 -> float, (x - 128) / 64
+      -> per camera: stem conv + BN + SiLU, then MBConv stages (stride 2 each) -> (B, C, 4, 8)
+         -> 1x1 conv to ``flat_channels`` -> flatten (keeps where things are) -> Linear -> camera features
+      -> concat(road, wide) -> MLP -> LayerNorm -> hidden_state (B, 512)   [the policy's features_buffer entry]
+      -> heads on hidden_state:
+         meta, desire_pred, lane_lines_prob, lead_prob: MLP logits
+         pose, wide_from_device_euler, road_transform: Gaussian MDN heads
+         lane_lines, road_edges, lead: conditional diffusion heads (``heads="diffusion"``) or MDN heads (``"mdn"``)
+
+Every regression target is normalised per dimension by a data-fitted :class:`Normalizer` (buffers); outputs are
+denormalised inside the graph, so the exported model speaks physical units.
+
+op-0.10.0 multi-hypothesis lead (2 hypotheses x (6 x 4), 3 selection logits, one per time offset 0/2/4 s):
+
+* diffusion heads: the head samples the full (3, 6, 4) lead target like op-0.10.1. Hypothesis 0 = the samples of
+  the lead at offset 0 s, hypothesis 1 = the samples of the lead at offset 4 s (mean / log(std + floor)). The
+  lead at an offset is usually one of those two vehicles (labels sample each lead's trajectory at the same
+  absolute times, so the same vehicle gives the same trajectory). Selection logit (h, slot o) =
+  -mean(((mu_o - mu_h) / sigma_o)^2): slot 0 picks hypothesis 0, slot 4 s hypothesis 1, slot 2 s the closer one.
+* MDN heads: winner-takes-all multi-hypothesis loss: per offset with a lead, the hypothesis with the lower NLL is
+  trained on it and the slot's logits learn (cross-entropy) to pick it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...contract import constants as C
+from ...contract.profiles import DEFAULT_PROFILE, get_profile
+from ...errors import ConfigError
+from ..diffusion import DiffusionConfig
+from .blocks import (
+    DiffusionHead,
+    MdnHead,
+    all_fitted,
+    flat_outputs,
+    gaussian_nll_elements,
+    mdn_flat,
+    mlp,
+    resolve_size,
+    soft_cross_entropy,
+)
+
+HEAD_TYPES = ("diffusion", "mdn")
+IMG_OFFSET = 128.0
+IMG_SCALE = 1.0 / 64.0
+LANE_MIN_WEIGHT = 0.2  # lane-line regression weight where the line is not painted (its geometry is still labelled)
+LEAD_OFFSET_SHAPE = (C.LEAD_TRAJ_LEN, C.LEAD_WIDTH)  # one lead trajectory (6, 4)
+LEAD_TARGET_SHAPE = (C.LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one per offset
+MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
+TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
+LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
+
+
+@dataclass(frozen=True)
+class VisionSize:
+    """Sizes of a vision model; the feature map after the stages is 128/(stem_stride * 2**stages) x 256/(...)."""
+
+    stem_channels: int = 16
+    stem_stride: int = 4  # 2 (3x3 conv) or 4 (4x4 patchify conv)
+    widths: tuple[int, ...] = (24, 40, 64)  # one MBConv stage per width, each starting with a stride-2 block
+    depths: tuple[int, ...] = (1, 1, 1)
+    expand: int = 2  # MBConv expansion ratio
+    flat_channels: int = 16
+    camera_dim: int = 256
+    fuse_dim: int = 256
+    head_dim: int = 64
+    denoiser_width: int = 96
+    denoiser_depth: int = 2
+
+
+VISION_SIZES: dict[str, VisionSize] = {
+    "tiny": VisionSize(),
+    "base": VisionSize(stem_channels=32, stem_stride=2, widths=(32, 64, 160, 320), depths=(2, 3, 4, 2), expand=4,
+                       flat_channels=64, camera_dim=1024, fuse_dim=1024, head_dim=256, denoiser_width=256,
+                       denoiser_depth=3),
+}
+
+
+def conv_bn_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True):
+    pad = (kernel - 1) // 2 if stride == 1 or kernel % 2 else 0
+    layers = [nn.Conv2d(c_in, c_out, kernel, stride, pad, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+    return nn.Sequential(*layers, nn.SiLU()) if act else nn.Sequential(*layers)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expand -> 3x3 depthwise (stride) -> 1x1 project; residual when shapes match."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int):
+        super().__init__()
+        hidden = c_in * expand
+        self.block = nn.Sequential(conv_bn_act(c_in, hidden), conv_bn_act(hidden, hidden, 3, stride, groups=hidden),
+                                   conv_bn_act(hidden, c_out, act=False))
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+class Backbone(nn.Module):
+    """One camera: (B, 12, 128, 256) float -> (B, camera_dim)."""
+
+    def __init__(self, size: VisionSize):
+        super().__init__()
+        if size.stem_stride not in (2, 4) or len(size.widths) != len(size.depths) or min(size.depths) < 1:
+            raise ConfigError(f"model.size: stem_stride={size.stem_stride} (use 2 or 4), widths={size.widths} and "
+                              f"depths={size.depths} (same length, depths >= 1)")
+        kernel = 3 if size.stem_stride == 2 else 4
+        layers = [conv_bn_act(C.IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride)]
+        c = size.stem_channels
+        for width, depth in zip(size.widths, size.depths):
+            layers += [MBConv(c if i == 0 else width, width, 2 if i == 0 else 1, size.expand) for i in range(depth)]
+            c = width
+        layers.append(conv_bn_act(c, size.flat_channels))
+        self.features = nn.Sequential(*layers)
+        down = size.stem_stride * 2 ** len(size.widths)
+        self.map_hw = (C.IMG_SHAPE[2] // down, C.IMG_SHAPE[3] // down)
+        self.proj = nn.Linear(size.flat_channels * math.prod(self.map_hw), size.camera_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.features(x)  # (B, flat_channels, h, w)
+        return F.silu(self.proj(fmap.flatten(1)))  # (B, camera_dim)
+
+
+class LeadMhpHead(nn.Module):
+    """op-0.10.0 MDN lead: H hypotheses of (6, 4) mu / log-std and (H, 3) selection logits (WTA loss)."""
+
+    def __init__(self, cond_dim: int, hidden_dim: int, hypotheses: int):
+        super().__init__()
+        self.hyp = hypotheses
+        self.mdn = MdnHead((hypotheses,) + LEAD_OFFSET_SHAPE, cond_dim, hidden_dim)
+        self.logits = mlp(cond_dim, hidden_dim, hypotheses * C.LEAD_MHP_SELECTION)
+        self.normalizer = self.mdn.normalizer  # shared over hypotheses: fit on (N, H, 6, 4) copies
+
+    def flat(self, cond: torch.Tensor) -> torch.Tensor:
+        mu, log_std = self.mdn(cond)  # (B, H, 6, 4) each
+        logits = self.logits(cond).reshape(-1, self.hyp, C.LEAD_MHP_SELECTION)  # (B, H, 3)
+        return mdn_flat(mu, log_std, logits, self.hyp)
+
+    def loss(self, cond: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """target (B, 3, 6, 4) physical, present (B, 3) lead_prob."""
+        mu, log_std = self.mdn.forward_normalized(cond)  # (B, H, 6, 4)
+        norm = self.normalizer  # every hypothesis has the same statistics
+        y = ((target - norm.mean[0]) / norm.std[0])[:, None]  # (B, 1, 3, 6, 4) vs hypotheses on axis 1
+        nll = gaussian_nll_elements(mu[:, :, None], log_std[:, :, None], y).mean(dim=(3, 4))  # (B, H, 3)
+        best = nll.argmin(dim=1)  # (B, 3)
+        reg = nll.gather(1, best[:, None]).squeeze(1)  # (B, 3)
+        logits = self.logits(cond).reshape(-1, self.hyp, C.LEAD_MHP_SELECTION)
+        cls = F.cross_entropy(logits, best, reduction="none")  # (B, 3)
+        return ((reg + cls) * present).sum() / present.sum().clamp_min(1.0)
+
+
+class VisionModel(nn.Module):
+    """``driving_vision`` for one contract profile; ``forward(img, big_img)`` is the exported graph.
+
+    Normalisers start as the identity: call :meth:`fit_normalizers` on training labels before training (the stats
+    live in the state_dict).
+    """
+
+    def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | VisionSize = "tiny",
+                 heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
+                 shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None):
+        super().__init__()
+        if heads not in HEAD_TYPES:
+            raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
+        self.profile_id = profile_id
+        self.spec = get_profile(profile_id).vision
+        self.input_names = tuple(i.name for i in self.spec.inputs)
+        self.size = resolve_size(size, VISION_SIZES, VisionSize)
+        self.heads_type = heads
+        self.diffusion_config = diffusion if isinstance(diffusion, DiffusionConfig) else \
+            DiffusionConfig.from_dict(diffusion)
+        self.shared_backbone = shared_backbone
+        self.loss_weights = dict(loss_weights or {})
+        s = self.size
+        self.backbones = nn.ModuleList(Backbone(s) for _ in range(1 if shared_backbone else 2))
+        self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
+                                  nn.Linear(s.fuse_dim, C.FEATURE_LEN), nn.LayerNorm(C.FEATURE_LEN))
+        self.logit_heads = nn.ModuleDict({n: mlp(C.FEATURE_LEN, s.head_dim, self.spec.head(n).width)
+                                          for n in LOGIT_HEADS})
+        self.mdn_heads = nn.ModuleDict({n: MdnHead(self.spec.head(n).shape, C.FEATURE_LEN, s.head_dim)
+                                        for n in MDN_HEADS})
+        self.lead_hyp = self.spec.head("lead").hypotheses
+        self.trajectory_heads = nn.ModuleDict({n: self._make_trajectory_head(n, i)
+                                               for i, n in enumerate(TRAJECTORY_HEADS)})
+
+    @property
+    def normalizers_fitted(self) -> bool:
+        """True once every target normaliser has statistics (fit before training)."""
+        return all_fitted(self)
+
+    @property
+    def model_args(self) -> dict:
+        """Constructor arguments as plain data (for checkpoints): ``VisionModel(**model.model_args)`` rebuilds it."""
+        return {"profile_id": self.profile_id, "size": asdict(self.size), "heads": self.heads_type,
+                "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
+                "loss_weights": dict(self.loss_weights)}
+
+    def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
+        s = self.size
+        shape = LEAD_TARGET_SHAPE if name == "lead" else self.spec.head(name).shape
+        if self.heads_type == "diffusion":
+            return DiffusionHead(shape, C.FEATURE_LEN, s.denoiser_width, s.denoiser_depth, self.diffusion_config,
+                                 seed_offset=1000 * index)
+        if name == "lead" and self.lead_hyp > 1:
+            return LeadMhpHead(C.FEATURE_LEN, s.head_dim, self.lead_hyp)
+        return MdnHead(shape, C.FEATURE_LEN, s.head_dim)
+
+    # --- graph --------------------------------------------------------------------------------------------------
+    def features(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
+        """hidden_state (B, 512) from the two uint8 camera inputs (B, 12, 128, 256)."""
+        road = self.backbones[0]((img.float() - IMG_OFFSET) * IMG_SCALE)  # (B, camera_dim)
+        wide = self.backbones[-1]((big_img.float() - IMG_OFFSET) * IMG_SCALE)
+        return self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
+
+    def forward(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
+        """(B, output_width) float32 in the profile's layout."""
+        hidden = self.features(img, big_img)  # (B, 512)
+        out = {name: head(hidden) for name, head in self.logit_heads.items()}
+        for name, head in self.mdn_heads.items():
+            out[name] = mdn_flat(*head(hidden))
+        for name, head in self.trajectory_heads.items():
+            out[name] = self._trajectory_flat(name, head, hidden)
+        out["hidden_state"] = hidden
+        return flat_outputs(self.spec, out)
+
+    def _trajectory_flat(self, name: str, head: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        if isinstance(head, LeadMhpHead):
+            return head.flat(hidden)
+        if isinstance(head, MdnHead):
+            return mdn_flat(*head(hidden))
+        samples = head.export_samples(hidden)  # (B, S, *shape) normalised
+        mu, log_std = head.stats(samples)
+        if name != "lead" or self.lead_hyp <= 1:
+            return mdn_flat(mu, log_std)
+        return mdn_flat(*lead_hypotheses(mu, log_std), hypotheses=self.lead_hyp)
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging."""
+        hidden = self.features(batch["img"], batch["big_img"])
+        logits = {name: head(hidden) for name, head in self.logit_heads.items()}
+        B = hidden.shape[0]
+        lane_prob = batch["lane_lines_prob"].float()  # (B, 4)
+        lead_prob = batch["lead_prob"].float()  # (B, 3)
+        parts = {
+            "meta": F.binary_cross_entropy_with_logits(logits["meta"], batch["meta"].float()),
+            "desire_pred": soft_cross_entropy(logits["desire_pred"].reshape(B, C.DESIRE_PRED_LEN, C.DESIRE_LEN),
+                                              batch["desire_pred"].float()),
+            "lane_lines_prob": F.binary_cross_entropy_with_logits(  # same target on [deprecated, used]
+                logits["lane_lines_prob"].reshape(B, C.NUM_LANE_LINES, 2), lane_prob[:, :, None].expand(-1, -1, 2)),
+            "lead_prob": F.binary_cross_entropy_with_logits(logits["lead_prob"], lead_prob),
+        }
+        for name, head in self.mdn_heads.items():
+            parts[name] = head.loss(hidden, batch[name].float())
+        lane_weight = (LANE_MIN_WEIGHT + (1.0 - LANE_MIN_WEIGHT) * lane_prob)[:, :, None, None]  # (B, 4, 1, 1)
+        heads = self.trajectory_heads
+        parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight)
+        parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float())
+        lead = batch["lead"].float()
+        if isinstance(heads["lead"], LeadMhpHead):
+            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob)
+        else:
+            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob[:, :, None, None])
+        total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def fit_normalizers(self, data: Mapping[str, np.ndarray] | Iterable[Mapping[str, torch.Tensor]]) -> None:
+        """Fit every regression normaliser from labels: a dict of label arrays (N, ...) keyed like the dataset
+        (``lane_lines``, ``road_edges``, ``lead``, ``lead_prob``, ``pose``, ``road_transform``,
+        ``wide_from_device_euler``) or an iterable of such batches. Leads are fitted where ``lead_prob`` is 1."""
+        labels = _collect_labels(data, MDN_HEADS + TRAJECTORY_HEADS + ("lead_prob",))
+        for name in MDN_HEADS:
+            self.mdn_heads[name].normalizer.fit(labels[name])
+        for name in ("lane_lines", "road_edges"):
+            self.trajectory_heads[name].normalizer.fit(labels[name])
+        lead, present = labels["lead"], labels["lead_prob"][:, :, None, None]  # (N, 3, 6, 4), (N, 3, 1, 1)
+        head = self.trajectory_heads["lead"]
+        if isinstance(head, LeadMhpHead):  # one (6, 4) normaliser over every offset and hypothesis
+            rows, mask = lead.reshape((-1,) + LEAD_OFFSET_SHAPE), present.reshape(-1, 1, 1)
+            head.normalizer.fit(np.repeat(rows[:, None], self.lead_hyp, 1), np.repeat(mask[:, None], self.lead_hyp, 1))
+        else:
+            head.normalizer.fit(lead, present)
+
+
+def lead_hypotheses(mu: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """op-0.10.0 lead from per-offset sample stats (B, 3, 6, 4): hypotheses = offsets 0 and 4 s,
+    -> mu, log_std (B, 2, 6, 4) and selection logits (B, 2, 3) (see the module docstring)."""
+    hyp_mu = torch.stack([mu[:, 0], mu[:, -1]], dim=1)  # (B, 2, 6, 4)
+    hyp_log_std = torch.stack([log_std[:, 0], log_std[:, -1]], dim=1)
+    z = (mu[:, None] - hyp_mu[:, :, None]) * torch.exp(-log_std[:, None])  # (B, 2 hyp, 3 slots, 6, 4)
+    logits = -z.square().mean(dim=(3, 4))  # (B, 2, 3)
+    return hyp_mu, hyp_log_std, logits
+
+
+def _collect_labels(data, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if isinstance(data, Mapping):
+        return {k: np.asarray(data[k], dtype=np.float64) for k in keys}
+    chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for batch in data:
+        for k in keys:
+            chunks[k].append(np.asarray(batch[k], dtype=np.float64))
+    if not chunks[keys[0]]:
+        raise ConfigError("fit_normalizers got no batches; give it training labels")
+    return {k: np.concatenate(v) for k, v in chunks.items()}

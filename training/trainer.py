@@ -1,0 +1,318 @@
+"""Staged training, as the runtime uses the models: (1) vision; (2) the feature cache from the EMA vision model;
+(3) the diffusion policy on ``features_buffer`` windows from that cache.
+
+One checkpoint per epoch (``<output_dir>/checkpoints/epoch_XXXX.pt``, epochs counted across both stages), written
+atomically by rank 0; ``training.resume=true checkpoint=PATH`` continues exactly where that checkpoint stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from ..contract.profiles import get_profile
+from ..errors import ConfigError
+from . import checkpoint as ckpt_io
+from . import features as feature_cache
+from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards
+from .diffusion import DiffusionConfig
+from .models.policy import PolicyModel
+from .models.vision import VisionModel
+from .optim import Ema, make_optimizer, make_scheduler
+from .runtime import Runtime, all_reduce_mean, broadcast_object, seed_everything
+from .validation import policy_metrics, vision_metrics
+
+GRAD_CLIP_NORM = 1.0
+STAGES = ("vision", "policy")
+
+
+class LossModule(nn.Module):
+    """``forward(batch) = model.loss(batch)`` so DDP sees the loss computation as the forward pass."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        return self.model.loss(batch)
+
+
+@dataclass
+class RunState:
+    run_id: str
+    stage: str = "vision"
+    epoch: int = 0  # last completed epoch, counted across stages
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Models:
+    vision: VisionModel
+    policy: PolicyModel
+    vision_ema: Ema
+    policy_ema: Ema
+
+
+def build_models(s, runtime: Runtime) -> Models:
+    d = s.diffusion
+    diffusion = DiffusionConfig(train_timesteps=d.train_timesteps, steps=d.steps, schedule=d.schedule,
+                                prediction=d.prediction, export_samples=d.export_samples, seed=s.training.seed)
+    profile = s.contract.profile
+    vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone)
+    policy = PolicyModel(profile, s.model.policy_size, diffusion)
+    vision.to(runtime.device)
+    policy.to(runtime.device)
+    decay = s.training.ema_decay
+    return Models(vision, policy, Ema(vision, decay), Ema(policy, decay))
+
+
+def _loader(dataset, s, runtime: Runtime, epoch: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(s.training.seed * 100_003 + epoch)
+    if runtime.distributed:
+        sampler = DistributedSampler(dataset, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True,
+                                     seed=s.training.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = RandomSampler(dataset, generator=generator)
+    return DataLoader(dataset, batch_size=s.training.batch_size, sampler=sampler, num_workers=s.training.num_workers,
+                      generator=generator, drop_last=len(dataset) >= 2 * s.training.batch_size,
+                      persistent_workers=False)
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+class StageTrainer:
+    """Optimiser, schedule, scaler and the epoch loop of one stage."""
+
+    def __init__(self, name: str, model: nn.Module, ema: Ema, dataset, s, runtime: Runtime, epochs: int):
+        self.name, self.model, self.ema, self.dataset, self.s, self.rt = name, model, ema, dataset, s, runtime
+        self.steps_per_epoch = max(len(_loader(dataset, s, runtime, 0)), 1)
+        self.optimizer = make_optimizer(model, s.training.lr, s.training.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, s.training.warmup_steps, self.steps_per_epoch * epochs)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.use_grad_scaler)
+        wrapped = LossModule(model)
+        if runtime.distributed:
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=ids, find_unused_parameters=True)
+        self.wrapped = wrapped
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+
+    def run_epoch(self, epoch: int, state: RunState, progress: bool) -> dict[str, float]:
+        from tqdm import tqdm
+
+        self.model.train()
+        loader = _loader(self.dataset, self.s, self.rt, epoch)
+        totals: dict[str, float] = {}
+        n = 0
+        bar = tqdm(loader, desc=f"{self.name} epoch {epoch}", unit="batch", leave=False,
+                   disable=not (progress and self.rt.is_main))
+        for batch in bar:
+            batch = _to_device(batch, self.rt.device)
+            with self.rt.autocast():
+                loss, parts = self.wrapped(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP_NORM)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.ema.update(self.model)
+            state.step += 1
+            n += 1
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
+                totals[k] = totals.get(k, 0.0) + v
+            bar.set_postfix_str(f"loss {float(loss.detach()):.3f}")
+        return {f"train_{k}": all_reduce_mean(v / max(n, 1), self.rt) for k, v in totals.items()}
+
+
+def _labels_of(shards: ShardSet, key: str):
+    import numpy as np
+
+    return np.concatenate([lab[key][lab["valid"]] for lab in shards.labels])
+
+
+def fit_normalizers(models: Models, shards: ShardSet) -> None:
+    """Normalisers from the training labels (valid frames), before any training."""
+    keys = ("lane_lines", "lane_lines_prob", "road_edges", "lead", "lead_prob", "pose", "road_transform",
+            "wide_from_device_euler")
+    models.vision.fit_normalizers({k: _labels_of(shards, k) for k in keys})
+    lat = None
+    if "lateral_control_params" in models.policy.input_names:
+        import numpy as np
+
+        from .data import LATERAL_DELAY_S
+
+        speed = _labels_of(shards, "ego_speed")
+        lat = np.stack([speed, np.full_like(speed, LATERAL_DELAY_S)], axis=1)
+    models.policy.fit_normalizers(_labels_of(shards, "plan"), lat)
+    models.vision_ema.model.load_state_dict(models.vision.state_dict())
+    models.policy_ema.model.load_state_dict(models.policy.state_dict())
+
+
+def checkpoint_dict(models: Models, state: RunState, stage: StageTrainer | None, config: dict, profile: str,
+                    feature_key: str | None) -> dict[str, Any]:
+    return {
+        "format_version": ckpt_io.FORMAT_VERSION,
+        "run_id": state.run_id, "stage": state.stage, "epoch": state.epoch, "step": state.step,
+        "vision": models.vision.state_dict(), "policy": models.policy.state_dict(),
+        "vision_ema": models.vision_ema.state_dict(), "policy_ema": models.policy_ema.state_dict(),
+        "trainer": stage.state_dict() if stage is not None else None,
+        "rng": ckpt_io.capture_rng(), "config": config, "profile": profile,
+        "feature_cache_key": feature_key, "history": json.loads(json.dumps(state.history)),
+    }
+
+
+def restore(models: Models, ckpt: dict[str, Any], profile: str, resume: bool) -> RunState:
+    if ckpt["profile"] != profile:
+        raise ConfigError(f"checkpoint was trained for contract.profile={ckpt['profile']}, the config asks for "
+                          f"{profile}; set contract.profile={ckpt['profile']}")
+    models.vision.load_state_dict(ckpt["vision"])
+    models.policy.load_state_dict(ckpt["policy"])
+    models.vision_ema.load_state_dict(ckpt["vision_ema"])
+    models.policy_ema.load_state_dict(ckpt["policy_ema"])
+    if not resume:  # start a new run from these weights
+        return RunState(run_id=uuid.uuid4().hex[:8])
+    return RunState(run_id=ckpt["run_id"], stage=ckpt["stage"], epoch=int(ckpt["epoch"]), step=int(ckpt["step"]),
+                    history=list(ckpt.get("history") or []))
+
+
+def log_epoch(record: dict[str, Any], output_dir: Path, writer, runtime: Runtime) -> None:
+    if not runtime.is_main:
+        return
+    with open(output_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if writer is not None:
+        for k, v in record.items():
+            if isinstance(v, (int, float)) and k not in ("epoch", "step"):
+                writer.add_scalar(f"{record['stage']}/{k}", v, record["epoch"])
+        writer.flush()
+
+
+def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict | None, config: dict,
+               progress: bool = True) -> dict[str, Any]:
+    """Train what remains of the vision and policy stages; returns timings and the final metrics."""
+    out = Path(s.output_dir)
+    profile = s.contract.profile
+    on_corrupt = s.dataset.on_corrupt
+    train_shards = ShardSet(resolve_shards(s.dataset.train_path, "dataset.train_path"), on_corrupt)
+    val_shards = ShardSet(resolve_shards(s.dataset.val_path, "dataset.val_path"), on_corrupt)
+    if ckpt is None:
+        fit_normalizers(models, train_shards)
+    v_epochs, p_epochs = s.training.vision_epochs, s.training.policy_epochs
+    writer = _tensorboard(out, runtime)
+    timings: dict[str, float] = {}
+    last: dict[str, dict[str, float]] = {}
+    resuming = ckpt is not None and bool(s.training.resume)
+    resume_trainer = ckpt.get("trainer") if resuming else None
+    if resuming:
+        ckpt_io.restore_rng(ckpt["rng"])
+
+    def save(stage: StageTrainer | None, key: str | None) -> None:
+        if runtime.is_main:
+            ckpt_io.save_atomic(checkpoint_dict(models, state, stage, config, profile, key),
+                                ckpt_io.checkpoint_path(out, state.epoch))
+        runtime.barrier()
+
+    # (1) vision
+    start = time.perf_counter()
+    if state.epoch < v_epochs:
+        trainer = StageTrainer("vision", models.vision, models.vision_ema, VisionDataset(train_shards), s, runtime,
+                               v_epochs)
+        if resume_trainer is not None and state.stage == "vision":
+            trainer.load_state_dict(resume_trainer)
+        val = VisionDataset(val_shards)
+        for epoch in range(state.epoch + 1, v_epochs + 1):
+            record = {"stage": "vision", "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
+            if runtime.is_main:
+                record.update({f"val_{k}": v for k, v in vision_metrics(models.vision_ema.model, val,
+                                                                       runtime.device).items()})
+            state.epoch, state.stage = epoch, "vision"
+            record["step"] = state.step
+            state.history.append(record)
+            log_epoch(record, out, writer, runtime)
+            last["vision"] = record
+            save(trainer, None)
+    timings["vision"] = time.perf_counter() - start
+
+    # (2) feature cache from the EMA vision model
+    start = time.perf_counter()
+    key = broadcast_object(feature_cache.weights_hash(models.vision_ema.model), runtime)  # rank 0's weights
+    directory = feature_cache.cache_dir(out, key)
+    if runtime.is_main:
+        for shards in (train_shards, val_shards):
+            feature_cache.load_or_compute(models.vision_ema.model, shards, directory, runtime.device,
+                                          progress=progress)
+    runtime.barrier()
+    inputs = get_profile(profile).policy.input_shapes()
+    train_feats = feature_cache.load_or_compute(models.vision_ema.model, train_shards, directory, runtime.device,
+                                                compute=False)
+    val_feats = feature_cache.load_or_compute(models.vision_ema.model, val_shards, directory, runtime.device,
+                                              compute=False)
+    timings["features"] = time.perf_counter() - start
+
+    # (3) policy
+    start = time.perf_counter()
+    if state.epoch < v_epochs + p_epochs:
+        dataset = PolicyDataset(train_shards, train_feats, inputs)
+        trainer = StageTrainer("policy", models.policy, models.policy_ema, dataset, s, runtime, p_epochs)
+        if resume_trainer is not None and state.stage == "policy":
+            trainer.load_state_dict(resume_trainer)
+        val = PolicyDataset(val_shards, val_feats, inputs)
+        for epoch in range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1):
+            record = {"stage": "policy", "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
+            if runtime.is_main:
+                record.update({f"val_{k}": v for k, v in policy_metrics(models.policy_ema.model, val,
+                                                                       runtime.device).items()})
+            state.epoch, state.stage = epoch, "policy"
+            record["step"] = state.step
+            state.history.append(record)
+            log_epoch(record, out, writer, runtime)
+            last["policy"] = record
+            save(trainer, key)
+    timings["policy"] = time.perf_counter() - start
+    if writer is not None:
+        writer.close()
+    return {"timings_s": timings, "last": last, "feature_cache": str(directory), "history": list(state.history),
+            "train_shards": len(train_shards), "val_shards": len(val_shards)}
+
+
+def _tensorboard(out: Path, runtime: Runtime):
+    if not runtime.is_main:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; a broken install only loses the scalars
+        return None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
+
+
+def start_run(s, runtime: Runtime) -> tuple[Models, RunState, dict | None]:
+    """Seed, build the models, and apply ``checkpoint`` (weights only, or everything with resume)."""
+    seed_everything(s.training.seed)  # identical initial weights on every rank
+    models = build_models(s, runtime)
+    seed_everything(s.training.seed + runtime.rank)  # per-rank noise streams
+    ckpt = ckpt_io.load_checkpoint(s.checkpoint) if s.checkpoint else None
+    if ckpt is None:
+        return models, RunState(run_id=uuid.uuid4().hex[:8]), None
+    state = restore(models, ckpt, s.contract.profile, bool(s.training.resume))
+    return models, state, ckpt
