@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spt_testutil import write_fake_shard
 
 from sunnypilot_training.training import features as F
 from sunnypilot_training.training.data import ShardSet
+
+from spt_testutil import write_fake_shard
 
 
 class _PairProbe(torch.nn.Module):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from spt_testutil import REPO_ROOT, write_fake_shard
 
 from sunnypilot_training.training.config import config_leaf_keys, load_config
 from sunnypilot_training.training.session import run_training
+
+from spt_testutil import REPO_ROOT, write_fake_shard
 
 TINY = ["training.vision_epochs=2", "training.policy_epochs=2", "training.batch_size=8", "training.warmup_steps=2",
         "diffusion.train_timesteps=20", "diffusion.steps=4", "diffusion.export_samples=4"]
@@ -35,7 +36,8 @@ def _overrides(data_dirs, out: Path, *extra: str) -> list[str]:
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return {f"{part}.{k}": v for part in ("vision", "policy", "vision_ema", "policy_ema") for k, v in ckpt[part].items()}
+    parts = ("vision", "policy", "vision_ema", "policy_ema")
+    return {f"{part}.{k}": v for part in parts for k, v in ckpt[part].items()}
 
 
 @pytest.fixture(scope="module")
