@@ -1,0 +1,113 @@
+"""Time the built-in renderer on one core: both model frames (img + big_img) per simulated frame.
+
+The scene: a 2 km three-lane road on a 500 m radius curve with rolling hills (grade up to ~4 %), dashed lane
+lines, a double yellow and a solid white edge line, a stop line, and six vehicles around an ego that drives
+along the middle lane. Prints the ground-raster build time and ms/frame (median and best of batches).
+
+Example (one core)::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_render.py --frames 200 [--vehicles 0]
+
+Not a test: numbers depend on the machine and its load (run it on an idle machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from sunnypilot_training.collector.builtin.raster import GroundRaster
+from sunnypilot_training.collector.builtin.render import Renderer
+from sunnypilot_training.collector.builtin.world import (
+    Lighting,
+    Marking,
+    MarkingColor,
+    MarkingStyle,
+    RoadSurface,
+    StopLine,
+    VehicleBox,
+    World,
+)
+
+CAMERA_HEIGHT_M = 1.22
+VEHICLE_SLOTS = [(20.0, 0.0), (35.0, 3.6), (60.0, -3.6), (90.0, 0.0), (8.0, -3.6), (130.0, 3.6)]  # (ahead, d)
+VEHICLE_RGB = [(200, 40, 40), (40, 60, 200), (230, 230, 230), (30, 30, 30), (150, 150, 160), (60, 140, 60)]
+
+
+def curved_hilly_road(length_m: float = 2000.0, radius_m: float = 500.0, hill_m: float = 2.4) -> RoadSurface:
+    """Three 3.6 m lanes around a right-hand curve, with hills of +-hill_m every 600 m."""
+    s = np.arange(0.0, length_m + 0.25, 0.5)
+    heading = s / radius_m
+    x, y = radius_m * np.sin(heading), radius_m * (1.0 - np.cos(heading))
+    z = -hill_m * (1.0 - np.cos(2.0 * np.pi * s / 600.0))  # z down: negative is up
+    grade = np.arctan(-np.gradient(z, s))
+    markings = [
+        Marking(-5.4, MarkingStyle.DOUBLE_SOLID, MarkingColor.YELLOW, width_m=0.12),
+        Marking(-1.8),
+        Marking(1.8),
+        Marking(5.4, MarkingStyle.SOLID),
+    ]
+    centre = np.stack([x, y, z], axis=1)
+    return RoadSurface("main", centre, s, heading, grade, -5.9, 5.9, markings, (-3.6, 0.0, 3.6))
+
+
+def pose_on(road: RoadSurface, s_m: float, d_m: float, up_m: float = 0.0) -> np.ndarray:
+    """A body pose standing on the road at (s, d), ``up_m`` above the surface."""
+    p = road.point_at(s_m, d_m)
+    heading = float(np.interp(s_m, road.s_m, road.heading_rad))
+    grade = float(np.interp(s_m, road.s_m, road.grade_rad))
+    return np.array([p[0], p[1], p[2] - up_m, 0.0, grade, heading])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200, help="frames to time (default 200)")
+    parser.add_argument("--batch", type=int, default=20, help="frames per timing batch (default 20)")
+    parser.add_argument("--route", choices=["direct", "camera"], default="direct")
+    parser.add_argument("--vehicles", type=int, default=len(VEHICLE_SLOTS), help="other vehicles, 0..6 (default 6)")
+    args = parser.parse_args()
+
+    road = curved_hilly_road()
+    world = World([road], [StopLine("main", 600.0, -5.4, 5.4)])
+    t0 = time.perf_counter()
+    raster = GroundRaster(world)
+    build_s = time.perf_counter() - t0
+    renderer = Renderer(world, Lighting(), raster=raster)
+    render = renderer.render if args.route == "direct" else renderer.render_via_camera
+    rng = np.random.default_rng(0)
+
+    def scene(k: int) -> tuple[np.ndarray, list[VehicleBox]]:
+        s = 150.0 + 0.5 * k  # 10 m/s at 20 Hz
+        vehicles = [
+            VehicleBox(pose_on(road, s + ahead + 0.3 * k, d), rgb=VEHICLE_RGB[i], brake_lights=(k // 20 + i) % 2 == 0)
+            for i, (ahead, d) in enumerate(VEHICLE_SLOTS[: args.vehicles])
+        ]
+        return pose_on(road, s, 0.0, CAMERA_HEIGHT_M), vehicles
+
+    scenes = [scene(k) for k in range(args.frames)]  # built before timing: only the renderer is timed
+
+    def frame(k: int):
+        return render(scenes[k][0], scenes[k][1], rng)
+
+    frame(0)  # warm-up (per-camera constants)
+    batch_ms, batch_cpu_ms = [], []
+    for start in range(0, args.frames, args.batch):
+        t, t_cpu = time.perf_counter(), time.process_time()
+        for k in range(start, start + args.batch):
+            frame(k)
+        batch_ms.append((time.perf_counter() - t) / args.batch * 1e3)
+        batch_cpu_ms.append((time.process_time() - t_cpu) / args.batch * 1e3)
+    median, best = statistics.median(batch_ms), min(batch_ms)
+    texels_m = raster.materials.data.size / 1e6
+    print(f"raster build: {build_s:.2f} s ({world.roads[0].length_m:.0f} m of road, {texels_m:.1f} M texels)")
+    print(f"route={args.route}: {median:.2f} ms/frame median, {best:.2f} ms/frame best batch "
+          f"(img + big_img, {args.vehicles} vehicles) -> {1e3 / median:.0f} frames/s")
+    print(f"process CPU time: {statistics.median(batch_cpu_ms):.2f} ms/frame median, {min(batch_cpu_ms):.2f} best "
+          "(less sensitive to other load on the machine)")
+
+
+if __name__ == "__main__":
+    main()
