@@ -24,7 +24,9 @@ LAYOUTS = {
     "1 frame, no compression": (1, None),
     "1 frame, zstd 1": (1, ZstdCodec(level=1)),
     "1 frame, zstd 3": (1, ZstdCodec(level=3)),
-    "1 frame, blosc lz4 shuffle": (1, BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")),
+    "1 frame, blosc lz4 bitshuffle": (1, BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")),
+    "1 frame, blosc lz4 noshuffle": (1, BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")),
+    "1 frame, blosc zstd1 bitshuffle": (1, BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")),
     "4 frames, zstd 1": (4, ZstdCodec(level=1)),
     "8 frames, zstd 1": (8, ZstdCodec(level=1)),
 }
@@ -69,7 +71,7 @@ def main() -> None:
         rows = measure(src, args.pairs, workdir)
     finally:
         shutil.rmtree(workdir)
-    print(f"| layout | KB per frame | samples/s (4 frame reads) | frames written/s |\n|---|---|---|---|")
+    print("| layout | KB per frame | samples/s (4 frame reads) | frames written/s |\n|---|---|---|---|")
     for name, bpf, sps, wps in rows:
         print(f"| {name} | {bpf / 1024:.1f} | {sps:.0f} | {wps:.0f} |")
 

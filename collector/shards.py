@@ -51,9 +51,11 @@ SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
 LABEL_KEYS = tuple(k for k in SCHEMA if k not in IMAGE_KEYS)
 REQUIRED_ATTRS = ("schema_version", "simulator", "simulator_version", "scenario", "seed", "episode_index",
                   "dt_s", "n_frames", "cameras", "label_definitions_version", "complete")
-# Chosen by measurement (docs/benchmarks.md, bench/bench_shards.py): one frame per chunk, zstd level 1.
+# Chosen by measurement (docs/benchmarks.md, bench/bench_shards.py): one frame per chunk (random pair reads touch
+# exactly two chunks), Blosc zstd level 1 with bit-shuffle (smallest of the fast codecs, fastest writes).
 FRAMES_PER_CHUNK = 1
-ZSTD_LEVEL = 1
+IMAGE_CODEC = {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle"}
+LABEL_CODEC_LEVEL = 3  # labels: one chunk per array, zstd
 TMP_PREFIX = ".tmp-"
 SHARD_SUFFIX = ".zarr"
 
@@ -100,7 +102,7 @@ class ShardWriter:
 
     def __init__(self, output_dir: str | os.PathLike, name: str, n_frames: int, attrs: dict[str, Any]):
         import zarr
-        from zarr.codecs import ZstdCodec
+        from zarr.codecs import BloscCodec, ZstdCodec
 
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -113,9 +115,9 @@ class ShardWriter:
         for key, (shape, dtype) in SCHEMA.items():
             is_image = key in IMAGE_KEYS
             chunks = (FRAMES_PER_CHUNK,) + shape if is_image else (self.n_frames,) + shape
+            codec = BloscCodec(**IMAGE_CODEC) if is_image else ZstdCodec(level=LABEL_CODEC_LEVEL)
             self._arrays[key] = self._group.create_array(
-                key, shape=(self.n_frames,) + shape, chunks=chunks, dtype=dtype,
-                compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0)
+                key, shape=(self.n_frames,) + shape, chunks=chunks, dtype=dtype, compressors=codec, fill_value=0)
         self._committed = False
 
     def write_frames(self, start: int, frames: dict[str, np.ndarray]) -> None:
