@@ -140,7 +140,8 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
     packages = [p.parent.relative_to(REPO_ROOT) for layer in LAYERS for p in (REPO_ROOT / layer).rglob("__init__.py")]
     for package in packages:  # every sub-package of every layer ships (pyproject lists them one by one)
         assert f"{PACKAGE}/{package.as_posix()}/__init__.py" in names, package
-    assert f"{PACKAGE}/training/configs/default.yaml" in names and f"{PACKAGE}/training/configs/model/tiny.yaml" in names
+    for config in ("default.yaml", "model/tiny.yaml", "model/base.yaml"):
+        assert f"{PACKAGE}/training/configs/{config}" in names
     assert f"{PACKAGE}/contract/profiles.py" in names
     assert not any(n.startswith(f"{PACKAGE}/tests/") for n in names)
     # Import from the wheel alone: -S skips .pth files, so the editable install cannot answer.
