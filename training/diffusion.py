@@ -14,7 +14,8 @@ Salimans & Ho 2022 for v-prediction). Discrete timesteps ``t = 0 .. T-1`` (T = `
 ``x0_hat`` is clipped to ``+-clip_x0`` (in normalised units) before the update. The default is v-prediction: with
 epsilon-prediction the first step divides by ``sqrt(abar_{T-1})`` (~5e-4 for the clipped cosine schedule at T = 100),
 so the first x0 estimate is noise-dominated and only the clip keeps it bounded; epsilon works with few steps when
-``clip_x0`` is about the data's range (3-5 normalised units), v-prediction needs no clip (10 is a safety net).
+``clip_x0`` is about the data's range (the heads diffuse unit-RMS residuals, so about 2), v-prediction needs no
+clip (10 is a safety net).
 """
 
 from __future__ import annotations

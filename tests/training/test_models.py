@@ -279,7 +279,7 @@ def test_vision_state_dict_carries_normalizers() -> None:
 def test_vision_sizes_flags_and_counts() -> None:
     separate = VisionModel("op-0.10.1", "tiny")
     shared = VisionModel("op-0.10.1", "tiny", shared_backbone=True)
-    assert count_parameters(shared) < count_parameters(separate) < 1.5e6
+    assert count_parameters(shared) < count_parameters(separate) < 2.0e6
     assert count_parameters(VisionModel("op-0.10.1", "tiny", heads="mdn")) < count_parameters(separate)
     img = torch.zeros(C.IMG_SHAPE, dtype=torch.uint8)
     assert count_flops(shared.eval(), (img, img)) == count_flops(separate.eval(), (img, img)) > 0

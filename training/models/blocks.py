@@ -22,6 +22,8 @@ from ..normalizer import Normalizer
 
 TIME_EMBED_DIM = 64
 MAX_PERIOD_STEPS = 10000.0
+RESIDUAL_RMS_RATE = 0.02  # running-RMS update rate of a diffusion head's residual scale (per training step)
+RESIDUAL_RMS_MIN = 1e-3
 LOG_STD_RANGE_NORM = (-7.0, 7.0)  # MDN log-stds in normalised units are clamped to this range
 
 
@@ -106,7 +108,11 @@ class FilmDenoiser(nn.Module):
 class DiffusionHead(nn.Module):
     """Conditional diffusion model p(target | cond) over a normalised target of shape ``shape``.
 
-    Training: :meth:`loss` (DDPM, uniform t). Export: :meth:`export_samples` denoises ``config.export_samples``
+    Residual form: a small mean head predicts ``m(cond)`` (trained by weighted MSE, which gives the backbone a
+    direct, fast learning signal) and the diffusion model learns the distribution of the residual ``x0 - m``
+    (``m`` detached) divided by its running RMS per dimension (a buffer, so the diffusion always sees a unit-scale
+    target); samples are ``m + rms * residual samples``. Training: :meth:`loss` (DDPM, uniform t, plus the
+    mean-head MSE). Export: :meth:`export_samples` denoises ``config.export_samples``
     fixed noise draws (a seeded buffer, not saved) with ``config.steps`` unrolled DDIM steps; :meth:`stats` turns
     samples into mu = sample mean and log-std = log(sample std + std_floor) in normalised units, shifted to physical
     units.
@@ -121,6 +127,10 @@ class DiffusionHead(nn.Module):
         self.diffusion = Diffusion(config)
         self.normalizer = Normalizer(self.shape)
         self.denoiser = FilmDenoiser(self.dim, cond_dim, width, depth)
+        self.mean_head = nn.Sequential(nn.Linear(cond_dim, width), nn.SiLU(), nn.Linear(width, self.dim))
+        nn.init.zeros_(self.mean_head[-1].weight)  # starts at the data mean
+        nn.init.zeros_(self.mean_head[-1].bias)
+        self.register_buffer("residual_rms", torch.ones(self.dim))
         # Regenerated from the seed rather than saved, so one checkpoint can export with any sample count.
         gen = torch.Generator().manual_seed(config.seed + seed_offset)
         noise = torch.randn(config.export_samples, self.dim, generator=gen)  # (S, D)
@@ -128,22 +138,30 @@ class DiffusionHead(nn.Module):
 
     def loss(self, cond: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Denoising loss for cond (B, C) and a physical target (B, *shape); weight broadcastable to the target."""
-        x0 = self.normalizer.normalize(target).flatten(1)  # (B, D)
+        y = self.normalizer.normalize(target).flatten(1)  # (B, D)
+        mean = self.mean_head(cond)  # (B, D)
+        w = None if weight is None else weight.expand(target.shape).reshape(y.shape)
+        mean_loss = weighted_mean((mean - y).square(), w)
+        residual = y - mean.detach()
+        if self.training:
+            with torch.no_grad():
+                self.residual_rms.lerp_(residual.square().mean(0).sqrt().clamp_min(RESIDUAL_RMS_MIN), RESIDUAL_RMS_RATE)
+        x0 = residual / self.residual_rms  # the unit-scale residual the diffusion model learns
         noise = torch.randn_like(x0)
         t = self.diffusion.sample_timesteps(x0.shape[0], device=x0.device)  # (B,)
         x_t = self.diffusion.q_sample(x0, t, noise)
         out = self.denoiser(x_t[:, None], t[:, None], cond[:, None])[:, 0]  # (B, D)
-        w = None if weight is None else weight.expand(target.shape).reshape(x0.shape)
-        return self.diffusion.loss(out, self.diffusion.training_target(x0, noise, t), w)
+        return self.diffusion.loss(out, self.diffusion.training_target(x0, noise, t), w) + mean_loss
 
     def denoise(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """DDIM from noise (B, S, D) given cond (B, C) -> normalised samples (B, S, D)."""
+        """DDIM from noise (B, S, D) given cond (B, C) -> normalised samples (B, S, D) = mean + residual."""
+        mean = self.mean_head(cond)[:, None]  # (B, 1, D)
         cond = cond[:, None]  # (B, 1, C)
 
         def step(x: torch.Tensor, t: int) -> torch.Tensor:
             return self.denoiser(x, torch.full((1, 1), float(t), device=x.device), cond)
 
-        return self.diffusion.ddim_sample(step, noise)
+        return mean + self.residual_rms * self.diffusion.ddim_sample(step, noise)
 
     def export_samples(self, cond: torch.Tensor) -> torch.Tensor:
         """Deterministic normalised samples (B, S, *shape) from the fixed noise buffer."""
