@@ -152,7 +152,9 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True) -
 # --- command line (shared by `sptrain collect` and `python collector/collect_data.py`) -------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulator", default="builtin", choices=SIMULATORS, help="simulator backend")
-    parser.add_argument("--scenario", required=True, help="scenario name (see `sptrain collect --list-scenarios`)")
+    from .scenarios import scenario_names
+
+    parser.add_argument("--scenario", required=True, help=f"scenario: {', '.join(scenario_names())}")
     parser.add_argument("--episodes", type=int, default=1, help="number of episodes (one shard each)")
     parser.add_argument("--output", required=True, help="directory for the shards")
     parser.add_argument("--seed", type=int, default=0, help="base seed; episode k of seed S is reproducible")
