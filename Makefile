@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints/dev.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-all lint clean
+.PHONY: venv test test-slow test-all lint pipeline clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,9 @@ test-slow: venv
 
 test-all: venv
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+pipeline: venv
+	$(BIN)/sptrain pipeline --preset quick --scenario curvy_road --output-dir artifacts/pipeline
 
 lint: venv
 	$(BIN)/ruff check .

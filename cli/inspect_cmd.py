@@ -1,4 +1,4 @@
-"""``sptrain inspect PATH``: describe a shard (more artifact kinds arrive with export)."""
+"""``sptrain inspect PATH``: describe a shard, an ONNX model, a metadata or tinygrad pickle, or a checkpoint."""
 
 from __future__ import annotations
 
@@ -7,19 +7,53 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
+KINDS = ("shard", "onnx", "metadata", "tinygrad", "checkpoint")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("inspect", help="describe a shard", description="Describe a Zarr shard: keys, "
-                            "shapes, dtypes, attributes, duration and label statistics.")
-    parser.add_argument("path", help="a shard directory (*.zarr)")
+    parser = sub.add_parser(
+        "inspect", help="describe a shard, ONNX model, metadata/tinygrad pickle or checkpoint",
+        description="Describe an artifact: a Zarr shard (keys, shapes, dtypes, attributes, duration, label statistics);"
+                    " an ONNX model (inputs, outputs, metadata_props, opset, size, parameters, FLOPs estimate, "
+                    "contract check); a *_metadata.pkl (restricted loader, compared with the matching profile); a "
+                    "*_tinygrad.pkl (file facts and its JSON sidecar - never unpickled, that would execute code); a "
+                    "checkpoint *.pt (run, epoch, stage, profile, config, parameter counts).")
+    parser.add_argument("path", help="a shard directory (*.zarr), *.onnx, *_metadata.pkl, *_tinygrad.pkl or *.pt")
+    parser.add_argument("--kind", choices=KINDS, default=None, help="what PATH is (default: from its name)")
     parser.set_defaults(func=run)
+
+
+def kind_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if path.suffix == ".zarr" or (path / "zarr.json").exists():
+        return "shard"
+    if name.endswith(".onnx"):
+        return "onnx"
+    if name.endswith("_metadata.pkl"):
+        return "metadata"
+    if name.endswith("_tinygrad.pkl"):
+        return "tinygrad"
+    if name.endswith((".pt", ".pth")):
+        return "checkpoint"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if path.suffix == ".zarr" or (path / "zarr.json").exists():
+    kind = args.kind or kind_of(path)
+    if kind is None:
+        raise ConfigError(f"{path}: cannot tell what this is from its name; inspect takes a shard (*.zarr), *.onnx, "
+                          f"*_metadata.pkl, *_tinygrad.pkl or a checkpoint *.pt - or pass --kind")
+    if kind != "shard" and not path.is_file():
+        raise ConfigError(f"{path}: no such file; inspect takes an existing {kind} file")
+    if kind == "shard":
         from ..collector.shard_report import shard_report
 
         print(shard_report(path))
         return 0
-    raise ConfigError(f"{path}: not a shard (*.zarr directory); inspect takes a shard")
+    from ..export import describe
+
+    report = {"onnx": describe.describe_onnx, "metadata": describe.describe_metadata,
+              "tinygrad": describe.describe_tinygrad, "checkpoint": describe.describe_checkpoint}[kind]
+    print(report(path))
+    return 0

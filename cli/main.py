@@ -13,9 +13,20 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import run_guarded
-from . import collect_cmd, contract_cmd, doctor_cmd, inspect_cmd, train_cmd, viz_cmd
+from . import (
+    collect_cmd,
+    contract_cmd,
+    doctor_cmd,
+    export_cmd,
+    inspect_cmd,
+    install_cmd,
+    pipeline_cmd,
+    train_cmd,
+    viz_cmd,
+)
 
-COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd, train_cmd)
+COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd, train_cmd, export_cmd, install_cmd,
+            pipeline_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 on usage errors
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: the exact command
     return run_guarded(f"sptrain {args.command}", args.func, args)
 
 

@@ -1,0 +1,35 @@
+"""``sptrain export CKPT --out-dir DIR``: a checkpoint's EMA models -> modeld's files, checked before writing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..export.scripts import add_device_and_profile
+
+    parser = sub.add_parser(
+        "export", help="export a checkpoint into modeld's ONNX, tinygrad and metadata files",
+        description="Export the EMA vision and policy models of a checkpoint as driving_vision.onnx, "
+                    "driving_vision_tinygrad.pkl, driving_vision_metadata.pkl, driving_policy.onnx, "
+                    "driving_policy_tinygrad.pkl and driving_policy_metadata.pkl (+ a JSON sidecar per tinygrad "
+                    "pickle). Every file is checked (torch vs onnxruntime vs tinygrad parity, metadata, parsing) in "
+                    "a staging folder and moved into --out-dir only when all checks pass.")
+    parser.add_argument("checkpoint", help="a training checkpoint (<output_dir>/checkpoints/epoch_XXXX.pt)")
+    parser.add_argument("--out-dir", required=True, type=Path, help="folder to write the files into (created)")
+    parser.add_argument("--models", default="vision,policy", help="which models: vision, policy or vision,policy "
+                        "(default both)")
+    add_device_and_profile(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export.artifacts import ArtifactPaths, resolve_model_names
+    from ..export.exporter import export_models, format_summary
+
+    names = resolve_model_names(args.models)
+    targets = {name: ArtifactPaths.in_dir(args.out_dir, name) for name in names}
+    report = export_models(args.checkpoint, targets, args.device, args.profile)
+    print(format_summary(report))
+    return 0

@@ -1,0 +1,227 @@
+"""The one-shot main job: collect -> train -> export -> evaluate -> (install), with a run report.
+
+Layout under ``--output-dir``: ``data/train``, ``data/val`` (shards), ``train/`` (training outputs), ``export/``
+(modeld-named artifacts, unless ``--export-dir``), ``evaluation.json`` and ``REPORT.md``. Every stage reuses what
+exists when skipped or re-run (complete shards are skipped, training resumes from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SunnypilotTrainingError
+
+VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Sized for a 2-core CPU: the whole pipeline in well under 15 minutes.
+    "quick": {"train_episodes": 8, "val_episodes": 2, "episode_seconds": 30.0, "workers": 2,
+              "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
+                            "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
+                            "diffusion.steps=10", "diffusion.export_samples=8"]},
+    # For a GPU workstation: hours, the base models.
+    "full": {"train_episodes": 200, "val_episodes": 20, "episode_seconds": 60.0, "workers": 4,
+             "overrides": ["model=base", "training.vision_epochs=20", "training.policy_epochs=20",
+                           "training.batch_size=64", "training.num_workers=4", "training.lr=3e-4",
+                           "training.precision=bf16", "training.warmup_steps=500"]},
+}
+
+
+@dataclass
+class StageLog:
+    times_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, name: str, func, *args, **kwargs):
+        print(f"\n=== {name} ===", flush=True)
+        start = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        except SunnypilotTrainingError as exc:
+            raise type(exc)(f"stage '{name}' failed: {exc}") from exc
+        finally:
+            self.times_s[name] = time.perf_counter() - start
+
+
+def resolve_simulator(choice: str) -> tuple[str, str]:
+    """(simulator, note). ``auto`` picks CARLA only when its backend exists and a server or CARLA_ROOT is found."""
+    if choice == "auto":
+        return "builtin", ("--simulator auto: using the BUILT-IN simulator (this version ships no CARLA backend; "
+                           "pass --simulator builtin to silence this)")
+    return choice, ""
+
+
+def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
+    from ..collector.collect import collect, plan_episodes
+
+    seconds = args.episode_seconds or preset["episode_seconds"]
+    stats = {}
+    for split, episodes, seed in (("train", args.train_episodes, args.seed),
+                                  ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
+        specs = plan_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
+        summary = collect(specs, workers=args.workers or preset["workers"], progress=not args.no_progress)
+        print(summary.format())
+        stats[split] = {"episodes": episodes, "seed": seed, "written": len(summary.written),
+                        "skipped": len(summary.skipped), "frames": summary.frames, "wall_s": summary.wall_s}
+    return stats
+
+
+def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    from ..training import checkpoint as ckpt_io
+    from ..training.config import load_config
+    from ..training.session import run_training
+
+    base = [f"dataset.train_path={data / 'train'}", f"dataset.val_path={data / 'val'}", f"output_dir={train_dir}",
+            f"training.seed={args.seed}"]
+    last = ckpt_io.latest_checkpoint(train_dir)
+    if last is not None:  # a re-run continues (or finds the run complete)
+        base += ["training.resume=true", f"checkpoint={last}"]
+        print(f"resuming training from {last}")
+    result = run_training(load_config(base + overrides), progress=not args.no_progress)
+    return {"checkpoint": result["checkpoint"], "run_id": result["run_id"], "timings_s": result["timings_s"],
+            "overrides": base + overrides}
+
+
+def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
+    from ..export.artifacts import ArtifactPaths
+    from ..export.exporter import export_models, format_summary
+
+    export_dir.mkdir(parents=True, exist_ok=True)
+    targets = {name: ArtifactPaths.in_dir(export_dir, name) for name in ("driving_vision", "driving_policy")}
+    report = export_models(checkpoint, targets, device="CPU", log=print)
+    print(format_summary(report))
+    return report
+
+
+def _install(args, export_dir: Path) -> dict[str, Any]:
+    from ..integration.installer import install
+    from ..integration.target import files_in_dir, resolve_target
+    from ..integration.validate import validate_files
+
+    target = resolve_target(args.sunnypilot_root, args.models_dir)
+    result = install(target, validate_files(files_in_dir(export_dir)), dry_run=False)
+    return {"target": str(target.models_dir), "backup": result.get("backup")}
+
+
+def _evaluate(export_dir: Path, data: Path, profile: str, progress: bool) -> dict[str, Any]:
+    from ..collector.shards import find_shards
+    from ..training.evaluate import evaluate_exported, verdicts
+
+    metrics = evaluate_exported(export_dir / "driving_vision.onnx", export_dir / "driving_policy.onnx",
+                                find_shards(data / "val"), profile, progress=progress)
+    return {"metrics": metrics, "verdicts": verdicts(metrics)}
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: list[str]) -> Path:
+    """README-style markdown: what ran, how long, on what data, how the exported models compare to baselines."""
+    lines = ["# sunnypilot-training run report", "",
+             f"Scenario `{args.scenario}`, simulator `{info.get('simulator')}`, preset `{args.preset}`, seed "
+             f"{args.seed}, contract profile `{info.get('profile')}`.", ""]
+    lines += [f"> {note}" for note in log.notes] + ([""] if log.notes else [])
+    lines += ["## Stages", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {secs:.1f} |" for name, secs in log.times_s.items()]
+    lines += [f"| **total** | **{sum(log.times_s.values()):.1f}** |", ""]
+    if "collect" in info:
+        lines += ["## Data", "", "| split | episodes | seed | frames written | minutes | size (MB) |",
+                  "|---|---|---|---|---|---|"]
+        for split, st in info["collect"].items():
+            size_mb = _dir_mb(Path(args.output_dir) / "data" / split)
+            lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['frames'] or '(existing)'} | "
+                         f"{(st['frames'] or 0) * 0.05 / 60:.1f} | {size_mb:.0f} |")
+        lines.append("")
+    if "evaluation" in info:
+        m, v = info["evaluation"]["metrics"], info["evaluation"]["verdicts"]
+        lines += ["## Exported models on held-out episodes (unseen seeds)", "",
+                  "| metric | model | baseline | beats it |", "|---|---|---|---|",
+                  f"| plan ADE 10 s (m) vs constant velocity | {m['plan_ade_10s']:.2f} | {m['plan_ade_10s_cv']:.2f} | "
+                  f"{'yes' if v['plan_ade_10s_beats_constant_velocity'] else 'NO'} |",
+                  f"| plan FDE 10 s (m) vs constant velocity | {m['plan_fde_10s']:.2f} | {m['plan_fde_10s_cv']:.2f} | "
+                  f"{'yes' if m['plan_fde_10s'] < m['plan_fde_10s_cv'] else 'NO'} |",
+                  f"| lane-line error at 60 m (m) vs straight lines | {m['far_lane_err_m']:.2f} | "
+                  f"{m['far_lane_err_m_straight']:.2f} | {'yes' if v['far_lane_beats_straight_lines'] else 'NO'} |",
+                  ""]
+        extra = {k: m[k] for k in ("lead_x_err_m", "lead_v_err_mps", "desire_state_accuracy",
+                                   "plan_calibration_1sigma") if k in m}
+        lines += ["Other metrics: " + ", ".join(f"{k} {val:.3f}" for k, val in extra.items()), ""]
+    if info.get("plots"):
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).relative_to(out)})" for p in info["plots"]] + [""]
+    if "export" in info:
+        lines += ["## Artifacts", ""] + [f"* `{p}`" for p in info["export"].get("files", [])] + [""]
+    lines += ["## Reproduce", "", "```bash", "sptrain " + " ".join(shlex.quote(a) for a in argv), "```", ""]
+    if "train" in info:
+        lines += ["Training alone:", "", "```bash", "sptrain train " + " ".join(info["train"]["overrides"]), "```", ""]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _validate(args) -> None:
+    if args.install and not (args.sunnypilot_root or args.models_dir):
+        raise ConfigError("--install needs --sunnypilot-root DIR or --models-dir DIR")
+    if (args.sunnypilot_root or args.models_dir) and not args.install:
+        raise ConfigError("--sunnypilot-root/--models-dir only make sense with --install")
+    if args.install and args.skip_export:
+        raise ConfigError("--install needs the export stage; drop --skip-export")
+    for name in ("train_episodes", "val_episodes", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} {value}: expected at least 1")
+
+
+def run_pipeline(args) -> int:
+    _validate(args)
+    preset = PRESETS[args.preset]
+    args.train_episodes = args.train_episodes or preset["train_episodes"]
+    args.val_episodes = args.val_episodes or preset["val_episodes"]
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data, train_dir = out / "data", out / "train"
+    export_dir = Path(args.export_dir).resolve() if args.export_dir else out / "export"
+    overrides = preset["overrides"] + list(args.overrides)
+    log, info = StageLog(), {}
+    simulator, note = resolve_simulator(args.simulator)
+    if note:
+        print(f"NOTE: {note}", file=sys.stderr)
+        log.notes.append(note)
+    info["simulator"] = simulator
+    from ..training.config import load_config, settings_from_cfg
+
+    info["profile"] = settings_from_cfg(load_config(overrides)).contract.profile
+    if not args.skip_collect and not args.checkpoint:
+        info["collect"] = log.run("collect", _collect, args, simulator, data, preset)
+    checkpoint = args.checkpoint
+    if checkpoint is None and not args.skip_train:
+        info["train"] = log.run("train", _train, args, data, train_dir, overrides)
+        checkpoint = info["train"]["checkpoint"]
+        info["plots"] = sorted(str(p) for p in (train_dir / "plots").glob("*.png"))
+    if checkpoint is None:
+        from ..training.checkpoint import latest_checkpoint
+
+        last = latest_checkpoint(train_dir)
+        if last is None:
+            raise ConfigError(f"no checkpoint: {train_dir}/checkpoints is empty; run without --skip-train or pass "
+                              f"--checkpoint PATH")
+        checkpoint = str(last)
+    info["checkpoint"] = checkpoint
+    if not args.skip_export:
+        info["export"] = log.run("export", _export, checkpoint, export_dir)
+        info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, info["profile"], not args.no_progress)
+        (out / "evaluation.json").write_text(json.dumps(info["evaluation"], indent=2))
+    if args.install:
+        info["install"] = log.run("install", _install, args, export_dir)
+    report = write_report(out, args, log, info, getattr(args, "argv", sys.argv[1:]))
+    print(f"\nreport: {report}")
+    if "evaluation" in info:
+        for name, ok in info["evaluation"]["verdicts"].items():
+            print(f"  {name}: {'yes' if ok else 'NO'}")
+    return 0

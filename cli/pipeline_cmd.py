@@ -1,0 +1,45 @@
+"""``sptrain pipeline``: the one-shot main job (collect -> train -> export -> evaluate -> install)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..collector.scenarios import scenario_names
+    from .pipeline import PRESETS
+
+    parser = sub.add_parser(
+        "pipeline", help="collect, train, export, evaluate (and install) in one command",
+        description="The main job: simulate episodes, train the vision model and the diffusion policy, export "
+                    "modeld-ready artifacts, evaluate them on held-out episodes against baselines, optionally "
+                    "install them, and write REPORT.md. Re-running reuses what exists.")
+    parser.add_argument("--simulator", default="builtin", choices=("builtin", "auto"),
+                        help="simulator backend (auto: CARLA when available, else the built-in one, said loudly)")
+    parser.add_argument("--scenario", default="curvy_road", choices=scenario_names(), help="scenario to drive")
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                        help="quick: sized for a 2-core CPU (minutes); full: the base models, for a GPU (hours)")
+    parser.add_argument("--train-episodes", type=int, help="training episodes (default: the preset's)")
+    parser.add_argument("--val-episodes", type=int, help="held-out episodes, unseen seeds (default: the preset's)")
+    parser.add_argument("--episode-seconds", type=float, help="seconds per episode (default: the preset's)")
+    parser.add_argument("--workers", type=int, help="collection processes (default: the preset's)")
+    parser.add_argument("--output-dir", default="artifacts/pipeline", help="everything goes here")
+    parser.add_argument("--export-dir", help="where the modeld-named artifacts go (default <output-dir>/export)")
+    parser.add_argument("--checkpoint", help="export from this checkpoint (no training)")
+    parser.add_argument("--skip-collect", action="store_true", help="use the shards already in <output-dir>/data")
+    parser.add_argument("--skip-train", action="store_true", help="use the last checkpoint in <output-dir>/train")
+    parser.add_argument("--skip-export", action="store_true", help="stop after training")
+    parser.add_argument("--install", action="store_true", help="install the exported models (with a smoke test)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--sunnypilot-root", help="install target: a sunnypilot checkout")
+    target.add_argument("--models-dir", help="install target: a model directory")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (validation uses seed + 1000003)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to training (key=value)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .pipeline import run_pipeline
+
+    return run_pipeline(args)

@@ -1,0 +1,99 @@
+"""A checkpoint -> the EMA vision and policy models to export, rebuilt from the checkpoint's own config.
+
+The models are built exactly as training builds them (``training.trainer.build_models`` with the settings stored
+in ``ckpt["config"]``), then the EMA weights (``vision_ema`` / ``policy_ema``) are loaded and the models put in
+eval mode. The ONNX ``model_checkpoint`` string is ``"<run_id>/<epoch>"``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..contract.profiles import POLICY_MODEL, VISION_MODEL, ModelSpec, Profile, get_profile
+from ..errors import ConfigError, ContractError, ExportError
+
+EMA_KEYS = {VISION_MODEL: "vision_ema", POLICY_MODEL: "policy_ema"}
+
+
+@dataclass
+class ExportSource:
+    """What an export needs from one checkpoint."""
+
+    path: Path
+    run_id: str
+    epoch: int
+    stage: str
+    profile: Profile
+    models: dict[str, Any]  # model name -> torch.nn.Module in eval mode (EMA weights)
+    fitted: dict[str, bool]  # model name -> normalisers fitted (False: the model outputs normalised units)
+
+    @property
+    def model_checkpoint(self) -> str:
+        return f"{self.run_id}/{self.epoch}"
+
+    def spec(self, model_name: str) -> ModelSpec:
+        return self.profile.model(model_name)
+
+
+def _settings(ckpt: dict, path: Path):
+    from ..training.config import settings_from_cfg
+
+    try:
+        return settings_from_cfg(ckpt["config"])
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ExportError(f"checkpoint {path}: its stored config cannot rebuild the models ({exc}); export a "
+                          f"checkpoint written by this version of sunnypilot-training") from None
+
+
+def _load_ema(model, state: Any, key: str, path: Path) -> None:
+    if not isinstance(state, dict):
+        raise ExportError(f"checkpoint {path}: {key!r} is {type(state).__name__}, expected a state dict; the "
+                          f"checkpoint is incomplete - export a checkpoint written after an epoch finished")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ExportError(f"checkpoint {path}: the {key} weights do not fit the model its config describes "
+                          f"({first}); the checkpoint's config and weights disagree") from None
+
+
+def load_export_source(path: str | os.PathLike, expect_profile: str | None = None) -> ExportSource:
+    """Load ``path`` (weights_only) and rebuild both EMA models on the CPU, in eval mode."""
+    import torch
+
+    from ..training.checkpoint import load_checkpoint
+    from ..training.runtime import Runtime
+    from ..training.trainer import build_models
+
+    path = Path(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None
+    profile_id = str(ckpt["profile"])
+    if expect_profile is not None and expect_profile != profile_id:
+        raise ExportError(f"checkpoint {path} was trained for contract profile {profile_id}, --profile asks for "
+                          f"{expect_profile}; a model exports only for the profile it was trained for - drop "
+                          f"--profile or pass --profile {profile_id}")
+    try:
+        profile = get_profile(profile_id)
+    except ContractError as exc:
+        raise ExportError(f"checkpoint {path}: {exc}") from None
+    settings = _settings(ckpt, path)
+    if settings.contract.profile != profile_id:
+        raise ExportError(f"checkpoint {path}: profile {profile_id} but its config says contract.profile="
+                          f"{settings.contract.profile}; the checkpoint is inconsistent")
+    missing = [k for k in EMA_KEYS.values() if k not in ckpt]
+    if missing:
+        raise ExportError(f"checkpoint {path} lacks {missing}; export needs the EMA weights of both models")
+    built = build_models(settings, Runtime(device=torch.device("cpu"), precision="fp32"))
+    models = {VISION_MODEL: built.vision, POLICY_MODEL: built.policy}
+    for name, model in models.items():
+        _load_ema(model, ckpt[EMA_KEYS[name]], EMA_KEYS[name], path)
+        model.eval()
+    return ExportSource(path=path, run_id=str(ckpt["run_id"]), epoch=int(ckpt["epoch"]), stage=str(ckpt["stage"]),
+                        profile=profile, models=models,
+                        fitted={name: bool(m.normalizers_fitted) for name, m in models.items()})

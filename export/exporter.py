@@ -1,0 +1,194 @@
+"""Export a checkpoint's EMA models into modeld's files, checked before anything is moved into place.
+
+Per model: torch -> ONNX (+ ``metadata_props``) -> the metadata modeld would read from that ONNX (checked against
+the contract) -> onnxruntime parity -> tinygrad compile in a child process (``DEV=<device>``) -> the pickle loaded
+and run in a fresh process -> parity and parse checks -> JSON sidecar. The tinygrad children of all models run
+at the same time. Files are staged in a hidden folder beside the destination and moved only when every model of
+the export passed; otherwise nothing is written and the ExportError names the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..contract.metadata import dump_metadata
+from ..contract.profiles import ModelSpec
+from ..errors import ExportError
+from . import checks, onnx_export
+from . import tinygrad_compile as tg
+from .artifacts import ArtifactPaths, make_staging_dir, move_into_place, sha256_file, write_json
+from .checkpoint_models import ExportSource, load_export_source
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class _Model:
+    """One model on its way through the export."""
+
+    name: str
+    spec: ModelSpec
+    final: ArtifactPaths
+    staged: ArtifactPaths
+    inputs_npz: Path
+    reference: np.ndarray  # torch output on the parity inputs, (1, W)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def npz(self, tag: str) -> Path:
+        return self.inputs_npz.with_name(f"{self.name}_{tag}.npz")
+
+
+def _timed(report: dict, key: str, start: float) -> None:
+    report.setdefault("timings_s", {})[key] = round(time.perf_counter() - start, 2)
+
+
+def _prepare(source: ExportSource, name: str, final: ArtifactPaths, stage: Path, log: Log) -> _Model:
+    """torch -> ONNX -> metadata -> onnxruntime parity, all in ``stage``."""
+    import torch
+
+    spec = source.spec(name)
+    model = source.models[name]
+    staged = ArtifactPaths.in_dir(stage, name)
+    inputs = checks.parity_inputs(spec)
+    start = time.perf_counter()
+    log(f"{name}: torch -> ONNX (opset {onnx_export.OPSET})")
+    tensors = tuple(torch.from_numpy(inputs[i.name]) for i in spec.inputs)
+    onnx_export.export_to_onnx(model, spec, tensors, staged.onnx, source.model_checkpoint)
+    with torch.no_grad():
+        reference = model(*tensors).numpy().astype(np.float32)
+    item = _Model(name, spec, final, staged, stage / f"{name}_inputs.npz", reference)
+    _timed(item.report, "torch_to_onnx", start)
+    item.report["onnx"] = onnx_export.check_onnx_file(staged.onnx, spec, source.model_checkpoint)
+    metadata = onnx_export.metadata_from_onnx(staged.onnx)
+    checks.check_metadata(metadata, spec, source.model_checkpoint, f"{final.onnx.name} (read back)")
+    staged.metadata.write_bytes(dump_metadata(metadata))
+    checks.check_parsed(spec, reference, "torch")
+    start = time.perf_counter()
+    ort_out = onnx_export.run_onnxruntime(staged.onnx, inputs)
+    item.report["parity"] = {"onnxruntime": checks.parity(spec, reference, ort_out, "onnxruntime")}
+    _timed(item.report, "onnxruntime", start)
+    np.savez(item.inputs_npz, **inputs)
+    return item
+
+
+def _run_children(items: list[_Model], start_job: Callable[[_Model], tg.Job], what: str) -> list[dict]:
+    """Start one child per model, wait for all; on the first failure stop the others and re-raise."""
+    jobs = [start_job(item) for item in items]
+    try:
+        return [tg.wait(job, what) for job in jobs]
+    finally:
+        for job in jobs:
+            if job.proc.poll() is None:
+                job.proc.kill()
+                job.proc.wait()
+
+
+def _tinygrad(items: list[_Model], device: str, stage: Path, log: Log) -> None:
+    log(f"{', '.join(i.name for i in items)}: compiling tinygrad pickles (DEV={device}; tens of seconds per model)")
+    compiled = _run_children(items, lambda i: tg.start_compile(
+        i.name, i.staged.onnx, i.staged.tinygrad, i.inputs_npz, i.npz("tinygrad_jit"), stage, device), "compile")
+    for item, comp in zip(items, compiled):
+        if comp["device"].split(":")[0] != device.split(":")[0]:
+            raise ExportError(f"{item.name}: asked tinygrad for DEV={device} but it compiled for {comp['device']}; "
+                              f"check what `python -c \"from tinygrad import Device; print(Device.DEFAULT)\"` prints "
+                              f"with DEV={device}")
+    log(f"{', '.join(i.name for i in items)}: loading the pickles in fresh processes and running them like modeld")
+    fresh = _run_children(items, lambda i: tg.start_fresh_run(
+        i.name, i.staged.tinygrad, i.inputs_npz, i.npz("tinygrad_fresh"), stage, device), "fresh-process run")
+    for item, comp, run in zip(items, compiled, fresh):
+        item.report["tinygrad"] = comp
+        item.report["fresh_run"] = run
+        item.report["timings_s"].update(tinygrad_compile=comp["child_s"], tinygrad_fresh_run=run["child_s"])
+
+
+def _finish(item: _Model, source: ExportSource, device: str) -> None:
+    """Parity and parse checks of the tinygrad outputs, then the sidecar."""
+    spec = item.spec
+    with np.load(item.npz("tinygrad_jit")) as jit_out, np.load(item.npz("tinygrad_fresh")) as fresh_out:
+        jit, fresh = jit_out["outputs"], fresh_out["outputs"]
+    item.report["parity"]["tinygrad_jit"] = checks.parity(spec, item.reference, jit, "tinygrad (jit)")
+    item.report["parity"]["tinygrad_pickle"] = checks.parity(spec, item.reference, fresh,
+                                                             "tinygrad (pickle in a fresh process)")
+    checks.check_parsed(spec, fresh, "tinygrad")
+    comp = item.report["tinygrad"]
+    sidecar = {
+        "model": item.name, "profile": source.profile.id, "model_checkpoint": source.model_checkpoint,
+        "checkpoint": str(source.path), "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sunnypilot_training_version": __version__, "tinygrad_version": comp["tinygrad_version"],
+        "device": comp["device"], "requested_device": device, "inputs": comp["inputs"],
+        "output": {"name": spec.output_name, "shape": list(spec.output_shape)}, "kernels": comp["kernels"],
+        "onnx_sha256": sha256_file(item.staged.onnx), "onnx_bytes": item.staged.onnx.stat().st_size,
+        "tinygrad_pickle_sha256": sha256_file(item.staged.tinygrad),
+        "tolerance": {"rtol": checks.RTOL, "atol": checks.ATOL}, "parity_vs_torch": item.report["parity"],
+        "timings_s": item.report["timings_s"], "normalizers_fitted": source.fitted[item.name],
+    }
+    write_json(item.staged.sidecar, sidecar)
+
+
+def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPaths], device: str = tg.DEFAULT_DEVICE,
+                  expect_profile: str | None = None, log: Log = print) -> dict[str, Any]:
+    """Export the models named in ``targets`` (model name -> destination paths); all-or-nothing.
+
+    Returns ``{"checkpoint", "profile", "model_checkpoint", "device", "models": {name: {"files", "parity",
+    "timings_s", "onnx", "tinygrad", "fresh_run"}}, "files": [every written path], "total_s"}``.
+    """
+    tg.check_device(device)
+    start = time.perf_counter()
+    source = load_export_source(checkpoint, expect_profile)
+    log(f"checkpoint {source.path}: run {source.run_id}, epoch {source.epoch} ({source.stage}), profile "
+        f"{source.profile.id}")
+    for name, fitted in source.fitted.items():
+        if name in targets and not fitted:
+            log(f"warning: {name} has unfitted normalisers (an untrained model): outputs are in normalised units")
+    stage = make_staging_dir(next(iter(targets.values())).onnx.parent)
+    try:
+        items = [_prepare(source, name, paths, stage, log) for name, paths in targets.items()]
+        _tinygrad(items, device, stage, log)
+        for item in items:
+            _finish(item, source, device)
+        moves = [(src, dst) for item in items for src, dst in zip(item.staged.files().values(),
+                                                                   item.final.files().values())]
+        move_into_place(moves)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    models = {}
+    for item in items:
+        files = {kind: str(path) for kind, path in item.final.files().items()}
+        models[item.name] = {"files": files, **item.report}
+    files = [path for entry in models.values() for path in entry["files"].values()]
+    return {"checkpoint": str(source.path), "profile": source.profile.id, "model_checkpoint": source.model_checkpoint,
+            "device": device, "models": models, "files": files, "total_s": round(time.perf_counter() - start, 1)}
+
+
+def size_text(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.2f} {unit}"
+    return f"{n_bytes} B"
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """One screen: files with sizes, parity numbers and timings per model."""
+    lines = [f"exported {report['model_checkpoint']} (profile {report['profile']}, tinygrad DEV={report['device']}) "
+             f"in {report['total_s']:.1f} s"]
+    for name, entry in report["models"].items():
+        lines.append(f"  {name}:")
+        for kind, path in entry["files"].items():
+            size = Path(path).stat().st_size if Path(path).exists() else 0
+            lines.append(f"    {kind:<9} {path}  ({size_text(size)})")
+        for runtime, p in entry["parity"].items():
+            lines.append(f"    parity vs torch, {runtime:<16} max |diff| {p['max_abs_diff']:.2e} "
+                         f"(tolerance {p['tolerance']:.2e})")
+        timings = ", ".join(f"{k} {v:.1f} s" for k, v in entry["timings_s"].items())
+        lines.append(f"    timings: {timings}")
+    return "\n".join(lines)

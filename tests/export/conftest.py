@@ -1,0 +1,72 @@
+"""Export test fixtures: one tiny real checkpoint and one real export (via `sptrain export`) per session."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sunnypilot_training.cli import export_cmd
+from sunnypilot_training.errors import run_guarded
+
+RUN_ID, EPOCH = "tiny0001", 3
+
+
+def fitted_label_stats(n: int = 32, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Plausible label arrays to fit the normalisers (physical units out of the exported graph)."""
+    rng = np.random.default_rng(seed)
+    lines = np.stack([np.array([-5.4, -1.8, 1.8, 5.4])[None, :, None] + rng.normal(0, 0.3, (n, 4, 33)),
+                      np.full((n, 4, 33), 1.22)], axis=-1)
+    vision = {
+        "lane_lines": lines, "road_edges": lines[:, [0, 3]] * 1.3, "lead_prob": (rng.random((n, 3)) > 0.3) * 1.0,
+        "lead": np.stack([rng.uniform(10, 60, (n, 3, 6)), rng.normal(0, 0.5, (n, 3, 6)), rng.uniform(5, 25, (n, 3, 6)),
+                          rng.normal(0, 0.5, (n, 3, 6))], axis=-1),
+        "pose": rng.normal(0, 1, (n, 6)) + [15, 0, 0, 0, 0, 0], "road_transform": rng.normal(0, 0.05, (n, 6)),
+        "wide_from_device_euler": rng.normal(0, 0.01, (n, 3)),
+    }
+    plans = rng.normal(0, 1, (n, 33, 15)) + np.linspace(0, 150, 33)[None, :, None] * (np.arange(15) == 0)
+    return vision, plans
+
+
+def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = ()) -> Path:
+    """A real checkpoint of tiny models (1 DDIM step, 2 export samples) with fitted normalisers, untrained."""
+    from sunnypilot_training.training.checkpoint import save_atomic
+    from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
+    from sunnypilot_training.training.runtime import Runtime
+    from sunnypilot_training.training.trainer import RunState, build_models, checkpoint_dict
+
+    settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",
+                                              f"output_dir={path.parent}", *overrides]))
+    torch.manual_seed(0)
+    models = build_models(settings, Runtime(torch.device("cpu"), "fp32"))
+    vision_labels, plans = fitted_label_stats()
+    models.vision.fit_normalizers(vision_labels)
+    models.policy.fit_normalizers(plans)
+    models.vision_ema.model.load_state_dict(models.vision.state_dict())
+    models.policy_ema.model.load_state_dict(models.policy.state_dict())
+    state = RunState(run_id=RUN_ID, stage="policy", epoch=EPOCH)
+    ckpt = checkpoint_dict(models, state, None, settings_to_dict(settings), settings.contract.profile, None)
+    return save_atomic(ckpt, path)
+
+
+def sptrain(argv: list[str]) -> int:
+    """`sptrain export ...` through its own parser (the command's registration in cli/main.py is the lead's)."""
+    parser = argparse.ArgumentParser(prog="sptrain")
+    export_cmd.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return run_guarded(f"sptrain {args.command}", args.func, args)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoints" / "epoch_0003.pt")
+
+
+@pytest.fixture(scope="session")
+def export_dir(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "models"
+    assert sptrain(["export", str(tiny_checkpoint), "--out-dir", str(out)]) == 0
+    return out
