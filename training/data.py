@@ -101,6 +101,34 @@ class ShardSet:
         return state
 
 
+def valid_index(shards: ShardSet, first_frame: int) -> np.ndarray:
+    """(N, 2) (shard, frame) pairs of the valid frames t >= first_frame of every shard."""
+    index = []
+    for i, labels in enumerate(shards.labels):
+        t = np.flatnonzero(labels["valid"])
+        t = t[t >= first_frame]
+        index.append(np.stack([np.full_like(t, i), t], axis=1))
+    return np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+
+
+def policy_inputs_at(input_names: Sequence[str], labels: dict[str, np.ndarray], pulses: np.ndarray,
+                     features: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    """The policy's inputs at frame t (unbatched, float32), built as modeld builds them; no label among them
+    (``ego_speed`` is the car's own measurement, which op-0.10.0's ``lateral_control_params`` carries)."""
+    pulse = I.desire_pulse_at(pulses, t)
+    out = {"features_buffer": I.features_buffer_at(features, t),
+           "traffic_convention": labels["traffic_convention"][t].astype(np.float32)}
+    if "desire_pulse" in input_names:
+        out["desire_pulse"] = pulse
+    if "desire" in input_names:  # op-0.10.0 names the same pulse input `desire`
+        out["desire"] = pulse
+    if "lateral_control_params" in input_names:
+        out["lateral_control_params"] = np.array([labels["ego_speed"][t], LATERAL_DELAY_S], np.float32)
+    if "prev_desired_curv" in input_names:  # later releases multiply it by 0; we feed zeros
+        out["prev_desired_curv"] = np.zeros((C.HISTORY_BUFFER_LEN, C.PREV_DESIRED_CURV_LEN), np.float32)
+    return out
+
+
 def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
     """(4, 8) desire one-hot at t + 0, 2, 4, 6 s (clamped to the episode)."""
     idx = np.minimum(t + DESIRE_PRED_OFFSETS_F, len(desire) - 1)
@@ -112,12 +140,7 @@ class VisionDataset(Dataset):
 
     def __init__(self, shards: ShardSet):
         self.shards = shards
-        index = []
-        for i, labels in enumerate(shards.labels):
-            t = np.flatnonzero(labels["valid"])
-            t = t[t >= C.FRAME_PAIR_OFFSET]
-            index.append(np.stack([np.full_like(t, i), t], axis=1))
-        self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+        self.index = valid_index(shards, first_frame=C.FRAME_PAIR_OFFSET)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -145,9 +168,7 @@ class PolicyDataset(Dataset):
         self.shards, self.features = shards, list(features)
         self.profile_inputs = tuple(profile_inputs)
         self.pulses = [I.desire_rising_edges(labels["desire"]) for labels in shards.labels]
-        index = [np.stack([np.full_like(t, i), t], axis=1)
-                 for i, t in ((i, np.flatnonzero(lab["valid"])) for i, lab in enumerate(shards.labels))]
-        self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+        self.index = valid_index(shards, first_frame=0)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -155,22 +176,11 @@ class PolicyDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, t = (int(v) for v in self.index[k])
         labels = self.shards.labels[i]
-        pulse = I.desire_pulse_at(self.pulses[i], t)
-        sample = {
-            "features_buffer": torch.from_numpy(I.features_buffer_at(self.features[i], t)),
-            "traffic_convention": torch.from_numpy(labels["traffic_convention"][t]),
-            "plan": torch.from_numpy(labels["plan"][t]),
-            "desire_state": torch.from_numpy(labels["desire"][t]),
-            "shard_index": torch.tensor(i), "frame": torch.tensor(t),
-        }
-        if "desire_pulse" in self.profile_inputs:
-            sample["desire_pulse"] = torch.from_numpy(pulse)
-        if "desire" in self.profile_inputs:  # op-0.10.0 names the same pulse input `desire`
-            sample["desire"] = torch.from_numpy(pulse)
-        if "lateral_control_params" in self.profile_inputs:
-            sample["lateral_control_params"] = torch.tensor([labels["ego_speed"][t], LATERAL_DELAY_S])
-        if "prev_desired_curv" in self.profile_inputs:  # later releases multiply it by 0; we feed zeros
-            sample["prev_desired_curv"] = torch.zeros(C.HISTORY_BUFFER_LEN, C.PREV_DESIRED_CURV_LEN)
+        inputs = policy_inputs_at(self.profile_inputs, labels, self.pulses[i], self.features[i], t)
+        sample = {name: torch.from_numpy(value) for name, value in inputs.items()}
+        sample.update({"plan": torch.from_numpy(labels["plan"][t]),
+                       "desire_state": torch.from_numpy(labels["desire"][t]),
+                       "shard_index": torch.tensor(i), "frame": torch.tensor(t)})
         return sample
 
 

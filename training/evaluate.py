@@ -18,7 +18,7 @@ from ..contract import inputs as I
 from ..contract.outputs import parse_outputs
 from ..contract.profiles import get_profile
 from . import metrics as M
-from .data import LATERAL_DELAY_S, ShardSet
+from .data import ShardSet, policy_inputs_at
 
 POLICY_EVAL_STRIDE = 4  # every 4th valid frame
 
@@ -40,21 +40,6 @@ def _vision_outputs(session, shards: ShardSet, i: int) -> np.ndarray:
     return np.stack(rows)
 
 
-def _policy_feeds(profile_inputs: dict, labels: dict, pulses: np.ndarray, feats: np.ndarray, t: int) -> dict:
-    pulse = I.desire_pulse_at(pulses, t)[None]
-    feeds = {"features_buffer": I.features_buffer_at(feats, t)[None],
-             "traffic_convention": labels["traffic_convention"][t][None].astype(np.float32)}
-    if "desire_pulse" in profile_inputs:
-        feeds["desire_pulse"] = pulse
-    if "desire" in profile_inputs:
-        feeds["desire"] = pulse
-    if "lateral_control_params" in profile_inputs:
-        feeds["lateral_control_params"] = np.array([[labels["ego_speed"][t], LATERAL_DELAY_S]], np.float32)
-    if "prev_desired_curv" in profile_inputs:
-        feeds["prev_desired_curv"] = np.zeros(profile_inputs["prev_desired_curv"], np.float32)
-    return feeds
-
-
 def evaluate_exported(vision_onnx: Path, policy_onnx: Path, shard_paths: list[Path], profile_id: str,
                       progress: bool = False) -> dict[str, Any]:
     """Metrics of the exported pair on ``shard_paths`` (model vs baselines), plus counts."""
@@ -74,8 +59,8 @@ def evaluate_exported(vision_onnx: Path, policy_onnx: Path, shard_paths: list[Pa
             v_lab.setdefault(key, []).append(labels[key][valid])
         feats, pulses = raw[:, hidden], I.desire_rising_edges(labels["desire"])
         for t in valid[::POLICY_EVAL_STRIDE]:
-            feeds = _policy_feeds(profile.policy.input_shapes(), labels, pulses, feats, int(t))
-            p_out.append(policy.run(None, feeds)[0][0])
+            inputs = policy_inputs_at(profile.policy.input_shapes(), labels, pulses, feats, int(t))
+            p_out.append(policy.run(None, {k: v[None] for k, v in inputs.items()})[0][0])
             p_lab.setdefault("plan", []).append(labels["plan"][t])
             p_lab.setdefault("desire", []).append(labels["desire"][t])
     vp = parse_outputs(profile.vision, np.concatenate(v_out))

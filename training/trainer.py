@@ -145,6 +145,22 @@ class StageTrainer:
         return {f"train_{k}": all_reduce_mean(v / max(n, 1), self.rt) for k, v in totals.items()}
 
 
+def run_epochs(trainer: StageTrainer, epochs: range, val_set, metrics_fn, state: RunState, progress: bool, save,
+               log, feature_key: str | None) -> dict[str, Any]:
+    """Train ``epochs`` of one stage; after each: validate the EMA model (rank 0), log, checkpoint."""
+    record: dict[str, Any] = {}
+    for epoch in epochs:
+        record = {"stage": trainer.name, "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
+        if trainer.rt.is_main:
+            record.update({f"val_{k}": v for k, v in metrics_fn(trainer.ema.model, val_set, trainer.rt.device).items()})
+        state.epoch, state.stage = epoch, trainer.name
+        record["step"] = state.step
+        state.history.append(record)
+        log(record)
+        save(trainer, feature_key)
+    return record
+
+
 def _labels_of(shards: ShardSet, key: str):
     import numpy as np
 
@@ -240,18 +256,9 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
                                v_epochs)
         if resume_trainer is not None and state.stage == "vision":
             trainer.load_state_dict(resume_trainer)
-        val = VisionDataset(val_shards)
-        for epoch in range(state.epoch + 1, v_epochs + 1):
-            record = {"stage": "vision", "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
-            if runtime.is_main:
-                record.update({f"val_{k}": v for k, v in vision_metrics(models.vision_ema.model, val,
-                                                                       runtime.device).items()})
-            state.epoch, state.stage = epoch, "vision"
-            record["step"] = state.step
-            state.history.append(record)
-            log_epoch(record, out, writer, runtime)
-            last["vision"] = record
-            save(trainer, None)
+        epochs = range(state.epoch + 1, v_epochs + 1)
+        last["vision"] = run_epochs(trainer, epochs, VisionDataset(val_shards), vision_metrics, state, progress, save,
+                                    lambda record: log_epoch(record, out, writer, runtime), None)
     timings["vision"] = time.perf_counter() - start
 
     # (2) feature cache from the EMA vision model
@@ -277,18 +284,9 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
         trainer = StageTrainer("policy", models.policy, models.policy_ema, dataset, s, runtime, p_epochs)
         if resume_trainer is not None and state.stage == "policy":
             trainer.load_state_dict(resume_trainer)
-        val = PolicyDataset(val_shards, val_feats, inputs)
-        for epoch in range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1):
-            record = {"stage": "policy", "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
-            if runtime.is_main:
-                record.update({f"val_{k}": v for k, v in policy_metrics(models.policy_ema.model, val,
-                                                                       runtime.device).items()})
-            state.epoch, state.stage = epoch, "policy"
-            record["step"] = state.step
-            state.history.append(record)
-            log_epoch(record, out, writer, runtime)
-            last["policy"] = record
-            save(trainer, key)
+        epochs = range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1)
+        last["policy"] = run_epochs(trainer, epochs, PolicyDataset(val_shards, val_feats, inputs), policy_metrics,
+                                    state, progress, save, lambda record: log_epoch(record, out, writer, runtime), key)
     timings["policy"] = time.perf_counter() - start
     if writer is not None:
         writer.close()
