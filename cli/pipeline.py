@@ -215,6 +215,7 @@ def run_pipeline(args) -> int:
     info["checkpoint"] = checkpoint
     if not args.skip_export:
         info["export"] = log.run("export", _export, checkpoint, export_dir)
+        info["profile"] = info["export"]["profile"]  # the checkpoint's own profile
         info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, info["profile"], not args.no_progress)
         (out / "evaluation.json").write_text(json.dumps(info["evaluation"], indent=2))
     if args.install:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..contract.constants import DT_S
 from ..errors import ConfigError
 from . import shards as S
 
@@ -94,6 +95,30 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     raise ConfigError(f"unknown simulator {spec.simulator!r}; expected one of {list(SIMULATORS)}")
 
 
+def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
+    """Attributes a complete shard of ``spec`` must carry to be reused instead of collected again."""
+    from .builtin.backend import SIMULATOR_VERSION
+
+    versions = {"builtin": SIMULATOR_VERSION}
+    return {"simulator": spec.simulator, "simulator_version": versions[spec.simulator],
+            "schema_version": S.SCHEMA_VERSION, "label_definitions_version": S.LABEL_DEFINITIONS_VERSION,
+            "n_frames": int(round(spec.duration_s / DT_S))}
+
+
+def check_existing(spec: EpisodeSpec, path: Path) -> None:
+    """A complete shard is reused only if it is what this command would write; ShardFormatError otherwise."""
+    import json
+
+    from ..errors import ShardFormatError
+
+    attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    differ = {k: (attrs.get(k), v) for k, v in expected_attrs(spec).items() if attrs.get(k) != v}
+    if differ:
+        found = ", ".join(f"{k}={f!r} (expected {e!r})" for k, (f, e) in differ.items())
+        raise ShardFormatError(f"{path} exists but was written differently: {found}; delete it (or the folder) to "
+                               f"collect it again, or choose another --output")
+
+
 def plan_episodes(simulator: str, scenario: str, episodes: int, output_dir: str | os.PathLike, seed: int,
                   duration_s: float) -> list[EpisodeSpec]:
     from .scenarios import get_scenario
@@ -122,7 +147,10 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True) -
     summary.cleaned = [p.name for p in S.clean_stale_temporaries(output_dir)]
     todo = []
     for spec in specs:
-        (summary.skipped if S.is_complete(output_dir / spec.name) else todo).append(spec)
+        complete = S.is_complete(output_dir / spec.name)
+        if complete:
+            check_existing(spec, output_dir / spec.name)
+        (summary.skipped if complete else todo).append(spec)
     summary.skipped = [s.name for s in summary.skipped]
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="episode", desc="collect", disable=not progress or not todo)

@@ -160,7 +160,7 @@ def lead_labels(truth: EpisodeTruth, kin: dict, lanes: np.ndarray) -> tuple[np.n
 
     For offset o in LEAD_T_OFFSETS the vehicle that is the lead at t+o; its (x, y, v, a) at t + LEAD_T_IDXS,
     x/y of its rear-face centre in the device frame at t (the frame of the plan), v/a its own speed and
-    acceleration. No lead: prob 0 and zeros.
+    acceleration; held at the last frame where the vehicle exists. No lead: prob 0 and zeros.
     """
     T = truth.n_frames
     rear_w = _rear_points(truth)
@@ -168,12 +168,14 @@ def lead_labels(truth: EpisodeTruth, kin: dict, lanes: np.ndarray) -> tuple[np.n
     lead = np.zeros((T, len(C.LEAD_T_OFFSETS), C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), dtype=np.float32)
     prob = np.zeros((T, len(C.LEAD_T_OFFSETS)), dtype=np.float32)
     step = np.rint(C.LEAD_T_IDXS / truth.dt_s).astype(np.int64)
+    present = truth.others_present
+    last_present = np.where(present.any(axis=0), T - 1 - np.argmax(present[::-1], axis=0), -1)  # (M,)
     for t in range(T):
         for k, offset_s in enumerate(C.LEAD_T_OFFSETS):
             who = lead_now[min(t + int(round(offset_s / truth.dt_s)), T - 1)]
             if who < 0:
                 continue
-            frames = np.minimum(t + step, T - 1)  # (6,)
+            frames = np.minimum(t + step, last_present[who])  # (6,) held once the vehicle leaves the world
             local = _to_device(rear_w[frames, who], kin["pos"][t], kin["rot"][t])  # (6, 3)
             lead[t, k, :, C.LeadField.X] = local[:, 0]
             lead[t, k, :, C.LeadField.Y] = local[:, 1]

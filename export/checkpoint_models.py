@@ -29,6 +29,7 @@ class ExportSource:
     profile: Profile
     models: dict[str, Any]  # model name -> torch.nn.Module in eval mode (EMA weights)
     fitted: dict[str, bool]  # model name -> normalisers fitted (False: the model outputs normalised units)
+    policy_trained: bool = False  # the policy stage ran on features of exactly these vision weights
 
     @property
     def model_checkpoint(self) -> str:
@@ -65,6 +66,7 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
     import torch
 
     from ..training.checkpoint import load_checkpoint
+    from ..training.features import weights_hash
     from ..training.runtime import Runtime
     from ..training.trainer import build_models
 
@@ -94,6 +96,7 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
     for name, model in models.items():
         _load_ema(model, ckpt[EMA_KEYS[name]], EMA_KEYS[name], path)
         model.eval()
+    policy_trained = ckpt["stage"] == "policy" and ckpt.get("feature_cache_key") == weights_hash(built.vision_ema.model)
     return ExportSource(path=path, run_id=str(ckpt["run_id"]), epoch=int(ckpt["epoch"]), stage=str(ckpt["stage"]),
-                        profile=profile, models=models,
+                        profile=profile, models=models, policy_trained=policy_trained,
                         fitted={name: bool(m.normalizers_fitted) for name, m in models.items()})

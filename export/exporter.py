@@ -48,6 +48,9 @@ class _Model:
         return self.inputs_npz.with_name(f"{self.name}_{tag}.npz")
 
 
+POLICY = "driving_policy"
+
+
 def _timed(report: dict, key: str, start: float) -> None:
     report.setdefault("timings_s", {})[key] = round(time.perf_counter() - start, 2)
 
@@ -147,6 +150,10 @@ def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPath
     source = load_export_source(checkpoint, expect_profile)
     log(f"checkpoint {source.path}: run {source.run_id}, epoch {source.epoch} ({source.stage}), profile "
         f"{source.profile.id}")
+    if POLICY in targets and source.fitted[POLICY] and not source.policy_trained:
+        raise ExportError(f"checkpoint {source.path} is from the {source.stage} stage (epoch {source.epoch}): its "
+                          f"policy was not trained on this vision model's features; export a checkpoint written "
+                          f"after the policy stage (epoch > training.vision_epochs), or export only the vision model")
     for name, fitted in source.fitted.items():
         if name in targets and not fitted:
             log(f"warning: {name} has unfitted normalisers (an untrained model): outputs are in normalised units")

@@ -56,6 +56,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise ConfigError(f"checkpoint {path} lacks {missing}; it is not a sunnypilot-training checkpoint")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise ConfigError(f"checkpoint {path} has format_version {ckpt['format_version']}, this version reads "
+                          f"{FORMAT_VERSION}; use the sunnypilot-training version that wrote it")
     return ckpt
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..contract import constants as C
+from ..errors import ConfigError
 from .data import ShardSet
 
 CACHE_BATCH = 32
@@ -76,7 +77,8 @@ def load_or_compute(model: torch.nn.Module, shards: ShardSet, directory: Path, d
         path = _shard_file(directory, shards.paths[i], shards.n_frames(i))
         if not path.exists():
             if not compute:
-                raise FileNotFoundError(f"feature cache {path} missing")
+                raise ConfigError(f"feature cache {path} is missing: rank 0 writes it and every rank reads it, so "
+                                  f"output_dir must be on storage all ranks share")
             feats = shard_features(model, shards, i, device)
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             with open(tmp, "wb") as f:

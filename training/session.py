@@ -6,6 +6,7 @@ config to :func:`run_training`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,12 @@ def run_training(cfg: Any, progress: bool = True) -> dict[str, Any]:
             out.mkdir(parents=True, exist_ok=True)
             text = _config_yaml(config)
             print("resolved config:\n" + text)
-            (out / "config.yaml").write_text(text)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            name = "config.yaml" if not (out / "config.yaml").exists() else f"config_{stamp}.yaml"
+            (out / name).write_text(text)  # every start keeps its own resolved config
             print(f"device: {runtime.device} ({runtime.precision}); world size {runtime.world_size}"
                   + (f"; note: {runtime.note}" if runtime.note else ""))
-        models, state, ckpt = start_run(s, runtime)
+        models, state, ckpt = start_run(s, runtime, config)
         print_sizes(models, runtime, s.model.name)
         result = run_stages(s, models, state, runtime, ckpt, config, progress=progress)
         last = ckpt_io.latest_checkpoint(out)

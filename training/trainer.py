@@ -65,7 +65,8 @@ class Models:
 def build_models(s, runtime: Runtime) -> Models:
     d = s.diffusion
     diffusion = DiffusionConfig(train_timesteps=d.train_timesteps, steps=d.steps, schedule=d.schedule,
-                                prediction=d.prediction, export_samples=d.export_samples, seed=s.training.seed)
+                                prediction=d.prediction, export_samples=d.export_samples, seed=d.seed,
+                                clip_x0=d.clip_x0, std_floor=d.std_floor)
     profile = s.contract.profile
     vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone)
     policy = PolicyModel(profile, s.model.policy_size, diffusion)
@@ -198,6 +199,18 @@ def checkpoint_dict(models: Models, state: RunState, stage: StageTrainer | None,
     }
 
 
+def _check_same_models(ckpt: dict[str, Any], config: dict[str, Any], path: str) -> None:
+    """Resuming needs the architecture the checkpoint was trained with; ConfigError names what differs."""
+    keys = {"model": None, "vision": None, "diffusion": ("train_timesteps", "schedule", "prediction")}
+    for section, only in keys.items():
+        old, new = ckpt["config"].get(section, {}), config.get(section, {})
+        differ = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v and (only is None or k in only)}
+        if differ:
+            found = ", ".join(f"{section}.{k}={n!r} (the checkpoint has {o!r})" for k, (o, n) in differ.items())
+            raise ConfigError(f"checkpoint {path} cannot be continued with {found}; use the checkpoint's settings "
+                              f"or start a new output_dir")
+
+
 def restore(models: Models, ckpt: dict[str, Any], profile: str, resume: bool) -> RunState:
     if ckpt["profile"] != profile:
         raise ConfigError(f"checkpoint was trained for contract.profile={ckpt['profile']}, the config asks for "
@@ -210,6 +223,13 @@ def restore(models: Models, ckpt: dict[str, Any], profile: str, resume: bool) ->
         return RunState(run_id=uuid.uuid4().hex[:8])
     return RunState(run_id=ckpt["run_id"], stage=ckpt["stage"], epoch=int(ckpt["epoch"]), step=int(ckpt["step"]),
                     history=list(ckpt.get("history") or []))
+
+
+def trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop metrics rows of epochs after ``last_epoch`` (a resume from an older checkpoint redoes them)."""
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        path.write_text("".join(line + "\n" for line in rows if json.loads(line)["epoch"] <= last_epoch))
 
 
 def log_epoch(record: dict[str, Any], output_dir: Path, writer, runtime: Runtime) -> None:
@@ -304,7 +324,7 @@ def _tensorboard(out: Path, runtime: Runtime):
     return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
-def start_run(s, runtime: Runtime) -> tuple[Models, RunState, dict | None]:
+def start_run(s, runtime: Runtime, config: dict) -> tuple[Models, RunState, dict | None]:
     """Seed, build the models, and apply ``checkpoint`` (weights only, or everything with resume)."""
     seed_everything(s.training.seed)  # identical initial weights on every rank
     models = build_models(s, runtime)
@@ -312,5 +332,8 @@ def start_run(s, runtime: Runtime) -> tuple[Models, RunState, dict | None]:
     ckpt = ckpt_io.load_checkpoint(s.checkpoint) if s.checkpoint else None
     if ckpt is None:
         return models, RunState(run_id=uuid.uuid4().hex[:8]), None
+    _check_same_models(ckpt, config, s.checkpoint)
     state = restore(models, ckpt, s.contract.profile, bool(s.training.resume))
+    if s.training.resume and runtime.is_main:
+        trim_metrics(Path(s.output_dir) / "metrics.jsonl", state.epoch)
     return models, state, ckpt

@@ -144,14 +144,22 @@ class DiffusionHead(nn.Module):
         mean_loss = weighted_mean((mean - y).square(), w)
         residual = y - mean.detach()
         if self.training:
-            with torch.no_grad():
-                self.residual_rms.lerp_(residual.square().mean(0).sqrt().clamp_min(RESIDUAL_RMS_MIN), RESIDUAL_RMS_RATE)
+            self._update_residual_rms(residual, w)
         x0 = residual / self.residual_rms  # the unit-scale residual the diffusion model learns
         noise = torch.randn_like(x0)
         t = self.diffusion.sample_timesteps(x0.shape[0], device=x0.device)  # (B,)
         x_t = self.diffusion.q_sample(x0, t, noise)
         out = self.denoiser(x_t[:, None], t[:, None], cond[:, None])[:, 0]  # (B, D)
         return self.diffusion.loss(out, self.diffusion.training_target(x0, noise, t), w) + mean_loss
+
+    @torch.no_grad()
+    def _update_residual_rms(self, residual: torch.Tensor, weight: torch.Tensor | None) -> None:
+        """Running per-dimension RMS of the residual over the samples that count (weight > 0)."""
+        w = torch.ones_like(residual) if weight is None else weight.to(residual.dtype)
+        total = w.sum(0)  # (D,)
+        rms = ((w * residual.square()).sum(0) / total.clamp_min(1e-6)).sqrt().clamp_min(RESIDUAL_RMS_MIN)
+        seen = total > 0
+        self.residual_rms[seen] = torch.lerp(self.residual_rms[seen], rms[seen], RESIDUAL_RMS_RATE)
 
     def denoise(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """DDIM from noise (B, S, D) given cond (B, C) -> normalised samples (B, S, D) = mean + residual."""
