@@ -144,10 +144,12 @@ def put_back(target: InstallTarget, backup_dir: Path) -> list[str]:
     for change in read_manifest(backup_dir)["files"]:
         dest = target.models_dir / change.name
         if change.existed:
-            sha = atomic_copy(backup_dir / change.name, dest)
+            sha = sha256_file(backup_dir / change.name)  # check the copy before it replaces anything
             if sha != change.original_sha256:
                 raise InstallError(f"{backup_dir / change.name}: backup copy has sha256 {sha[:12]}..., the manifest "
-                                   f"says {str(change.original_sha256)[:12]}...; the backup is damaged")
+                                   f"says {str(change.original_sha256)[:12]}...; the backup is damaged and "
+                                   f"{dest} was left as it is")
+            atomic_copy(backup_dir / change.name, dest)
             actions.append(f"restored {dest}")
         elif dest.exists():
             dest.unlink()

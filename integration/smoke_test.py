@@ -51,6 +51,9 @@ def run_smoke_test(models_dir: Path, profile_id: str, device: str, checkout: Pat
     if checkout is not None:
         cmd += ["--checkout", str(checkout)]
     env = {**os.environ, "DEV": device}
+    tinygrad_repo = checkout / "tinygrad_repo" if checkout is not None else None
+    if tinygrad_repo is not None and (tinygrad_repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as modeld
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tinygrad_repo), env.get("PYTHONPATH", "")]))
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=work)
         if result.returncode != 0 or not report.is_file():

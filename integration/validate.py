@@ -99,6 +99,10 @@ def validate_files(files: dict[str, str | os.PathLike | None]) -> ValidatedFiles
         raise InstallError(f"the vision metadata is profile {vision_pid} but the policy metadata is profile "
                            f"{policy_pid}; modeld runs them together - install a vision and policy exported from the "
                            f"same checkpoint")
+    if vision_meta["model_checkpoint"] != policy_meta["model_checkpoint"]:
+        raise InstallError(f"the vision model comes from checkpoint {vision_meta['model_checkpoint']!r} and the policy "
+                           f"from {policy_meta['model_checkpoint']!r}; a policy only works with the vision features it "
+                           f"was trained on - install a vision and policy exported from the same checkpoint")
     hidden = vision_meta["output_slices"]["hidden_state"]
     hidden_width = len(range(*hidden.indices(vision_meta["output_shapes"]["outputs"][-1])))
     features = policy_meta["input_shapes"].get("features_buffer", (0,))[-1]

@@ -189,3 +189,20 @@ def test_only_installs_still_in_effect_are_undone(tmp_path: Path) -> None:
         backup.create_backup(target, [], status)
     newest_in_effect = backup.latest_undoable(target)
     assert backup.read_manifest(newest_in_effect)["status"] == "installed"
+
+
+def test_vision_and_policy_from_different_checkpoints_are_refused(export_dir: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from sunnypilot_training.contract.metadata import load_metadata
+    from sunnypilot_training.errors import InstallError
+    from sunnypilot_training.integration.target import files_in_dir
+    from sunnypilot_training.integration.validate import validate_files
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(export_dir, mixed)
+    meta = load_metadata(mixed / "driving_policy_metadata.pkl")
+    meta["model_checkpoint"] = "otherrun/9"
+    (mixed / "driving_policy_metadata.pkl").write_bytes(pickle.dumps(meta))
+    with pytest.raises(InstallError, match="otherrun/9"):
+        validate_files(files_in_dir(mixed))
