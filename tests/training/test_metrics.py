@@ -41,3 +41,12 @@ def test_lead_metrics_and_desire() -> None:
     out = M.lead_metrics(pred, np.ones((2, 3)), true, np.array([[1, 1, 1], [0, 0, 0]], float))
     assert out["lead_x_err_m"] == 2.0 and out["lead_v_err_mps"] == 0.0 and out["lead_prob_accuracy"] == 0.5
     assert M.desire_accuracy(np.eye(8)[[1, 2]], np.eye(8)[[1, 3]]) == 0.5
+
+
+def test_ade_weights_time_uniformly() -> None:
+    """An error that grows linearly in time averages to half its final value over [0, h]."""
+    true = np.zeros((1, 33, 15))
+    pred = true.copy()
+    pred[0, :, 1] = C.T_IDXS  # 1 m of lateral error per second
+    out = M.plan_errors(pred[:, :, :3], true[:, :, :3])
+    assert out["ade_10s"] == pytest.approx(5.0, rel=1e-3) and out["fde_10s"] == pytest.approx(10.0)
