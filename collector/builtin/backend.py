@@ -16,7 +16,7 @@ from .episode import simulate_episode
 from .render import Renderer
 
 SIMULATOR_NAME = "builtin"
-SIMULATOR_VERSION = "1.0"  # bump when the simulator's output for a given seed changes
+SIMULATOR_VERSION = "1.1"  # bump when the simulator's output for a given seed changes
 NOISE_STREAM = 0x5E45  # the sensor-noise random stream of an episode, apart from the simulation's
 WRITE_BLOCK_FRAMES = 40
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class RoadSurface:
         x = np.interp(s, self.s_m, self.centre_ned[:, 0])
         y = np.interp(s, self.s_m, self.centre_ned[:, 1])
         z = np.interp(s, self.s_m, self.centre_ned[:, 2])
-        heading = np.interp(s, self.s_m, np.unwrap(self.heading_rad))
+        heading = np.interp(s, self.s_m, self.heading_unwrapped_rad)
         d = np.asarray(d_m, dtype=np.float64)
         # right of a tangent (cos h, sin h) in NED x-north/y-east is (-sin h, cos h)
         return np.stack([x - d * np.sin(heading), y + d * np.cos(heading), z + 0 * d], axis=-1)
@@ -78,6 +79,11 @@ class RoadSurface:
     @property
     def length_m(self) -> float:
         return float(self.s_m[-1])
+
+    @cached_property
+    def heading_unwrapped_rad(self) -> np.ndarray:
+        """``np.unwrap(heading_rad)`` (N,), computed once (the polyline is not changed after construction)."""
+        return np.unwrap(self.heading_rad)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin.raster import GroundRaster, Material
+from sunnypilot_training.collector.builtin import boxes as boxes_module
+from sunnypilot_training.collector.builtin import render as render_module
+from sunnypilot_training.collector.builtin.raster import GroundRaster, Material, hash_u32, texture_level
 from sunnypilot_training.collector.builtin.render import Renderer, rear_light_centres_ned
 from sunnypilot_training.collector.builtin.world import (
     Lighting,
@@ -273,3 +275,93 @@ def test_raster_resolves_edges_below_a_texel_on_a_curve() -> None:
     assert wrong.mean() < 0.002 and (distance[wrong] < 0.02).all()  # 10 cm texels, edges within 2 cm
     assert np.allclose(raster.height_at(p[:, 0], p[:, 1]), p[:, 2], atol=0.02)
     assert np.isnan(raster.height_at(p[:1, 0] + 500.0, p[:1, 1] + 500.0)).all()
+
+
+def test_big_img_middle_is_img_at_half_resolution() -> None:
+    """SBIGMODEL sees every second pixel of MEDMODEL in the middle of its bottom half: that region is img[::2, ::2]
+    (before noise), vehicles and shadows included."""
+    assert render_module.nested_region(cam.MEDMODEL, cam.SBIGMODEL) == (128, 256, 128, 384)
+    renderer, road = _renderer("curve")
+    ego = _ego(road) + [0.0, 0.0, 0.0, 0.0, 0.01, 0.0]
+    vehicles = [_box_ahead(road, 12.0, rgb=RED), _box_ahead(road, 25.0, 3.6)]
+    img, big_img = renderer.render(ego, vehicles, None)
+    seen = img[::2, ::2].any(axis=-1)  # img's black rows lie outside the road camera; big_img's do not
+    assert seen.mean() > 0.95
+    assert np.array_equal(big_img[128:, 128:384][seen], img[::2, ::2][seen])
+    # the same rays traced in SBIGMODEL itself: identical outside the middle, nearly identical inside
+    traced = renderer.render_camera(cam.SBIGMODEL, ego, vehicles, None, calibrated=True)
+    assert np.array_equal(traced[:128], big_img[:128]) and np.array_equal(traced[:, :128], big_img[:, :128])
+    assert np.array_equal(traced[:, 384:], big_img[:, 384:])
+    assert (np.abs(traced.astype(int) - big_img).max(axis=-1) <= 8).mean() > 0.99
+
+
+def _traffic(road: RoadSurface, n: int, seed: int) -> list[VehicleBox]:
+    """``n`` boxes of random sizes and colours scattered over the lanes from 4 m behind to 150 m ahead, some
+    braking, some overlapping in the image (and one straddling the camera's plane, beside the ego)."""
+    rng = np.random.default_rng(seed)
+    boxes = [_box_ahead(road, -2.0, 3.6, length_m=4.6)]  # beside and behind: crosses the near plane
+    for _ in range(n - 1):
+        kind = dict(length_m=rng.uniform(4.0, 12.0), width_m=rng.uniform(1.7, 2.5), height_m=rng.uniform(1.4, 3.6))
+        boxes.append(_box_ahead(road, rng.uniform(-4.0, 150.0), rng.choice([-3.6, 0.0, 3.6]), rgb=tuple(
+            int(c) for c in rng.integers(0, 256, 3)), brake_lights=bool(rng.integers(2)), **kind))
+    return boxes
+
+
+def test_many_vehicles_do_not_depend_on_list_order_or_batching(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The depth test makes the list order irrelevant; small boxes are drawn together and large ones one at a
+    time, and the split changes nothing."""
+    renderer, road = _renderer("curve")
+    ego = _ego(road)
+    boxes = _traffic(road, 24, seed=3)
+    reference = renderer.render(ego, boxes, None)
+    shuffled = [boxes[i] for i in np.random.default_rng(4).permutation(len(boxes))]
+    assert all(np.array_equal(a, b) for a, b in zip(reference, renderer.render(ego, shuffled, None)))
+    for batch_max_px in (0, 10**9):  # every box alone / all boxes together
+        monkeypatch.setattr(boxes_module, "BATCH_MAX_PX", batch_max_px)
+        assert all(np.array_equal(a, b) for a, b in zip(reference, renderer.render(ego, boxes, None)))
+    none = renderer.render(ego, [], None)
+    assert (reference[0] != none[0]).any(axis=-1).mean() > 0.02  # the boxes are in the picture
+
+
+def test_sparse_grid_rows_match_flat_index() -> None:
+    raster = _renderer("curve")[0].raster
+    rng = np.random.default_rng(0)
+    for grid in (raster.materials, raster.heights):
+        side, offsets = 1 << grid.tile_shift, grid.row_offsets()
+        ix = rng.integers(0, grid.tile_map.shape[0] * side, 5000).astype(np.int32)
+        iy = rng.integers(0, grid.tile_map.shape[1] * side, 5000).astype(np.int32)
+        assert np.array_equal(grid.rows(ix.copy(), iy.copy(), offsets), grid.flat_index(ix.copy(), iy.copy()))
+
+
+def test_texture_hash_broadcasts_like_elementwise() -> None:
+    ix, iy = np.arange(-3, 90, 7), np.arange(5, 300, 11)
+    X, Y = np.meshgrid(ix, iy, indexing="ij")
+    assert np.array_equal(hash_u32(ix[:, None], iy[None, :], 0x1234), hash_u32(X, Y, 0x1234))
+    assert texture_level(X, Y).max() <= 15
+
+
+def test_contact_shadow_darkens_the_road_just_behind_a_vehicle() -> None:
+    renderer, road = _renderer("flat")
+    ego = _ego(road)
+    box = _box_ahead(road, 15.0, d_m=0.0)  # rear face 15 m ahead; the shadow reaches 0.25 m beyond it
+    with_box, without = renderer.render(ego, [box], None), renderer.render(ego, [], None)
+    for k, model in enumerate((cam.MEDMODEL, cam.SBIGMODEL)):
+        in_shadow = _pixels(road.point_at(EGO_S_M + 15.0 - np.array([0.1, 0.15]), 0.3), ego, model)
+        lit = _pixels(road.point_at(EGO_S_M + 15.0 - np.array([0.6, 1.0]), 0.3), ego, model)
+        ratio = _at(with_box[k], in_shadow).mean(axis=1) / _at(without[k], in_shadow).mean(axis=1)
+        assert ((ratio > 0.5) & (ratio < 0.75)).all(), (model.name, ratio)  # keeps 5/8 of the light
+        assert np.array_equal(_at(with_box[k], lit), _at(without[k], lit)), model.name
+
+
+def test_a_box_drawn_twice_shows_one_of_its_two_colours() -> None:
+    """Equally near hits on a pixel are resolved as if the boxes were drawn one after the other."""
+    renderer, road = _renderer("flat")
+    ego = _ego(road)
+    red = _box_ahead(road, 15.0, rgb=RED, brake_lights=True)
+    blue = replace(red, rgb=BLUE)
+    both = renderer.render(ego, [red, blue], None)
+    assert all(np.array_equal(a, b) for a, b in zip(both, renderer.render(ego, [red, blue], None)))
+    for image, only_red, only_blue in zip(both, renderer.render(ego, [red], None), renderer.render(ego, [blue], None)):
+        body = (only_red != only_blue).any(axis=-1)  # (the ground around it has two shadows now)
+        assert body.sum() > 100
+        assert ((image == only_red).all(axis=-1) | (image == only_blue).all(axis=-1))[body].all()
