@@ -96,7 +96,8 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
     for name, model in models.items():
         _load_ema(model, ckpt[EMA_KEYS[name]], EMA_KEYS[name], path)
         model.eval()
-    policy_trained = ckpt["stage"] == "policy" and ckpt.get("feature_cache_key") == weights_hash(built.vision_ema.model)
+    vision_key = weights_hash(models[VISION_MODEL])  # the EMA vision weights, as the trainer keyed its feature cache
+    policy_trained = ckpt["stage"] == "policy" and ckpt.get("feature_cache_key") == vision_key
     return ExportSource(path=path, run_id=str(ckpt["run_id"]), epoch=int(ckpt["epoch"]), stage=str(ckpt["stage"]),
                         profile=profile, models=models, policy_trained=policy_trained,
                         fitted={name: bool(m.normalizers_fitted) for name, m in models.items()})

@@ -35,6 +35,7 @@ def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = ()) -> Path:
     """A real checkpoint of tiny models (1 DDIM step, 2 export samples) with fitted normalisers, untrained."""
     from sunnypilot_training.training.checkpoint import save_atomic
     from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
+    from sunnypilot_training.training.features import weights_hash
     from sunnypilot_training.training.runtime import Runtime
     from sunnypilot_training.training.trainer import RunState, build_models, checkpoint_dict
 
@@ -48,7 +49,8 @@ def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = ()) -> Path:
     models.vision_ema.model.load_state_dict(models.vision.state_dict())
     models.policy_ema.model.load_state_dict(models.policy.state_dict())
     state = RunState(run_id=RUN_ID, stage="policy", epoch=EPOCH)
-    ckpt = checkpoint_dict(models, state, None, settings_to_dict(settings), settings.contract.profile, None)
+    key = weights_hash(models.vision_ema.model)  # a policy-stage checkpoint names the vision weights it trained on
+    ckpt = checkpoint_dict(models, state, None, settings_to_dict(settings), settings.contract.profile, key)
     return save_atomic(ckpt, path)
 
 

@@ -191,3 +191,19 @@ def test_script_forms_show_help_from_the_repo_root() -> None:
         result = subprocess.run([sys.executable, script, "--help"], cwd=REPO_ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert "--onnx" in result.stdout and "--tinygrad" in result.stdout and "--metadata" in result.stdout
+
+
+def test_a_vision_stage_checkpoint_cannot_export_its_policy(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    import torch
+
+    from sunnypilot_training.export.artifacts import ArtifactPaths
+    from sunnypilot_training.export.exporter import export_models
+    from sunnypilot_training.training.checkpoint import save_atomic
+
+    ckpt = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    ckpt["stage"], ckpt["feature_cache_key"] = "vision", None
+    bad = save_atomic(ckpt, tmp_path / "b" / "epoch_0001.pt")
+    targets = {"driving_policy": ArtifactPaths.in_dir(tmp_path / "out", "driving_policy")}
+    with pytest.raises(ExportError, match="vision stage"):
+        export_models(bad, targets, log=lambda line: None)
+    assert not (tmp_path / "out" / "driving_policy.onnx").exists()
