@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contract.constants import DT_S
 from ..errors import ConfigError, SunnypilotTrainingError
 
 VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
@@ -137,7 +138,7 @@ def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: lis
         for split, st in info["collect"].items():
             size_mb = _dir_mb(Path(args.output_dir) / "data" / split)
             lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['frames'] or '(existing)'} | "
-                         f"{(st['frames'] or 0) * 0.05 / 60:.1f} | {size_mb:.0f} |")
+                         f"{(st['frames'] or 0) * DT_S / 60:.1f} | {size_mb:.0f} |")
         lines.append("")
     if "evaluation" in info:
         m, v = info["evaluation"]["metrics"], info["evaluation"]["verdicts"]

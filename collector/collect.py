@@ -66,7 +66,7 @@ class CollectSummary:
 
     def format(self) -> str:
         size_mb = sum(_dir_size(self.output_dir / r.name) for r in self.written) / 1e6
-        minutes = self.frames * 0.05 / 60
+        minutes = self.frames * DT_S / 60
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         lines = [
             f"output:   {self.output_dir}",
