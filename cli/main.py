@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import run_guarded
 from . import (
+    carla_cmd,
     collect_cmd,
     contract_cmd,
     doctor_cmd,
@@ -26,7 +27,7 @@ from . import (
 )
 
 COMMANDS = (contract_cmd, doctor_cmd, collect_cmd, inspect_cmd, viz_cmd, train_cmd, export_cmd, install_cmd,
-            pipeline_cmd)
+            pipeline_cmd, carla_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

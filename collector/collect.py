@@ -18,7 +18,7 @@ from ..contract.constants import DT_S
 from ..errors import ConfigError
 from . import shards as S
 
-SIMULATORS = ("builtin",)
+SIMULATORS = ("builtin", "carla")
 DEFAULT_EPISODE_SECONDS = 60.0
 MIN_EPISODE_SECONDS = 12.0  # the plan needs 10 s of future: shorter episodes hold no valid frame
 
@@ -43,12 +43,14 @@ class EpisodeResult:
     n_frames: int
     seconds: float
     timings_s: dict[str, float] = field(default_factory=dict)  # stage -> seconds (profile of the episode)
+    error: str | None = None  # set when the episode failed and was not written
 
 
 @dataclass
 class CollectSummary:
     output_dir: Path
     written: list[EpisodeResult] = field(default_factory=list)
+    failed: list[EpisodeResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
     wall_s: float = 0.0
@@ -79,7 +81,18 @@ class CollectSummary:
             totals = self.stage_totals()
             busy = sum(totals.values()) or 1.0
             lines.append("time:     " + ", ".join(f"{k} {100 * v / busy:.0f}%" for k, v in totals.items()))
+        for r in self.failed:
+            lines.append(f"FAILED:   {r.name}: {r.error}")
         return "\n".join(lines)
+
+    def raise_for_failures(self) -> None:
+        """SimulatorError listing the episodes that were not written (the written ones stay)."""
+        if self.failed:
+            from ..errors import SimulatorError
+
+            names = ", ".join(r.name for r in self.failed)
+            raise SimulatorError(f"{len(self.failed)} episode(s) failed and were not written ({names}): "
+                                 f"{self.failed[0].error}; re-run the same command to collect only the missing ones")
 
 
 def _dir_size(path: Path) -> int:
@@ -98,8 +111,9 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
 def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
     """Attributes a complete shard of ``spec`` must carry to be reused instead of collected again."""
     from .builtin.backend import SIMULATOR_VERSION
+    from .carla_backend.backend import BACKEND_VERSION
 
-    versions = {"builtin": SIMULATOR_VERSION}
+    versions = {"builtin": SIMULATOR_VERSION, "carla": BACKEND_VERSION}
     return {"simulator": spec.simulator, "simulator_version": versions[spec.simulator],
             "schema_version": S.SCHEMA_VERSION, "label_definitions_version": S.LABEL_DEFINITIONS_VERSION,
             "n_frames": int(round(spec.duration_s / DT_S))}
@@ -135,8 +149,11 @@ def plan_episodes(simulator: str, scenario: str, episodes: int, output_dir: str 
             for k in range(episodes)]
 
 
-def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True) -> CollectSummary:
-    """Run the planned episodes whose shards are not complete yet; returns the summary."""
+def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, carla=None) -> CollectSummary:
+    """Run the planned episodes whose shards are not complete yet; returns the summary.
+
+    ``carla`` (a ``CarlaOptions``) is required for the CARLA simulator: there ``workers`` servers are used.
+    """
     from tqdm import tqdm
 
     if workers < 1:
@@ -152,18 +169,32 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True) -
             check_existing(spec, output_dir / spec.name)
         (summary.skipped if complete else todo).append(spec)
     summary.skipped = [s.name for s in summary.skipped]
+    if specs[0].simulator == "carla":
+        from .carla_backend.backend import check_servers
+
+        if carla is None:
+            raise ConfigError("the CARLA simulator needs its server options (host, ports)")
+        check_servers(carla)  # no server, or an unsupported one: an error before anything runs
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="episode", desc="collect", disable=not progress or not todo)
     frames = 0
 
     def done(result: EpisodeResult) -> None:
         nonlocal frames
+        if result.error is not None:
+            summary.failed.append(result)
+            bar.update(1)
+            return
         summary.written.append(result)
         frames += result.n_frames
         bar.update(1)
         bar.set_postfix_str(f"{frames / (time.perf_counter() - start):.0f} frames/s")
 
-    if workers == 1 or len(todo) <= 1:
+    if specs[0].simulator == "carla":
+        from .carla_backend.backend import run_carla
+
+        run_carla(todo, carla, done)
+    elif workers == 1 or len(todo) <= 1:
         for spec in todo:
             done(run_episode(spec))
     else:
@@ -189,15 +220,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episode-seconds", type=float, default=DEFAULT_EPISODE_SECONDS,
                         help=f"length of each episode in seconds (default {DEFAULT_EPISODE_SECONDS:g}; the last "
                              f"10 s of each hold no plan label)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="parallel processes (default 1); with CARLA, one server per worker")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_carla_arguments(parser)
+
+
+def add_carla_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The CARLA server options (``prefix`` 'carla-' gives --carla-host ... for the pipeline)."""
+    from .carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_TM_PORT, PORT_STRIDE
+
+    group = parser.add_argument_group("CARLA server (with --simulator carla)")
+    group.add_argument(f"--{prefix or ''}host", default=DEFAULT_HOST, help=f"CARLA host (default {DEFAULT_HOST})")
+    group.add_argument(f"--{prefix or ''}port", type=int, default=DEFAULT_PORT,
+                       help=f"CARLA RPC port (default {DEFAULT_PORT})")
+    group.add_argument(f"--{'carla-' if prefix else ''}tm-port", type=int, default=DEFAULT_TM_PORT,
+                       help=f"Traffic Manager port (default {DEFAULT_TM_PORT}); worker i uses this + i")
+    group.add_argument(f"--{'carla-' if prefix else ''}base-port", type=int, default=None,
+                       help=f"with --workers N: the servers listen on this, +{PORT_STRIDE}, +{2 * PORT_STRIDE}, "
+                            f"... (default: the port)")
+    group.add_argument("--carla-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help=f"seconds to wait for the server's answers (default {DEFAULT_TIMEOUT_S:g})")
+    group.add_argument(f"--{'carla-' if prefix else ''}retries", type=int, default=2,
+                       help="times a failed episode is run again after a lost connection (default 2)")
+
+
+def carla_options(args: argparse.Namespace, workers: int, prefix: str = ""):
+    """CarlaOptions from the parsed flags of :func:`add_carla_arguments`."""
+    from .carla_backend.backend import CarlaOptions
+
+    p = prefix.replace("-", "_")
+    extra = "carla_" if prefix else ""
+    base = getattr(args, f"{extra}base_port")
+    port = getattr(args, f"{p}port")
+    retries = getattr(args, f"{extra}retries")
+    if retries < 0:
+        raise ConfigError(f"--retries {retries}; expected 0 or more")
+    return CarlaOptions(host=getattr(args, f"{p}host"), base_port=port if base is None else base,
+                        tm_port=getattr(args, f"{extra}tm_port"), workers=workers, timeout_s=args.carla_timeout,
+                        retries=retries)
 
 
 def run(args: argparse.Namespace) -> int:
     specs = plan_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
                           args.episode_seconds)
-    summary = collect(specs, workers=args.workers, progress=not args.no_progress)
+    carla = carla_options(args, args.workers) if args.simulator == "carla" else None
+    summary = collect(specs, workers=args.workers, progress=not args.no_progress, carla=carla)
     print(summary.format())
+    summary.raise_for_failures()
     return 0
 
 

@@ -133,6 +133,10 @@ class ShardWriter:
             assert value.shape == (self.n_frames,) + SCHEMA[key][0], (key, value.shape)
             self._arrays[key][...] = value.astype(SCHEMA[key][1])
 
+    def update_attrs(self, attrs: dict[str, Any]) -> None:
+        """Attributes known only after the episode ran (written at commit)."""
+        self._attrs.update(attrs)
+
     def commit(self) -> Path:
         """Mark complete (the last attribute written) and move into place."""
         self._group.attrs.update({**self._attrs, "schema_version": SCHEMA_VERSION,

@@ -25,6 +25,7 @@ import numpy as np
 
 from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import Desire
+from ..desire_rules import CENTRED_M, LANE_CHANGE_MIN_SPEED_MPS, TURN_SIGNAL_M
 from ..scenarios import Scenario, sample_range
 from .roads import DS_M, RoadNetwork
 from .traffic import STOPPED_LEADER_MPS, Agents, JunctionGate, idm_accel, kinematic_stop, smoothstep5, stop_accel
@@ -37,9 +38,6 @@ EGO_LENGTH_M = FRONT_AHEAD_OF_REAR_AXLE_M + REAR_BEHIND_REAR_AXLE_M
 EGO_WIDTH_M = 1.85
 GAS_PRESSED_MPS2 = 0.3
 BRAKE_PRESSED_MPS2 = -0.5
-LANE_CHANGE_MIN_SPEED_MPS = 8.94  # 20 mph
-TURN_SIGNAL_M = 35.0
-CENTRED_M = 0.25
 MAX_STEER_RAD = 0.6
 MAX_STEER_RATE_RADPS = 0.7
 MAX_LAT_JERK_MPS3 = 5.0  # the steering rate is limited so lateral acceleration changes no faster than this

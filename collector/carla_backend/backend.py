@@ -1,0 +1,192 @@
+"""The CARLA backend of ``sptrain collect``: episodes on one or several servers, with retries and cleanup.
+
+Episode k of ``--seed S`` draws every decision from (scenario, S, k), whichever server runs it; with
+``--workers N`` worker i runs the i-th, (i+N)-th, ... pending episodes against server i (RPC port
+base + 3 i, Traffic Manager port tm + i). A lost connection is retried (the episode runs again from its
+start once the server answers); an episode that still fails is not written, and the command ends with an
+error listing it after the other episodes are done. Re-running the command collects only what is missing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ...contract.constants import DT_S, TrafficConvention
+from ...errors import SimulatorError
+from .. import shards as S
+from ..collect import EpisodeResult, EpisodeSpec
+from ..labels import compute_labels
+from ..scenarios import get_scenario
+from . import actors as A
+from .cameras import camera_attrs
+from .client import ServerAddress, ServerUnreachable, connect, server_addresses, wait_for_server
+from .episode import drive
+from .plan import episode_rng, plan_episode
+from .sensors import SensorFrameError
+from .session import CarlaSession
+from .truth import episode_truth
+from .versions import carla_scenario, choose_map, family_of
+
+SIMULATOR_NAME = "carla"
+BACKEND_VERSION = "carla-1"  # bump when the backend's output for a given server, seed and episode changes
+STOP_GRACE_S = 60.0  # on Ctrl+C workers get this long to clean their server up
+
+
+@dataclass(frozen=True)
+class CarlaOptions:
+    host: str
+    base_port: int
+    tm_port: int
+    workers: int = 1
+    timeout_s: float = 30.0
+    retries: int = 2
+
+    def addresses(self) -> list[ServerAddress]:
+        return server_addresses(self.host, self.base_port, self.tm_port, self.workers)
+
+
+def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress, spec: EpisodeSpec) -> EpisodeResult:
+    """Collect one episode on a connected server and write its shard."""
+    start = time.perf_counter()
+    scenario = get_scenario(spec.scenario)
+    family = family_of(version)
+    mapping = carla_scenario(family, spec.scenario)
+    map_name = choose_map(family, spec.scenario, list(client.get_available_maps()))
+    rng = episode_rng(scenario, spec.seed, spec.episode_index)
+    plan = plan_episode(scenario, mapping, rng, spec.duration_s, DT_S)
+    n_frames = int(round(spec.duration_s / DT_S))
+    with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1))) as session:
+        spawns, rule = A.choose_spawns(session.world.get_map(), mapping.rule, rng)
+        attrs = {"simulator": SIMULATOR_NAME, "simulator_version": BACKEND_VERSION,
+                 "carla_server_version": ".".join(map(str, version)), "carla_engine": family.engine,
+                 "map": map_name, "spawn_rule": rule.__dict__, "scenario": spec.scenario, "seed": spec.seed,
+                 "episode_index": spec.episode_index, "dt_s": DT_S, "weather": plan.weather,
+                 "lead_behaviour": plan.lead, "cameras": camera_attrs(A.CAMERA_MOUNT_X_M, 1.22),
+                 "traffic_convention": TrafficConvention.RIGHT_HAND.value}
+        timings = {}
+        with S.ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
+            rec = drive(session, plan, spawns, rng, n_frames, writer, mapping.traffic_radius_m)
+            timings["drive"] = time.perf_counter() - start
+            truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
+                                           TrafficConvention.RIGHT_HAND.value)
+            writer.write_labels(compute_labels(truth))
+            writer.update_attrs({"lane_changes": signals.lane_changes_done,
+                                 "lane_changes_refused": signals.lane_changes_refused, "turns": signals.turns,
+                                 "vehicles": int(rec.n_others), "camera_height_m": truth.camera_height_m})
+            writer.commit()
+            timings["label+write"] = time.perf_counter() - start - timings["drive"]
+    return EpisodeResult(name=spec.name, n_frames=n_frames, seconds=time.perf_counter() - start, timings_s=timings)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (RuntimeError, SensorFrameError, ServerUnreachable))
+
+
+class CarlaWorker:
+    """Runs episodes against one server, reconnecting and retrying when the connection is lost."""
+
+    def __init__(self, address: ServerAddress, options: CarlaOptions):
+        self.address, self.options = address, options
+        self.client, self.version = None, None
+
+    def run(self, spec: EpisodeSpec) -> EpisodeResult:
+        last: BaseException | None = None
+        for attempt in range(self.options.retries + 1):
+            try:
+                if self.client is None:
+                    self.client, self.version = connect(self.address, self.options.timeout_s)
+                return run_episode_on(self.client, self.version, self.address, spec)
+            except (RuntimeError, SimulatorError) as exc:
+                if not _retryable(exc):
+                    raise
+                last, self.client = exc, None
+                if attempt < self.options.retries:
+                    print(f"warning: {spec.name} on {self.address} failed ({exc}); retrying "
+                          f"({attempt + 1}/{self.options.retries})", file=sys.stderr)
+                    wait_for_server(self.address, self.options.timeout_s, poll_s=min(2.0, self.options.timeout_s))
+        return EpisodeResult(name=spec.name, n_frames=0, seconds=0.0,
+                             error=f"{self.address}: {last} (after {self.options.retries + 1} attempts)")
+
+
+def check_servers(options: CarlaOptions) -> list[tuple[ServerAddress, tuple[int, int, int]]]:
+    """Every server answers and runs a supported version; SimulatorError before anything is collected."""
+    found = []
+    for address in options.addresses():
+        _, version = connect(address, options.timeout_s)
+        family_of(version)
+        found.append((address, version))
+    return found
+
+
+def _interrupt_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _worker_main(address: ServerAddress, options: CarlaOptions, specs: list[EpisodeSpec], results) -> None:
+    _interrupt_on_sigterm()  # a terminate() runs the sessions' cleanup
+    worker = CarlaWorker(address, options)
+    for k, spec in enumerate(specs):
+        try:
+            results.put(worker.run(spec))
+        except Exception as exc:  # a fatal problem (e.g. missing towns): the remaining episodes fail with it
+            for rest in specs[k:]:
+                results.put(EpisodeResult(name=rest.name, n_frames=0, seconds=0.0, error=f"{address}: {exc}"))
+            return
+
+
+def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Callable[[EpisodeResult], None]) -> None:
+    """Collect the pending episodes; ``done`` receives each result (written or failed) as it comes."""
+    if not todo:
+        return
+    servers = check_servers(options)
+    if len(servers) == 1 or len(todo) == 1:
+        worker = CarlaWorker(servers[0][0], options)
+        for spec in todo:
+            done(worker.run(spec))
+        return
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = []
+    for i, (address, _) in enumerate(servers):
+        share = todo[i:: len(servers)]
+        if share:
+            procs.append((ctx.Process(target=_worker_main, args=(address, options, share, results), daemon=False),
+                          {s.name for s in share}))
+    for proc, _ in procs:
+        proc.start()
+    pending = set().union(*(names for _, names in procs))
+    try:
+        while pending:
+            try:
+                result = results.get(timeout=5.0)
+            except Exception:
+                for proc, names in procs:
+                    lost = names & pending
+                    if not proc.is_alive() and lost and results.empty():
+                        for name in sorted(lost):
+                            done(EpisodeResult(name=name, n_frames=0, seconds=0.0,
+                                               error=f"worker exited with code {proc.exitcode}"))
+                        pending -= lost
+                continue
+            pending.discard(result.name)
+            done(result)
+    finally:
+        _stop_workers([p for p, _ in procs])
+
+
+def _stop_workers(procs: list) -> None:
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(10.0)

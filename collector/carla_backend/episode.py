@@ -1,0 +1,203 @@
+"""Drive one CARLA episode: spawn, tick, read sensors frame by frame, record the truth, write the frames.
+
+Everything is spawned inside a :class:`CarlaSession`, so every exit path cleans the server up. The caller's
+:class:`ShardWriter` receives frame blocks as they come; it only becomes a shard after the labels are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...contract import camera
+from ...contract.constants import DT_S
+from .. import shards as S
+from . import actors as A
+from . import cameras, geometry
+from .plan import WARMUP_S, EpisodePlan
+from .sensors import SensorQueue, image_rgb
+from .session import TICK_TIMEOUT_S, CarlaSession
+
+WRITE_BLOCK_FRAMES = 40
+
+
+@dataclass
+class Recording:
+    """What the episode recorded, per frame (CARLA coordinates where named so)."""
+
+    n_frames: int
+    n_others: int
+    device_pose: np.ndarray = field(init=False)  # (T, 6) z-down world
+    ego_location: np.ndarray = field(init=False)  # (T, 3) CARLA, the camera
+    ego_speed: np.ndarray = field(init=False)
+    ego_accel: np.ndarray = field(init=False)
+    throttle: np.ndarray = field(init=False)
+    brake: np.ndarray = field(init=False)
+    camera_height: np.ndarray = field(init=False)
+    others_pose: np.ndarray = field(init=False)  # (T, M, 6) z-down world, bottom-face centre
+    others_speed: np.ndarray = field(init=False)
+    others_accel: np.ndarray = field(init=False)
+    others_present: np.ndarray = field(init=False)
+    others_size: np.ndarray = field(init=False)  # (M, 3)
+    lane_change_commands: list = field(default_factory=list)  # (blink frame, command frame, side)
+
+    def __post_init__(self) -> None:
+        T, M = self.n_frames, self.n_others
+        self.device_pose, self.ego_location = np.zeros((T, 6)), np.zeros((T, 3))
+        self.ego_speed, self.ego_accel, self.throttle, self.brake, self.camera_height = np.zeros((5, T))
+        self.others_pose = np.zeros((T, M, 6))
+        self.others_speed, self.others_accel = np.zeros((T, M)), np.zeros((T, M))
+        self.others_present = np.zeros((T, M), bool)
+        self.others_size = np.zeros((M, 3))
+
+
+@dataclass
+class Cast:
+    ego: object
+    road_cam: object
+    wide_cam: object
+    others: list
+    queues: tuple[SensorQueue, SensorQueue]
+
+
+def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator,
+                traffic_radius_m: float) -> Cast:
+    carla, world = session.carla, session.world
+    library = world.get_blueprint_library()
+    ego_bp = A.ego_blueprint(library)
+    A.set_role(ego_bp, "hero")
+    ego, start = None, None
+    for start in spawns[:20]:
+        ego = session.spawn(ego_bp, start)
+        if ego is not None:
+            break
+    if ego is None:
+        raise RuntimeError("every candidate spawn point for the ego is occupied")
+    mount = carla.Transform(carla.Location(x=A.CAMERA_MOUNT_X_M, z=camera.CAMERA_HEIGHT_M))
+    size = (camera.C3_ROAD.width_px, camera.C3_ROAD.height_px)
+    road_cam = session.spawn(A.camera_blueprint(library, *size, A.ROAD_CAMERA_FOV_DEG), mount, attach_to=ego)
+    wide_cam = session.spawn(A.camera_blueprint(library, *size, A.WIDE_CAMERA_FOV_DEG), mount, attach_to=ego)
+    if road_cam is None or wide_cam is None:
+        raise RuntimeError("the cameras could not be attached to the ego")
+    queues = (SensorQueue("road camera"), SensorQueue("wide camera"))
+    road_cam.listen(queues[0])
+    wide_cam.listen(queues[1])
+    cars = A.four_wheelers(library)
+    others = []
+    if plan.lead != "none":
+        ahead = session.world.get_map().get_waypoint(start.location).next(
+            max(plan.lead_gap_s * plan.ego_speed_mps, 8.0))
+        if ahead:
+            where = ahead[0].transform
+            where = carla.Transform(carla.Location(x=where.location.x, y=where.location.y,
+                                                   z=where.location.z + 0.5), where.rotation)
+            lead = session.spawn(cars[int(rng.integers(len(cars)))], where)
+            if lead is not None:
+                others.append(lead)
+    for point in A.nearest_spawns(list(session.world.get_map().get_spawn_points()), start.location,
+                                   traffic_radius_m)[: plan.traffic]:
+        vehicle = session.spawn(cars[int(rng.integers(len(cars)))], point)
+        if vehicle is not None:
+            others.append(vehicle)
+    return Cast(ego, road_cam, wide_cam, others, queues)
+
+
+def _configure_traffic(session: CarlaSession, plan: EpisodePlan, cast: Cast) -> None:
+    tm, port = session.tm, session.address.tm_port
+    cast.ego.set_autopilot(True, port)
+    tm.set_desired_speed(cast.ego, plan.ego_speed_mps * 3.6)
+    tm.auto_lane_change(cast.ego, False)
+    tm.distance_to_leading_vehicle(cast.ego, max(5.0, plan.headway_s * plan.ego_speed_mps))
+    tm.ignore_lights_percentage(cast.ego, 0.0)
+    tm.ignore_signs_percentage(cast.ego, 0.0)
+    if plan.route:
+        tm.set_route(cast.ego, plan.route)
+    for k, vehicle in enumerate(cast.others):
+        vehicle.set_autopilot(True, port)
+        if k == 0 and plan.lead != "none":
+            tm.set_desired_speed(vehicle, plan.lead_speed_mps * 3.6)
+            tm.auto_lane_change(vehicle, False)
+        else:
+            tm.vehicle_percentage_speed_difference(vehicle, plan.traffic_speed_diff_pct[min(k, plan.traffic - 1)])
+
+
+def _apply_event(session: CarlaSession, cast: Cast, frame: int, kind: str, value: float, rec: Recording,
+                 blinks: dict) -> None:
+    if kind == "lead_speed" and cast.others and cast.others[0].is_alive:
+        session.tm.set_desired_speed(cast.others[0], value)
+    elif kind == "blink":
+        blinks[int(value)] = frame
+    elif kind == "lane_change":
+        side = int(value)
+        w = session.world.get_map().get_waypoint(cast.ego.get_location())
+        lanes = geometry.neighbours(w, side)
+        if lanes and lanes[0].lane_id * w.lane_id > 0 and geometry._name(lanes[0].lane_type) == "Driving":
+            session.tm.force_lane_change(cast.ego, side < 0)  # True = to the left
+            rec.lane_change_commands.append((blinks.pop(side, frame), frame, side))
+
+
+def _record(rec: Recording, t: int, cast: Cast, carla_map, sizes: np.ndarray) -> None:
+    cam_tf = cast.road_cam.get_transform()
+    ego_tf = cast.ego.get_transform()
+    rec.device_pose[t] = geometry.pose_from_transform(cam_tf)
+    rec.ego_location[t] = (cam_tf.location.x, cam_tf.location.y, cam_tf.location.z)
+    rec.ego_speed[t] = geometry.body_component(cast.ego.get_velocity(), ego_tf)
+    rec.ego_accel[t] = geometry.body_component(cast.ego.get_acceleration(), ego_tf)
+    control = cast.ego.get_control()
+    rec.throttle[t], rec.brake[t] = control.throttle, control.brake
+    road = carla_map.get_waypoint(cam_tf.location)
+    rec.camera_height[t] = cam_tf.location.z - road.transform.location.z
+    for m, vehicle in enumerate(cast.others):
+        if not vehicle.is_alive:
+            continue
+        tf = vehicle.get_transform()
+        bb = vehicle.bounding_box
+        bottom = tf.transform(type(bb.location)(x=bb.location.x, y=bb.location.y, z=bb.location.z - bb.extent.z))
+        pose = geometry.pose_from_transform(tf)
+        pose[:3] = (bottom.x, bottom.y, -bottom.z)
+        rec.others_pose[t, m] = pose
+        rec.others_speed[t, m] = geometry.body_component(vehicle.get_velocity(), tf)
+        rec.others_accel[t, m] = geometry.body_component(vehicle.get_acceleration(), tf)
+        rec.others_present[t, m] = True
+    rec.others_size[:] = sizes
+
+
+def _sizes(others: list) -> np.ndarray:
+    return np.array([[2 * v.bounding_box.extent.x, 2 * v.bounding_box.extent.y, 2 * v.bounding_box.extent.z]
+                     for v in others]).reshape(-1, 3)
+
+
+def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator, n_frames: int,
+          writer: S.ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
+    """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
+    cast = _spawn_cast(session, plan, spawns, rng, traffic_radius_m)
+    _configure_traffic(session, plan, cast)
+    session.world.set_weather(session.carla.WeatherParameters(**plan.weather))
+    carla_map = session.world.get_map()
+    rec = Recording(n_frames, len(cast.others))
+    sizes = _sizes(cast.others)
+    for _ in range(int(round(WARMUP_S / DT_S))):
+        frame = session.tick()
+        for q in cast.queues:
+            q.get(frame, TICK_TIMEOUT_S)  # keeps the queues at the current frame (and checks none is lost)
+    events, blinks = list(plan.events), {}
+    road_block = np.empty((WRITE_BLOCK_FRAMES, 256, 512, 3), np.uint8)
+    wide_block = np.empty_like(road_block)
+    for t in range(n_frames):
+        while events and events[0][0] <= t:
+            _, kind, value = events.pop(0)
+            _apply_event(session, cast, t, kind, value, rec, blinks)
+        frame = session.tick()
+        road_img, wide_img = (q.get(frame, TICK_TIMEOUT_S) for q in cast.queues)
+        j = t % WRITE_BLOCK_FRAMES
+        road_block[j] = cameras.road_to_model(image_rgb(road_img))
+        wide_block[j] = cameras.wide_to_model(image_rgb(wide_img))
+        _record(rec, t, cast, carla_map, sizes)
+        if j == WRITE_BLOCK_FRAMES - 1 or t == n_frames - 1:
+            start = t - j
+            writer.write_frames(start, cameras.pack_block(road_block[: j + 1], wide_block[: j + 1]))
+        if progress is not None:
+            progress(t)
+    return rec
+

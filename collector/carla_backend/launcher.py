@@ -1,0 +1,211 @@
+"""``sptrain carla start|stop|status``: run CARLA servers off-screen and stop the ones we started.
+
+The launcher finds ``CarlaUE4`` (0.9.x) or ``CarlaUnreal`` (0.10.x) under ``CARLA_ROOT`` (or ``--carla-root``),
+starts it with ``-RenderOffScreen -carla-rpc-port=P -nosound -quality-level=Q``, and waits until a client gets
+the server's version and a world. Each server it starts is recorded in the state folder
+(``<cache>/sunnypilot-training/carla/carla-<port>.json`` with its process id and log file); ``stop`` ends only
+those. A server already answering on a port is used as it is and never stopped by us.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ...errors import ConfigError, SimulatorError
+from .client import ServerAddress, server_addresses, wait_for_server
+from .versions import UE4, UE5
+
+QUALITIES = ("Low", "Epic")
+DEFAULT_START_TIMEOUT_S = 180.0
+STATE_DIR_ENV = "SPTRAIN_CARLA_STATE_DIR"
+STOP_WAIT_S = 15.0
+
+
+def default_state_dir() -> Path:
+    if STATE_DIR_ENV in os.environ:
+        return Path(os.environ[STATE_DIR_ENV])
+    base = os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else os.environ.get("XDG_CACHE_HOME")
+    return Path(base or Path.home() / ".cache") / "sunnypilot-training" / "carla"
+
+
+def carla_root(explicit: str | None) -> Path:
+    value = explicit or os.environ.get("CARLA_ROOT")
+    if not value:
+        raise ConfigError("no CARLA folder: pass --carla-root DIR or set CARLA_ROOT to the folder holding "
+                          "CarlaUE4 / CarlaUnreal (windows/setup_env.ps1 -CarlaRoot sets it for you)")
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"CARLA folder {root} does not exist; expected the unpacked CARLA release "
+                          f"(set CARLA_ROOT or --carla-root)")
+    return root
+
+
+def find_executable(root: Path) -> Path:
+    """The server launcher under ``root``: CarlaUE4(.exe|.sh) or CarlaUnreal(.exe|.sh)."""
+    suffixes = (".exe",) if sys.platform == "win32" else (".sh",)
+    names = [n + s for n in UE4.executables + UE5.executables for s in suffixes]
+    for name in names:
+        if (root / name).is_file():
+            return root / name
+    raise SimulatorError(f"no CARLA server under {root}: looked for {', '.join(names)}; point CARLA_ROOT or "
+                         f"--carla-root at the unpacked CARLA 0.9.15/0.9.16/0.10.0 release")
+
+
+@dataclass
+class ServerRecord:
+    pid: int
+    port: int
+    executable: str
+    log: str
+    started_at: float
+
+    def path(self, state_dir: Path) -> Path:
+        return state_dir / f"carla-{self.port}.json"
+
+
+def _save(record: ServerRecord, state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record.path(state_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=1))
+    os.replace(tmp, record.path(state_dir))
+
+
+def records(state_dir: Path) -> list[ServerRecord]:
+    out = []
+    for path in sorted(state_dir.glob("carla-*.json")):
+        try:
+            out.append(ServerRecord(**json.loads(path.read_text())))
+        except (ValueError, TypeError) as exc:
+            print(f"warning: ignoring unreadable launcher record {path} ({exc}); delete it", file=sys.stderr)
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True)
+        return str(pid) in out.stdout
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_tree(pid: int) -> None:
+    """End a server and its children (CarlaUE4 starts a shipping binary as a child)."""
+    if sys.platform == "win32":
+        subprocess.run(["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True)
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _spawn(executable: Path, port: int, quality: str, log_path: Path) -> subprocess.Popen:
+    cmd = [str(executable), "-RenderOffScreen", f"-carla-rpc-port={port}", "-nosound", f"-quality-level={quality}"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        if sys.platform == "win32":
+            flags = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "DETACHED_PROCESS", 0)
+            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, creationflags=flags,
+                                    cwd=str(executable.parent))
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=str(executable.parent))
+
+
+def start(root: str | None, host: str, port: int, workers: int = 1, quality: str = "Low",
+          timeout_s: float = DEFAULT_START_TIMEOUT_S, state_dir: Path | None = None) -> list[str]:
+    """Start the servers of ``workers`` collectors (ports port, port+3, ...); lines describing what happened."""
+    if quality not in QUALITIES:
+        raise ConfigError(f"--quality {quality!r}; expected one of {', '.join(QUALITIES)}")
+    state_dir = state_dir or default_state_dir()
+    addresses = server_addresses(host, port, port + 1000, workers)
+    lines, started = [], []
+    executable = None
+    for address in addresses:
+        version = wait_for_server(address, 0.0)
+        if version is not None:
+            lines.append(f"{address}: CARLA {'.'.join(map(str, version))} already answers (left as it is)")
+            continue
+        if host not in ("localhost", "127.0.0.1"):
+            raise SimulatorError(f"no CARLA server answers at {address} and the launcher only starts local "
+                                 f"servers; start it on {host} yourself")
+        executable = executable or find_executable(carla_root(root))
+        log_path = state_dir / f"carla-{address.port}.log"
+        proc = _spawn(executable, address.port, quality, log_path)
+        record = ServerRecord(proc.pid, address.port, str(executable), str(log_path), time.time())
+        _save(record, state_dir)
+        started.append((address, record, proc))
+    for address, record, proc in started:
+        _wait_started(address, record, proc, timeout_s, state_dir)
+        lines.append(f"{address}: started {record.executable} (pid {record.pid}, log {record.log})")
+    return lines
+
+
+def _wait_started(address: ServerAddress, record: ServerRecord, proc: subprocess.Popen, timeout_s: float,
+                  state_dir: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            record.path(state_dir).unlink(missing_ok=True)
+            raise SimulatorError(f"CARLA on port {address.port} exited with code {proc.returncode} while starting; "
+                                 f"see its log {record.log}")
+        if wait_for_server(address, 0.0) is not None:
+            return
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    _kill_tree(record.pid)
+    record.path(state_dir).unlink(missing_ok=True)
+    raise SimulatorError(f"CARLA on port {address.port} did not answer within {timeout_s:g} s and was stopped; "
+                         f"see its log {record.log} (a first start compiles shaders: try a longer --timeout)")
+
+
+def stop(port: int | None = None, state_dir: Path | None = None) -> list[str]:
+    """Stop the servers this launcher started (all, or the one on ``port``)."""
+    state_dir = state_dir or default_state_dir()
+    chosen = [r for r in records(state_dir) if port is None or r.port == port]
+    if not chosen:
+        where = f"on port {port}" if port is not None else "at all"
+        return [f"no CARLA server started by sptrain is recorded {where} (state folder {state_dir})"]
+    lines = []
+    for record in chosen:
+        alive = pid_alive(record.pid)
+        if alive:
+            _kill_tree(record.pid)
+        record.path(state_dir).unlink(missing_ok=True)
+        lines.append(f"port {record.port}: " + (f"stopped pid {record.pid}" if alive else
+                                                 f"pid {record.pid} had already exited (record removed)"))
+    return lines
+
+
+def status(host: str, port: int, workers: int = 1, state_dir: Path | None = None) -> list[str]:
+    state_dir = state_dir or default_state_dir()
+    mine = {r.port: r for r in records(state_dir)}
+    lines = []
+    ports = {a.port for a in server_addresses(host, port, port + 1000, workers)} | set(mine)
+    for p in sorted(ports):
+        version = wait_for_server(ServerAddress(host, p), 0.0)
+        answer = f"CARLA {'.'.join(map(str, version))} answers" if version else "no answer"
+        owner = ""
+        if p in mine:
+            r = mine[p]
+            owner = f"; started by sptrain (pid {r.pid}, {'running' if pid_alive(r.pid) else 'exited'}, log {r.log})"
+        lines.append(f"{host}:{p}: {answer}{owner}")
+    return lines

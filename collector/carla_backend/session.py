@@ -1,0 +1,116 @@
+"""One episode's hold on a CARLA server: synchronous settings, the Traffic Manager, and full cleanup.
+
+On leaving the ``with`` block, by success, error or Ctrl+C, the sensors stop, every actor this session
+spawned is destroyed, the Traffic Manager leaves synchronous mode and the world gets back the settings it had.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ...contract.constants import DT_S
+from ...errors import SimulatorError
+from .client import ServerAddress, carla_module, is_connection_error
+from .versions import map_basename
+
+MAX_SUBSTEP_S = 0.01  # physics sub-steps: fixed_delta <= max_substep_delta_time * max_substeps
+MAX_SUBSTEPS = 10
+TICK_TIMEOUT_S = 20.0
+
+
+class CarlaSession:
+    def __init__(self, client, address: ServerAddress, map_name: str, seed: int):
+        self.client, self.address, self.map_name, self.seed = client, address, map_name, int(seed)
+        self.carla = carla_module()
+        self.world = None
+        self.tm = None
+        self.actors: list = []  # spawned by us, destroyed in reverse order
+        self.sensors: list = []
+        self._original = None
+        self.cleanup_errors: list[str] = []
+
+    # --- entering -----------------------------------------------------------------------------------
+    def __enter__(self) -> CarlaSession:
+        try:
+            self._enter()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def _enter(self) -> None:
+        world = self.client.get_world()
+        self._original = world.get_settings()
+        if map_basename(world.get_map().name) != self.map_name:
+            world = self.client.load_world(self.map_name)
+        self.world = world
+        settings = world.get_settings()
+        settings.synchronous_mode = True
+        settings.fixed_delta_seconds = DT_S
+        settings.substepping = True
+        settings.max_substep_delta_time = MAX_SUBSTEP_S
+        settings.max_substeps = MAX_SUBSTEPS
+        world.apply_settings(settings)
+        self.tm = self.client.get_trafficmanager(self.address.tm_port)
+        self.tm.set_synchronous_mode(True)
+        self.tm.set_random_device_seed(self.seed)
+        self.tm.set_hybrid_physics_mode(False)
+
+    # --- spawning and ticking -----------------------------------------------------------------------
+    def spawn(self, blueprint, transform, attach_to=None):
+        """Spawn an actor (None if the place is occupied); it is destroyed when the session ends."""
+        if attach_to is None:
+            actor = self.world.try_spawn_actor(blueprint, transform)
+        else:
+            actor = self.world.try_spawn_actor(blueprint, transform, attach_to=attach_to)
+        if actor is not None:
+            self.actors.append(actor)
+            if hasattr(actor, "listen"):
+                self.sensors.append(actor)
+        return actor
+
+    def tick(self) -> int:
+        """Advance the world by one fixed step; the new frame number."""
+        return int(self.world.tick(TICK_TIMEOUT_S))
+
+    # --- leaving ------------------------------------------------------------------------------------
+    def __exit__(self, exc_type, exc, tb) -> None:
+        server_gone = exc is not None and is_connection_error(exc)
+        steps = [("stop sensors", self._stop_sensors), ("destroy actors", self._destroy_actors),
+                 ("release the Traffic Manager", self._release_tm), ("restore world settings", self._restore)]
+        for what, step in steps:
+            try:
+                step()
+            except Exception as err:  # keep cleaning; the original error (if any) stays the one raised
+                self.cleanup_errors.append(f"{what}: {err}")
+                if is_connection_error(err):
+                    server_gone = True
+                    break
+        if self.cleanup_errors:
+            note = (" (the server stopped answering: it holds no state of ours once restarted)" if server_gone
+                    else "")
+            print(f"warning: CARLA cleanup at {self.address} was incomplete{note}: "
+                  + "; ".join(self.cleanup_errors), file=sys.stderr)
+
+    def _stop_sensors(self) -> None:
+        for sensor in self.sensors:
+            if sensor.is_alive:
+                sensor.stop()
+
+    def _destroy_actors(self) -> None:
+        alive = [a for a in reversed(self.actors) if a.is_alive]
+        if alive:
+            destroy = self.carla.command.DestroyActor
+            responses = self.client.apply_batch_sync([destroy(a.id) for a in alive], False)
+            failed = [r.error for r in responses if r.error]
+            if failed:
+                raise SimulatorError(f"{len(failed)} actors could not be destroyed: {failed[0]}")
+        self.actors, self.sensors = [], []
+
+    def _release_tm(self) -> None:
+        if self.tm is not None:
+            self.tm.set_synchronous_mode(False)
+
+    def _restore(self) -> None:
+        if self.world is not None and self._original is not None:
+            self.world.apply_settings(self._original)
