@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     port = DEFAULT_PORT if args.port is None else args.port
     state_dir = Path(args.state_dir) if args.state_dir else None
     if args.action == "start":
-        lines = launcher.start(args.carla_root, args.host, port, args.workers, args.quality, args.timeout,
-                               state_dir)
+        lines, _ = launcher.start(args.carla_root, args.host, port, args.workers, args.quality, args.timeout,
+                                  state_dir)
     elif args.action == "stop":
         lines = launcher.stop(args.port, state_dir)
     else:

@@ -50,26 +50,82 @@ class StageLog:
             self.times_s[name] = time.perf_counter() - start
 
 
-def resolve_simulator(choice: str) -> tuple[str, str]:
-    """(simulator, note). ``auto`` picks CARLA only when its backend exists and a server or CARLA_ROOT is found."""
-    if choice == "auto":
-        return "builtin", ("--simulator auto: using the BUILT-IN simulator (this version ships no CARLA backend; "
-                           "pass --simulator builtin to silence this)")
-    return choice, ""
+def resolve_simulator(args) -> tuple[str, str]:
+    """(simulator, note). ``auto``: CARLA when a server answers or a CARLA folder is known, else the built-in."""
+    if args.simulator != "auto":
+        return args.simulator, ""
+    import os
+
+    from ..collector.carla_backend.client import ServerAddress, wait_for_server
+    from ..errors import SimulatorError
+
+    try:
+        answers = wait_for_server(ServerAddress(args.carla_host, args.carla_port), 0.0) is not None
+    except SimulatorError:  # no CARLA client installed
+        return "builtin", ("--simulator auto: using the BUILT-IN simulator (the CARLA Python client is not "
+                           "installed: pip install -e .[carla])")
+    if answers:
+        return "carla", f"--simulator auto: using CARLA (a server answers at {args.carla_host}:{args.carla_port})"
+    if args.carla_root or os.environ.get("CARLA_ROOT"):
+        return "carla", "--simulator auto: using CARLA (started from --carla-root / CARLA_ROOT)"
+    return "builtin", (f"--simulator auto: using the BUILT-IN simulator (no CARLA server answers at "
+                       f"{args.carla_host}:{args.carla_port} and neither --carla-root nor CARLA_ROOT is set)")
+
+
+def _workers(args, simulator: str, preset: dict) -> int:
+    if args.workers:
+        return args.workers
+    return 1 if simulator == "carla" else preset["workers"]  # CARLA: one server per worker
+
+
+class CarlaServers:
+    """Servers for the collect stage: started by the launcher if none answers, stopped afterwards unless kept."""
+
+    def __init__(self, args, workers: int):
+        self.args, self.workers, self.started = args, workers, []
+
+    def __enter__(self) -> CarlaServers:
+        from ..collector.carla_backend import launcher
+        from ..collector.carla_backend.client import server_addresses, wait_for_server
+
+        a = self.args
+        base = a.carla_port if a.carla_base_port is None else a.carla_base_port
+        silent = [x for x in server_addresses(a.carla_host, base, a.carla_tm_port, self.workers)
+                  if wait_for_server(x, 0.0) is None]
+        if silent:
+            lines, self.started = launcher.start(a.carla_root, a.carla_host, base, self.workers)
+            print("\n".join(lines))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started and not self.args.keep_carla_running:
+            from ..collector.carla_backend import launcher
+
+            for port in self.started:
+                print("\n".join(launcher.stop(port)))
+        elif self.started:
+            print(f"--keep-carla-running: CARLA stays up on port(s) {self.started}; stop it with `sptrain carla stop`")
 
 
 def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
-    from ..collector.collect import collect, plan_episodes
+    from contextlib import nullcontext
+
+    from ..collector.collect import carla_options, collect, plan_episodes
 
     seconds = args.episode_seconds or preset["episode_seconds"]
+    workers = _workers(args, simulator, preset)
+    carla = carla_options(args, workers, prefix="carla-") if simulator == "carla" else None
     stats = {}
-    for split, episodes, seed in (("train", args.train_episodes, args.seed),
-                                  ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
-        specs = plan_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
-        summary = collect(specs, workers=args.workers or preset["workers"], progress=not args.no_progress)
-        print(summary.format())
-        stats[split] = {"episodes": episodes, "seed": seed, "written": len(summary.written),
-                        "skipped": len(summary.skipped), "frames": summary.frames, "wall_s": summary.wall_s}
+    with CarlaServers(args, workers) if carla else nullcontext():
+        for split, episodes, seed in (("train", args.train_episodes, args.seed),
+                                      ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
+            specs = plan_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
+            summary = collect(specs, workers=workers, progress=not args.no_progress, carla=carla)
+            print(summary.format())
+            summary.raise_for_failures()
+            stats[split] = {"episodes": episodes, "seed": seed, "written": len(summary.written),
+                            "skipped": len(summary.skipped), "frames": summary.frames,
+                            "wall_s": summary.wall_s}
     return stats
 
 
@@ -190,7 +246,7 @@ def run_pipeline(args) -> int:
     export_dir = Path(args.export_dir).resolve() if args.export_dir else out / "export"
     overrides = preset["overrides"] + list(args.overrides)
     log, info = StageLog(), {}
-    simulator, note = resolve_simulator(args.simulator)
+    simulator, note = resolve_simulator(args)
     if note:
         print(f"NOTE: {note}", file=sys.stderr)
         log.notes.append(note)

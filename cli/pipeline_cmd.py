@@ -14,15 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The main job: simulate episodes, train the vision model and the diffusion policy, export "
                     "modeld-ready artifacts, evaluate them on held-out episodes against baselines, optionally "
                     "install them, and write REPORT.md. Re-running reuses what exists.")
-    parser.add_argument("--simulator", default="builtin", choices=("builtin", "auto"),
-                        help="simulator backend (auto: CARLA when available, else the built-in one, said loudly)")
+    parser.add_argument("--simulator", default="builtin", choices=("builtin", "carla", "auto"),
+                        help="simulator backend (auto: CARLA when a server answers or a CARLA folder is known, "
+                             "else the built-in one, said loudly)")
     parser.add_argument("--scenario", default="curvy_road", choices=scenario_names(), help="scenario to drive")
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                         help="quick: sized for a 2-core CPU (minutes); full: the base models, for a GPU (hours)")
     parser.add_argument("--train-episodes", type=int, help="training episodes (default: the preset's)")
     parser.add_argument("--val-episodes", type=int, help="held-out episodes, unseen seeds (default: the preset's)")
     parser.add_argument("--episode-seconds", type=float, help="seconds per episode (default: the preset's)")
-    parser.add_argument("--workers", type=int, help="collection processes (default: the preset's)")
+    parser.add_argument("--workers", type=int,
+                        help="collection processes (default: the preset's; CARLA: 1, one server per worker)")
     parser.add_argument("--output-dir", default="artifacts/pipeline", help="everything goes here")
     parser.add_argument("--export-dir", help="where the modeld-named artifacts go (default <output-dir>/export)")
     parser.add_argument("--checkpoint", help="export from this checkpoint (no training)")
@@ -35,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     target.add_argument("--models-dir", help="install target: a model directory")
     parser.add_argument("--seed", type=int, default=0, help="base seed (validation uses seed + 1000003)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from ..collector.collect import add_carla_arguments
+
+    add_carla_arguments(parser, prefix="carla-")
+    parser.add_argument("--carla-root", help="CARLA folder to start servers from when none answers "
+                                             "(default: CARLA_ROOT)")
+    parser.add_argument("--keep-carla-running", action="store_true",
+                        help="leave the CARLA servers the pipeline started running afterwards")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to training (key=value)")
     parser.set_defaults(func=run)
 

@@ -91,6 +91,11 @@ def pid_alive(pid: int) -> bool:
     if sys.platform == "win32":
         out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True)
         return str(pid) in out.stdout
+    try:  # a server this very process started and that has exited: reap it (else it lingers as a zombie)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -132,8 +137,11 @@ def _spawn(executable: Path, port: int, quality: str, log_path: Path) -> subproc
 
 
 def start(root: str | None, host: str, port: int, workers: int = 1, quality: str = "Low",
-          timeout_s: float = DEFAULT_START_TIMEOUT_S, state_dir: Path | None = None) -> list[str]:
-    """Start the servers of ``workers`` collectors (ports port, port+3, ...); lines describing what happened."""
+          timeout_s: float = DEFAULT_START_TIMEOUT_S, state_dir: Path | None = None) -> tuple[list[str], list[int]]:
+    """Start the servers of ``workers`` collectors (ports port, port+3, ...).
+
+    Returns lines describing what happened and the ports of the servers started now (the ones to stop later).
+    """
     if quality not in QUALITIES:
         raise ConfigError(f"--quality {quality!r}; expected one of {', '.join(QUALITIES)}")
     state_dir = state_dir or default_state_dir()
@@ -157,7 +165,7 @@ def start(root: str | None, host: str, port: int, workers: int = 1, quality: str
     for address, record, proc in started:
         _wait_started(address, record, proc, timeout_s, state_dir)
         lines.append(f"{address}: started {record.executable} (pid {record.pid}, log {record.log})")
-    return lines
+    return lines, [address.port for address, _, _ in started]
 
 
 def _wait_started(address: ServerAddress, record: ServerRecord, proc: subprocess.Popen, timeout_s: float,

@@ -1,0 +1,92 @@
+"""`sptrain carla start|stop|status` against a stand-in server executable (a real process, no CARLA)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sunnypilot_training.collector.carla_backend import launcher
+from sunnypilot_training.errors import ConfigError, SimulatorError
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in server is a shell script")
+
+
+def _fake_root(tmp_path: Path, name: str = "CarlaUE4.sh", ready: bool = True, exit_code: int | None = None) -> Path:
+    root = tmp_path / "CARLA_0.9.16"
+    root.mkdir()
+    body = f"exit {exit_code}" if exit_code is not None else "exec sleep 300"
+    script = root / name
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        port=$(echo "$@" | sed -n 's/.*-carla-rpc-port=\\([0-9]*\\).*/\\1/p')
+        echo "$@" > "{tmp_path}/args-$port"
+        echo "CARLA stand-in starting on $port"
+        {'touch "' + str(tmp_path) + '/ready-$port"' if ready else ':'}
+        {body}
+        """))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return root
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch):
+    """The launcher's "does a client get a version and a world" probe, answered by the stand-in's ready file."""
+    def wait_for_server(address, deadline_s, poll_s=2.0):
+        return (0, 9, 16) if (tmp_path / f"ready-{address.port}").exists() else None
+
+    monkeypatch.setattr(launcher, "wait_for_server", wait_for_server)
+    monkeypatch.setattr(launcher, "STOP_WAIT_S", 5.0)
+
+
+def test_start_status_stop_round_trip(tmp_path: Path, probe) -> None:
+    root, state = _fake_root(tmp_path), tmp_path / "state"
+    lines, started = launcher.start(str(root), "localhost", 2100, workers=2, quality="Epic", timeout_s=20,
+                                    state_dir=state)
+    assert started == [2100, 2103] and len(lines) == 2
+    args = (tmp_path / "args-2100").read_text().split()
+    assert args == ["-RenderOffScreen", "-carla-rpc-port=2100", "-nosound", "-quality-level=Epic"]
+    records = launcher.records(state)
+    assert [r.port for r in records] == [2100, 2103] and all(launcher.pid_alive(r.pid) for r in records)
+    status = launcher.status("localhost", 2100, 2, state_dir=state)
+    assert all("CARLA 0.9.16 answers" in line and "running" in line for line in status)
+    # already answering: left alone, not recorded again
+    lines, started = launcher.start(str(root), "localhost", 2100, workers=1, state_dir=state)
+    assert started == [] and "already answers" in lines[0]
+    assert "stopped pid" in launcher.stop(2103, state)[0]
+    assert not launcher.pid_alive(records[1].pid) and launcher.pid_alive(records[0].pid)
+    launcher.stop(None, state)
+    assert not launcher.pid_alive(records[0].pid) and launcher.records(state) == []
+    assert "no CARLA server started by sptrain" in launcher.stop(None, state)[0]
+
+
+def test_a_server_that_never_answers_is_stopped_with_its_log_named(tmp_path: Path, probe) -> None:
+    root, state = _fake_root(tmp_path, ready=False), tmp_path / "state"
+    with pytest.raises(SimulatorError, match=r"did not answer within 1 s and was stopped; see its log .*2200\.log"):
+        launcher.start(str(root), "localhost", 2200, timeout_s=1.0, state_dir=state)
+    assert launcher.records(state) == []
+    assert "CARLA stand-in starting on 2200" in (state / "carla-2200.log").read_text()
+
+
+def test_a_server_that_exits_while_starting_is_reported(tmp_path: Path, probe) -> None:
+    root = _fake_root(tmp_path, name="CarlaUnreal.sh", ready=False, exit_code=3)
+    with pytest.raises(SimulatorError, match="exited with code 3 while starting"):
+        launcher.start(str(root), "localhost", 2300, timeout_s=20, state_dir=tmp_path / "state")
+
+
+def test_missing_carla_folder_or_executable(tmp_path: Path, monkeypatch, probe) -> None:
+    monkeypatch.delenv("CARLA_ROOT", raising=False)
+    with pytest.raises(ConfigError, match="--carla-root DIR or set CARLA_ROOT"):
+        launcher.start(None, "localhost", 2400, state_dir=tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        launcher.start(str(tmp_path / "nope"), "localhost", 2400, state_dir=tmp_path)
+    with pytest.raises(SimulatorError, match="looked for CarlaUE4.sh, CarlaUnreal.sh"):
+        launcher.start(str(tmp_path), "localhost", 2400, state_dir=tmp_path)
+    monkeypatch.setenv("CARLA_ROOT", os.fspath(_fake_root(tmp_path)))
+    _, started = launcher.start(None, "localhost", 2400, timeout_s=20, state_dir=tmp_path / "s")
+    assert started == [2400]
+    launcher.stop(None, tmp_path / "s")
