@@ -2,6 +2,9 @@
 
 Exit 0 with warnings for anything optional that is missing (no GPU, no CARLA client, no clang); non-zero only
 when the package itself is broken (the contract does not load or disagrees with itself).
+
+``sptrain doctor --torch-index [--compute-capability X.Y | --cpu]`` prints only the pip index URL of the torch build
+for this machine's GPU (see cli/torch_index.py); it runs before torch and numpy are installed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("doctor", help="check Python, torch/CUDA, tinygrad, CARLA and disk",
                             description="Report what this machine offers the toolkit; warn about what is missing.")
     parser.add_argument("--output-dir", default="artifacts", help="where outputs go (free disk is checked there)")
+    index = parser.add_argument_group("torch wheel index (for installers: prints one URL, nothing else)")
+    index.add_argument("--torch-index", action="store_true", help="print the pip index URL of the torch build for "
+                       "this GPU (read with nvidia-smi; no GPU: the CPU build) and exit")
+    which = index.add_mutually_exclusive_group()
+    which.add_argument("--compute-capability", metavar="X.Y", help="with --torch-index: the GPU's compute capability "
+                       "(e.g. 8.6 or 12.0) instead of asking nvidia-smi")
+    which.add_argument("--cpu", action="store_true", help="with --torch-index: the CPU build")
     parser.set_defaults(func=run)
 
 
@@ -102,9 +112,22 @@ def _contract_check() -> str | None:
     return None
 
 
+def _print_torch_index(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from .torch_index import torch_index_url
+
+    if not args.torch_index:
+        given = "--cpu" if args.cpu else "--compute-capability"
+        raise ConfigError(f"{given} only applies with --torch-index (sptrain doctor --torch-index {given} ...)")
+    print(torch_index_url(args.compute_capability, cpu=args.cpu))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
 
+    if args.torch_index or args.cpu or args.compute_capability is not None:
+        return _print_torch_index(args)
     print(f"sunnypilot-training {__version__}")
     print(f"Python: {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
     warnings: list[str] = []

@@ -2,38 +2,53 @@
 
 Pure numpy + stdlib; imports nothing else of ours. Everything that knows a shape, a slice, a grid or a frame
 lives here and is imported by the rest of the toolkit.
+
+The names below are loaded on first use (PEP 562), so importing ``sunnypilot_training.contract.errors`` (as the
+error hierarchy does) does not import numpy.
 """
 
-from .constants import (  # noqa: F401
-    DT_S,
-    FEATURE_LEN,
-    HISTORY_BUFFER_LEN,
-    IDX_N,
-    LEAD_T_IDXS,
-    LEAD_T_OFFSETS,
-    META_T_IDXS,
-    MODEL_FREQ_HZ,
-    T_IDXS,
-    X_IDXS,
-    Desire,
-    LaneLine,
-    Meta,
-    Plan,
-    Pose,
-    RoadEdge,
-    TrafficConvention,
-    encode_traffic_convention,
-)
-from .errors import ContractError, UnknownProfileError  # noqa: F401
-from .profiles import (  # noqa: F401
-    DEFAULT_PROFILE,
-    POLICY_MODEL,
-    PROFILES,
-    VISION_MODEL,
-    HeadKind,
-    HeadSpec,
-    ModelSpec,
-    Profile,
-    get_profile,
-    profile_ids,
-)
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DT_S": "constants",
+    "FEATURE_LEN": "constants",
+    "HISTORY_BUFFER_LEN": "constants",
+    "IDX_N": "constants",
+    "LEAD_T_IDXS": "constants",
+    "LEAD_T_OFFSETS": "constants",
+    "META_T_IDXS": "constants",
+    "MODEL_FREQ_HZ": "constants",
+    "T_IDXS": "constants",
+    "X_IDXS": "constants",
+    "Desire": "constants",
+    "LaneLine": "constants",
+    "Meta": "constants",
+    "Plan": "constants",
+    "Pose": "constants",
+    "RoadEdge": "constants",
+    "TrafficConvention": "constants",
+    "encode_traffic_convention": "constants",
+    "ContractError": "errors",
+    "UnknownProfileError": "errors",
+    "DEFAULT_PROFILE": "profiles",
+    "POLICY_MODEL": "profiles",
+    "PROFILES": "profiles",
+    "VISION_MODEL": "profiles",
+    "HeadKind": "profiles",
+    "HeadSpec": "profiles",
+    "ModelSpec": "profiles",
+    "Profile": "profiles",
+    "get_profile": "profiles",
+    "profile_ids": "profiles",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

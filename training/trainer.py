@@ -324,15 +324,26 @@ def _tensorboard(out: Path, runtime: Runtime):
     return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
+LATEST_CHECKPOINT = "latest"  # checkpoint=latest: the newest checkpoint in <output_dir>/checkpoints
+
+
 def start_run(s, runtime: Runtime, config: dict) -> tuple[Models, RunState, dict | None]:
     """Seed, build the models, and apply ``checkpoint`` (weights only, or everything with resume)."""
     seed_everything(s.training.seed)  # identical initial weights on every rank
     models = build_models(s, runtime)
     seed_everything(s.training.seed + runtime.rank)  # per-rank noise streams
-    ckpt = ckpt_io.load_checkpoint(s.checkpoint) if s.checkpoint else None
+    path = s.checkpoint
+    if path == LATEST_CHECKPOINT:
+        found = ckpt_io.latest_checkpoint(s.output_dir)
+        if found is None:
+            raise ConfigError(f"checkpoint=latest: no checkpoint in {Path(s.output_dir) / 'checkpoints'}; train "
+                              f"without it first, or give checkpoint=PATH")
+        path = str(found)
+        print(f"checkpoint=latest: {path}")
+    ckpt = ckpt_io.load_checkpoint(path) if path else None
     if ckpt is None:
         return models, RunState(run_id=uuid.uuid4().hex[:8]), None
-    _check_same_models(ckpt, config, s.checkpoint)
+    _check_same_models(ckpt, config, path)
     state = restore(models, ckpt, s.contract.profile, bool(s.training.resume))
     if s.training.resume and runtime.is_main:
         trim_metrics(Path(s.output_dir) / "metrics.jsonl", state.epoch)

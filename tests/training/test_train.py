@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sunnypilot_training.errors import ConfigError
 from sunnypilot_training.training.config import config_leaf_keys, load_config
 from sunnypilot_training.training.session import run_training
 
@@ -79,6 +81,20 @@ def test_resume_is_exact(full_run, data_dirs, tmp_path, from_epoch: int) -> None
     assert not (tmp_path / "checkpoints" / f"epoch_{from_epoch:04d}.pt").exists()  # continued after it
     full_keys = config_leaf_keys(cfg)
     assert full_keys - result["keys_read"] - full_run[2]["keys_read"] == set()  # every config key is read
+
+
+def test_checkpoint_latest_resumes_the_newest_checkpoint_in_the_output_dir(full_run, data_dirs, tmp_path) -> None:
+    out, _, _ = full_run
+    cfg = load_config(_overrides(data_dirs, tmp_path, "training.resume=true", "checkpoint=latest"))
+    with pytest.raises(ConfigError, match="checkpoint=latest: no checkpoint in"):
+        run_training(cfg, progress=False)
+    (tmp_path / "checkpoints").mkdir(exist_ok=True)
+    for epoch in (1, 2, 3):  # an interrupted run: epochs 1-3 exist
+        shutil.copy(out / "checkpoints" / f"epoch_{epoch:04d}.pt", tmp_path / "checkpoints")
+    run_training(cfg, progress=False)
+    resumed = _weights(tmp_path / "checkpoints" / "epoch_0004.pt")
+    uninterrupted = _weights(out / "checkpoints" / "epoch_0004.pt")
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
 
 
 def test_missing_dataset_path_is_a_config_error(tmp_path) -> None:

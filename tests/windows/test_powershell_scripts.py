@@ -1,0 +1,515 @@
+"""The Windows PowerShell layer, checked statically (no PowerShell runs here): windows/*.ps1, windows/env.psm1 and
+integration/replace_models.ps1 parse, their parameters are the documented ones with help, they follow the house
+style, use no PowerShell 7-only syntax, and every ``sptrain`` sub-command and flag they pass exists in the real
+parser (``build_parser()``), as does every command docs/windows.md shows.
+
+Convention the flag check relies on (and enforces): a script builds each ``sptrain`` call as ONE array that starts
+``@('-m', 'sunnypilot_training.cli.main', '<sub-command>', ...)``, grows it only with ``$Var += ...`` in the same
+function, and hands it to ``Invoke-NativeCommand``. Any other ``'--flag'`` literal must sit in an array for another
+program (``@('-m', 'pip', ...)``, or an array given to ``Invoke-NativeCommand -FilePath 'winget'``); a flag anywhere
+else (a hashtable, a bare command line, a side array) is reported, so no flag escapes the parser check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import tree_sitter_powershell
+from tree_sitter import Language, Node, Parser
+
+from sunnypilot_training.cli.main import build_parser
+
+from spt_testutil import REPO_ROOT
+
+WINDOWS = REPO_ROOT / "windows"
+REPLACE_MODELS = REPO_ROOT / "integration" / "replace_models.ps1"
+DOCS = REPO_ROOT / "docs" / "windows.md"
+SPTRAIN_MODULE = "sunnypilot_training.cli.main"
+
+# The documented parameters of each script, in order (windows/env.psm1 has none: its functions do).
+SCRIPT_PARAMETERS = {
+    "windows/setup_env.ps1": ["InstallCUDA", "PythonVersion", "CarlaRoot"],
+    "windows/run_full_training.ps1": [
+        "Scenario", "TrainEpisodes", "ValEpisodes", "OutputDir", "ExportDir", "CheckpointPath", "SkipDataCollection",
+        "SkipTraining", "SkipExport", "InstallModels", "KeepCarlaRunning", "Simulator", "SunnypilotRoot", "ModelsDir",
+        "Preset", "Seed", "CarlaRoot", "CarlaPort", "Overrides",
+    ],
+    "windows/env.psm1": [],
+    "integration/replace_models.ps1": [
+        "VisionTinygrad", "VisionMetadata", "PolicyTinygrad", "PolicyMetadata", "VisionOnnx", "PolicyOnnx",
+        "SunnypilotRoot", "ModelsDir", "DryRun", "Restore",
+    ],
+}  # fmt: skip
+EXPORTED = ["Enter-TrainingEnv", "Invoke-Carla", "Invoke-Collector", "Invoke-Trainer", "Export-DrivingModel",
+            "Install-DrivingModel", "Test-TrainingEnv"]  # fmt: skip
+# What each wrapper passes (the documented mapping onto the CLI).
+EXPECTED_CALLS = {
+    ("windows/run_full_training.ps1", None): ("pipeline", {
+        "--scenario", "--train-episodes", "--val-episodes", "--output-dir", "--export-dir", "--checkpoint",
+        "--skip-collect", "--skip-train", "--skip-export", "--install", "--keep-carla-running", "--simulator",
+        "--sunnypilot-root", "--models-dir", "--preset", "--seed", "--carla-root", "--carla-port"}),
+    ("windows/env.psm1", "Invoke-Carla"): ("carla", {"--port", "--carla-root", "--workers", "--quality"}),
+    ("windows/env.psm1", "Invoke-Collector"): ("collect", {
+        "--simulator", "--scenario", "--episodes", "--output", "--port", "--workers", "--seed"}),
+    ("windows/env.psm1", "Invoke-Trainer"): ("train", set()),
+    ("windows/env.psm1", "Export-DrivingModel"): ("export", {"--out-dir"}),
+    ("windows/env.psm1", "Install-DrivingModel"): ("install", {
+        "--from-dir", "--sunnypilot-root", "--models-dir", "--dry-run", "--restore"}),
+    ("windows/env.psm1", "Test-TrainingEnv"): ("doctor", {"--output-dir"}),
+}  # fmt: skip
+# Approved PowerShell verbs (Get-Verb) that these scripts may use.
+APPROVED_VERBS = {"ConvertTo", "Enter", "Exit", "Export", "Find", "Get", "Import", "Install", "Invoke", "New",
+                  "Remove", "Set", "Start", "Stop", "Test", "Uninstall"}  # fmt: skip
+WINDOWS_SCRIPTS = sorted(p for p in WINDOWS.glob("*.ps*1"))
+ALL_SCRIPTS = [*WINDOWS_SCRIPTS, REPLACE_MODELS]
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix()
+
+
+def _parse(source: bytes) -> Node:
+    return Parser(Language(tree_sitter_powershell.language())).parse(source).root_node
+
+
+def _nodes(node: Node, kind: str, skip_functions: bool = False) -> list[Node]:
+    """Every descendant of a type, in document order (optionally not inside nested function definitions)."""
+    found = [node] if node.type == kind else []
+    for child in node.children:
+        if not (skip_functions and child.type == "function_statement"):
+            found += _nodes(child, kind, skip_functions)
+    return found
+
+
+def _functions(root: Node) -> dict[str, Node]:
+    return {_nodes(f, "function_name")[0].text.decode(): f for f in _nodes(root, "function_statement")}
+
+
+def _param_block(scope: Node) -> Node | None:
+    holder = scope if scope.type == "program" else next(c for c in scope.children if c.type == "script_block")
+    return next((c for c in holder.children if c.type == "param_block"), None)
+
+
+def _parameters(scope: Node) -> dict[str, Node]:
+    block = _param_block(scope)
+    params = _nodes(block, "script_parameter") if block else []
+    return {next(c for c in p.children if c.type == "variable").text.decode().lstrip("$"): p for p in params}
+
+
+def _help(scope: Node) -> str:
+    """The comment-based help of a script (its first comment) or a function (the comment opening its body)."""
+    comments = [c for c in scope.children if c.type == "comment" and c.text.startswith(b"<#")]
+    return comments[0].text.decode() if comments else ""
+
+
+def _literal(node: Node) -> str | None:
+    """The value of a constant string (an array element or a string node), else None."""
+    while node.type in ("unary_expression", "array_literal_expression") and node.child_count == 1:
+        node = node.children[0]
+    text = node.text.decode()
+    if node.type != "string_literal" or (text.startswith('"') and ("$" in text or "`" in text)):
+        return None
+    return text[1:-1]
+
+
+def _items(node: Node) -> list[Node]:
+    """The elements of the array an expression builds: @(a, b), (a, b), a, b or one value (not inside commands)."""
+    if node.type == "array_literal_expression":
+        items = [c for c in node.children if c.type == "unary_expression"]
+        inner = items[0].children[0] if len(items) == 1 and items[0].child_count == 1 else None
+        if inner is not None and inner.type in ("array_expression", "parenthesized_expression"):
+            return _items(inner)
+        return items
+    if node.type in ("command", "hash_literal_expression", "script_block"):
+        return []
+    for child in node.children:
+        if found := _items(child):
+            return found
+    return []
+
+
+def _flag_nodes(scope: Node, skip_functions: bool) -> dict[int, str]:
+    """Every '--x' a scope spells: string literals and bare command-line tokens, by position."""
+    found = {n.start_byte: v for n in _nodes(scope, "string_literal", skip_functions)
+             if (v := _literal(n)) is not None and v.startswith("--")}  # fmt: skip
+    for kind in ("generic_token", "command_parameter"):  # a bare `python ... --flag`
+        found |= {
+            n.start_byte: n.text.decode() for n in _nodes(scope, kind, skip_functions) if n.text.startswith(b"--")
+        }
+    return found
+
+
+@dataclass
+class SptrainCall:
+    scope: Node
+    function: str | None
+    command: str
+    action: Node | None  # the element after the sub-command (carla's action)
+    flags: list[str] = field(default_factory=list)
+    values: list[tuple[str, Node]] = field(default_factory=list)  # (flag, the element after it)
+
+    def add(self, items: list[Node]) -> None:
+        for i, item in enumerate(items):
+            value = _literal(item)
+            if value is not None and value.startswith("--"):
+                self.flags.append(value)
+                if i + 1 < len(items):
+                    self.values.append((value, items[i + 1]))
+
+
+@dataclass
+class Analysis:
+    calls: list[SptrainCall] = field(default_factory=list)
+    unattributed: list[str] = field(default_factory=list)  # flags outside any recognised argument array
+    stray_module: list[str] = field(default_factory=list)  # the CLI module named outside an sptrain array head
+
+
+def _command_arguments(command: Node) -> dict[str, Node]:
+    """-Name value pairs of a command."""
+    elements = [c for c in _nodes(command, "command_elements")[0].children if c.type != "command_argument_sep"]
+    return {e.text.decode(): v for e, v in zip(elements, elements[1:]) if e.type == "command_parameter"}
+
+
+class _Scope:
+    """One function (or the script outside its functions): its sptrain arrays, and which flag literals they hold."""
+
+    def __init__(self, scope: Node, name: str | None, result: Analysis, heads: set[int]):
+        self.scope, self.name, self.result, self.heads = scope, name, result, heads
+        self.skip = scope.type == "program"  # the script scope leaves function bodies to their own scope
+        self.accounted: set[int] = set()
+        self.bindings: dict[str, object] = {}  # $var -> SptrainCall | "program" | pending flag positions
+
+    @staticmethod
+    def positions(items: list[Node]) -> list[int]:
+        return sorted(pos for item in items for pos in _flag_nodes(item, skip_functions=True))
+
+    def classify(self, items: list[Node], program_named: bool) -> object:
+        values = [_literal(i) for i in items[:3]]
+        if len(values) == 3 and values[:2] == ["-m", SPTRAIN_MODULE] and values[2] is not None:
+            self.heads.add(items[1].start_byte)
+            call = SptrainCall(self.scope, self.name, values[2], items[3] if len(items) > 3 else None)
+            call.add(items[3:])
+            self.result.calls.append(call)
+            self.accounted.update(self.positions(items))
+            return call
+        if values[:1] == ["-m"] or program_named:  # python -m pip / venv, or a named program (winget, nvidia-smi)
+            self.accounted.update(self.positions(items))
+            return "program"
+        return self.positions(items)  # a side array: its flags count once it goes to a named program
+
+    def assign(self, node: Node) -> None:
+        target = node.children[0].text.decode()
+        op = next(c for c in node.children if c.type == "assignement_operator").text.decode()
+        items, bound = _items(node.children[-1]), self.bindings.get(target)
+        if op == "=":
+            self.bindings[target] = self.classify(items, program_named=False)
+        elif op == "+=" and isinstance(bound, SptrainCall):
+            bound.add(items)
+            self.accounted.update(self.positions(items))
+        elif op == "+=" and bound == "program":
+            self.accounted.update(self.positions(items))
+        elif op == "+=" and isinstance(bound, list):
+            bound.extend(self.positions(items))
+
+    def invoke(self, command: Node) -> None:
+        args = _command_arguments(command)
+        named = "-FilePath" in args and _literal(args["-FilePath"]) is not None
+        if "-ArgumentList" not in args:
+            return
+        items = _items(args["-ArgumentList"])
+        target = items[0].text.decode() if len(items) == 1 else ""
+        if target not in self.bindings:
+            self.classify(items, program_named=named)
+        elif named and isinstance(self.bindings[target], list):
+            self.accounted.update(self.bindings[target])
+
+    def run(self) -> None:
+        events = _nodes(self.scope, "assignment_expression", self.skip) + [
+            n for n in _nodes(self.scope, "command", self.skip) if n.children[0].text == b"Invoke-NativeCommand"
+        ]
+        for node in sorted(events, key=lambda n: n.start_byte):
+            (self.assign if node.type == "assignment_expression" else self.invoke)(node)
+        flags = _flag_nodes(self.scope, self.skip)
+        self.result.unattributed += [flag for pos, flag in flags.items() if pos not in self.accounted]
+
+
+def analyse(root: Node) -> Analysis:
+    """Every sptrain call of a script with the flags it can pass, and every flag literal outside the convention."""
+    result, heads = Analysis(), set()
+    for name, function in _functions(root).items():
+        _Scope(function, name, result, heads).run()
+    _Scope(root, None, result, heads).run()
+    module_nodes = [n for n in _nodes(root, "string_literal") if _literal(n) == SPTRAIN_MODULE]
+    module_nodes += [n for n in _nodes(root, "generic_token") if n.text.decode() == SPTRAIN_MODULE]
+    result.stray_module = [f"line {n.start_point[0] + 1}" for n in module_nodes if n.start_byte not in heads]
+    return result
+
+
+def _validate_set(scope: Node, variable: str) -> tuple[list[str], bool] | None:
+    """([values], exact case?) of a parameter's [ValidateSet(...)], or None when it has none."""
+    param = _parameters(scope).get(variable)
+    if param is None:
+        return None
+    for attr in _nodes(param, "attribute"):
+        if attr.text.startswith(b"[ValidateSet("):
+            values = [v for n in _nodes(attr, "string_literal") if (v := _literal(n)) is not None]
+            return values, bool(re.search(rb"IgnoreCase\s*=\s*\$false", attr.text))
+    return None
+
+
+def _passed_values(call: SptrainCall, node: Node) -> list[str] | None:
+    """What an element can be at run time when it is a literal or a [ValidateSet] parameter (lowered if it says so)."""
+    if (literal := _literal(node)) is not None:
+        return [literal]
+    variables = _nodes(node, "variable")
+    if not variables:
+        return None
+    found = _validate_set(call.scope, variables[0].text.decode().lstrip("$"))
+    if found is None:
+        return None
+    values, exact = found
+    if b".ToLowerInvariant()" in node.text:
+        return [v.lower() for v in values]
+    return values if exact else values + [v.swapcase() for v in values]  # any case may reach the CLI
+
+
+def problems(analysis: Analysis, commands: dict[str, argparse.ArgumentParser]) -> list[str]:
+    """What the parser does not accept: unknown sub-commands, carla actions, flags, choice values."""
+    found = []
+    for call in analysis.calls:
+        where = f"{call.function or 'script'}: sptrain {call.command}"
+        parser = commands.get(call.command)
+        if parser is None:
+            found.append(f"{where}: no such sub-command")
+            continue
+        if call.command == "carla":
+            positional = [a for a in parser._actions if not a.option_strings and a.choices]
+            actions = _passed_values(call, call.action) if call.action is not None else None
+            if not positional or actions is None or not set(actions) <= set(positional[0].choices):
+                found.append(f"{where}: action {actions} not among {positional[0].choices if positional else None}")
+        by_flag = {opt: a for a in parser._actions for opt in a.option_strings}
+        found += [f"{where}: no flag {flag}" for flag in call.flags if flag.partition("=")[0] not in by_flag]
+        for flag, node in call.values:
+            action = by_flag.get(flag)
+            values = _passed_values(call, node)
+            if action is not None and action.choices and values is not None and not set(values) <= set(action.choices):
+                found.append(f"{where}: {flag} may get {sorted(set(values) - set(action.choices))}, "
+                             f"not among {list(action.choices)}")  # fmt: skip
+    return found
+
+
+@pytest.fixture(scope="module")
+def commands() -> dict[str, argparse.ArgumentParser]:
+    [sub] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+@pytest.fixture(scope="module", params=ALL_SCRIPTS, ids=_rel)
+def script(request) -> tuple[Path, Node]:
+    return request.param, _parse(request.param.read_bytes())
+
+
+def test_every_windows_script_is_known() -> None:
+    assert {_rel(p) for p in ALL_SCRIPTS} == set(SCRIPT_PARAMETERS)
+
+
+def test_scripts_parse_without_errors(script) -> None:
+    path, tree = script
+    assert not tree.has_error, f"{_rel(path)}: syntax errors at {[n.start_point for n in _nodes(tree, 'ERROR')]}"
+    assert _parse(b"param([string]$A\nif ($A -eq { ) }").has_error  # the parser does flag broken PowerShell
+
+
+def test_parameters_are_exactly_the_documented_ones(script) -> None:
+    path, tree = script
+    assert list(_parameters(tree)) == SCRIPT_PARAMETERS[_rel(path)]
+
+
+def _documented_scopes(path: Path, tree: Node) -> list[tuple[str, Node]]:
+    """The script itself (a .ps1) and its exported functions (a module)."""
+    if path.suffix == ".ps1":
+        return [(_rel(path), tree)]
+    return [(name, f) for name, f in _functions(tree).items() if name in _exports(tree)]
+
+
+def test_every_parameter_has_help(script) -> None:
+    path, tree = script
+    for name, scope in _documented_scopes(path, tree) + [("module", tree)] * (path.suffix == ".psm1"):
+        text = _help(scope)
+        for section in (".SYNOPSIS", ".DESCRIPTION", ".EXAMPLE"):
+            assert section in text, f"{name}: no {section}"
+        documented = re.findall(r"^\s*\.PARAMETER (\w+)\s*$", text, re.MULTILINE)
+        assert sorted(documented) == sorted(_parameters(scope)), f"{name}: .PARAMETER entries vs parameters"
+    for name, function in _functions(tree).items():  # private helpers: a synopsis and their parameters
+        text = _help(function)
+        assert ".SYNOPSIS" in text, name
+        assert set(re.findall(r"\.PARAMETER (\w+)", text)) == set(_parameters(function)), name
+
+
+def test_house_style(script) -> None:
+    path, tree = script
+    text = path.read_text()
+    finds_venv = ("venv\\Scripts\\python.exe", ".venv") if path.name != "setup_env.ps1" else ("'venv'",)
+    for needle in ("Set-StrictMode -Version Latest", "$ErrorActionPreference = 'Stop'", "$PSScriptRoot",
+                   "$LASTEXITCODE", SPTRAIN_MODULE, *finds_venv):  # fmt: skip
+        assert needle in text, f"{_rel(path)}: {needle}"
+    functions = _functions(tree)
+    helpers = [n for n in _nodes(tree, "function_name") if n.text == b"Invoke-NativeCommand"]
+    assert len(helpers) == 1, f"{_rel(path)}: one private Invoke-NativeCommand"
+    assert "& $FilePath @ArgumentList" in functions["Invoke-NativeCommand"].text.decode()
+    for name, function in functions.items():
+        assert name.split("-")[0] in APPROVED_VERBS, f"{name}: not an approved verb"
+        assert "[CmdletBinding(" in _param_block(function).text.decode(), f"{name}: no [CmdletBinding()]"
+    if path.suffix == ".ps1":
+        assert "[CmdletBinding(" in _param_block(tree).text.decode()
+    for scope_name, scope in _documented_scopes(path, tree):
+        for param, node in _parameters(scope).items():
+            attrs = node.text.decode()
+            assert "[switch]" in attrs or "[Validate" in attrs, f"{scope_name} -{param}: no validation attribute"
+
+
+def _code_only(tree: Node, source: bytes) -> str:
+    """The source with comments and string contents blanked (so words inside them do not count)."""
+    data = bytearray(source)
+    for node in _nodes(tree, "comment") + _nodes(tree, "string_literal"):
+        data[node.start_byte : node.end_byte] = b" " * (node.end_byte - node.start_byte)
+    return data.decode()
+
+
+def test_no_powershell_7_only_syntax(script) -> None:
+    path, tree = script
+    code = _code_only(tree, path.read_bytes())
+    assert _nodes(tree, "pipeline_chain_tail") == [], "&& / || pipeline chains need PowerShell 7"
+    for needle in ("??", "?.", "-Parallel", "$IsWindows", "$IsLinux", "$IsMacOS", "-AsByteStream", "utf8NoBOM",
+                   "-AdditionalChildPath", "clean {"):  # fmt: skip
+        assert needle not in code, f"{_rel(path)}: {needle} does not run on Windows PowerShell 5.1"
+    for command in _nodes(tree, "command"):  # Join-Path takes two paths in 5.1
+        if command.children[0].text == b"Join-Path":
+            elements = _nodes(command, "command_elements")[0].children
+            paths = [c for c in elements if c.type not in ("command_argument_sep", "command_parameter")]
+            assert len(paths) <= 2, f"{_rel(path)}: {command.text.decode()}"
+
+
+def test_every_sptrain_call_exists_in_the_parser(script, commands) -> None:
+    path, tree = script
+    analysis = analyse(tree)
+    assert analysis.calls, f"{_rel(path)}: no sptrain call found"
+    assert problems(analysis, commands) == []
+
+
+def test_every_flag_belongs_to_an_argument_array(script) -> None:
+    path, tree = script
+    analysis = analyse(tree)
+    assert analysis.stray_module == [], f"{_rel(path)}: the CLI module is named outside an sptrain array head"
+    if path != REPLACE_MODELS:  # its file flags sit in a hashtable; tests/integration checks them
+        assert analysis.unattributed == [], f"{_rel(path)}: flags outside the convention"
+
+
+@pytest.mark.parametrize(("key", "expected"), EXPECTED_CALLS.items(), ids=[f"{k[0]}:{k[1]}" for k in EXPECTED_CALLS])
+def test_wrappers_pass_the_documented_flags(key, expected) -> None:
+    rel, function = key
+    calls = [c for c in analyse(_parse((REPO_ROOT / rel).read_bytes())).calls if c.function == function]
+    assert [(c.command, set(c.flags)) for c in calls] == [expected]
+
+
+def _exports(tree: Node) -> list[str]:
+    [export] = [c for c in _nodes(tree, "command") if c.children[0].text == b"Export-ModuleMember"]
+    return [v for item in _items(_command_arguments(export)["-Function"]) if (v := _literal(item))]
+
+
+def test_env_module_exports_the_documented_functions() -> None:
+    tree = _parse((WINDOWS / "env.psm1").read_bytes())
+    exported = _exports(tree)
+    assert exported == EXPORTED
+    assert set(exported) <= set(_functions(tree)) and "Invoke-NativeCommand" not in exported
+
+
+# --- the checks can fail ---------------------------------------------------------------------------------------
+
+BAD_SNIPPET = b"""
+function Invoke-Bad {
+    [CmdletBinding()]
+    param([ValidateSet('builtin', 'nope', IgnoreCase = $false)][string]$Simulator)
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'pipeline', '--scenario', 'x', '--simulator', $Simulator)
+    $CliArgs += @('--no-such-flag', 1)
+    $Extra = @('--sneaky', 2)
+    $CliArgs += $Extra
+    $Map = @{ Seed = '--from-a-hashtable' }
+    & $Python -m sunnypilot_training.cli.main collect --bare-flag
+    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'nosuchcommand')
+    Invoke-NativeCommand -FilePath 'winget' -ArgumentList @('install', '--id', 'X')
+}
+"""
+
+
+def test_the_flag_checks_catch_wrong_flags(commands) -> None:
+    analysis = analyse(_parse(BAD_SNIPPET))
+    pipeline = next(c for c in analysis.calls if c.command == "pipeline")
+    assert pipeline.flags == ["--scenario", "--simulator", "--no-such-flag"]
+    found = problems(analysis, commands)
+    assert any("no flag --no-such-flag" in p for p in found), found
+    assert any("--simulator may get ['nope']" in p for p in found), found
+    assert any("nosuchcommand: no such sub-command" in p for p in found), found
+    assert sorted(analysis.unattributed) == ["--bare-flag", "--from-a-hashtable", "--sneaky"]
+    assert analysis.stray_module == ["line 10"]
+
+
+# --- docs/windows.md -------------------------------------------------------------------------------------------
+
+
+def _doc_commands() -> list[str]:
+    """Each command in the fenced code blocks of docs/windows.md (split at ';' and '|')."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    lines = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()
+             if not line.lstrip().startswith("#")]  # fmt: skip
+    return [part.strip() for line in lines for part in re.split(r"[;|]", line) if part.strip()]
+
+
+def _sptrain_problems(args: list[str], commands: dict[str, argparse.ArgumentParser]) -> list[str]:
+    """What the parser rejects in ``sptrain ARGS`` as the docs write it: the sub-command, its action, a --flag."""
+    parser = commands.get(args[0]) if args else None
+    if parser is None:
+        return [f"no sub-command {args[:1]}"]
+    rest = args[1:]
+    positional = [a for a in parser._actions if not a.option_strings and a.choices]
+    if positional and rest and not rest[0].startswith("-"):  # `carla start`, `contract show`
+        if rest[0] not in positional[0].choices:
+            return [f"{args[0]}: {rest[0]!r} is not among {list(positional[0].choices)}"]
+        if isinstance(positional[0], argparse._SubParsersAction):
+            return _sptrain_problems(rest, dict(positional[0].choices))
+    known = {o for a in parser._actions for o in a.option_strings}
+    return [f"{args[0]}: no flag {w}" for w in rest if w.startswith("--") and w.partition("=")[0] not in known]
+
+
+def test_docs_show_only_commands_that_exist(commands) -> None:
+    module = _parse((WINDOWS / "env.psm1").read_bytes())
+    targets = {name: _parameters(f) for name, f in _functions(module).items() if name in EXPORTED}
+    targets |= {path.name: _parameters(_parse(path.read_bytes())) for path in ALL_SCRIPTS}
+    seen, wrong = set(), []
+    for command in _doc_commands():
+        words = command.split()
+        if "sptrain" in words:
+            args = words[words.index("sptrain") + 1 :]
+            wrong += [f"{command}: {p}" for p in _sptrain_problems(args, commands)]
+            seen.add(f"sptrain {args[0] if args else ''}")
+            continue
+        name = Path(words[0].replace("\\", "/")).name
+        if name in targets:
+            seen.add(name)
+            wrong += [f"{command}: {w}" for w in words[1:] if re.fullmatch(r"-[A-Z]\w*", w) and
+                      w[1:] not in targets[name]]  # fmt: skip
+    assert wrong == []
+    assert set(EXPORTED) | {"setup_env.ps1", "run_full_training.ps1", "replace_models.ps1"} <= seen, seen
+    assert {"sptrain inspect", "sptrain carla", "sptrain doctor", "sptrain collect", "sptrain train",
+            "sptrain export"} <= seen, seen  # fmt: skip
+
+
+def test_the_docs_check_catches_a_wrong_command(commands) -> None:
+    assert _sptrain_problems(["carla", "restart"], commands)
+    assert _sptrain_problems(["collect", "--no-such-flag"], commands)
+    assert _sptrain_problems(["contract", "show", "--no-such-flag"], commands)
+    assert _sptrain_problems(["frobnicate"], commands)
+    assert _sptrain_problems(["contract", "show", "--profile", "op-0.10.1"], commands) == []

@@ -1,0 +1,359 @@
+<#
+.SYNOPSIS
+PowerShell functions over the sptrain command line: the virtual environment, CARLA, collect, train, export, install.
+
+.DESCRIPTION
+Import this module to work with sunnypilot-training from a PowerShell prompt. Every function finds this repository's
+virtual environment (venv\ or .venv\, created by windows\setup_env.ps1), runs
+`python -m sunnypilot_training.cli.main <command> ...` with an argument array, and throws when the command fails.
+All behaviour lives in Python; the functions only translate parameters into sptrain flags.
+
+.EXAMPLE
+Import-Module .\windows\env.psm1
+Enter-TrainingEnv
+Test-TrainingEnv
+#>
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$script:RepoRoot = Split-Path -Parent $PSScriptRoot
+
+function Invoke-NativeCommand {
+    <#
+    .SYNOPSIS
+    Runs a native program with an argument array and throws when it exits non-zero.
+    .DESCRIPTION
+    The one place that starts a program: its output goes down the pipeline, a non-zero $LASTEXITCODE becomes an
+    exception that names the program and the code.
+    .PARAMETER FilePath
+    The program to run.
+    .PARAMETER ArgumentList
+    Its arguments, one array element each (no quoting needed).
+    .EXAMPLE
+    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
+        [string[]]$ArgumentList = @()
+    )
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) {
+        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
+    }
+}
+
+function Get-TrainingPython {
+    <#
+    .SYNOPSIS
+    The python.exe of this repository's virtual environment.
+    .DESCRIPTION
+    Looks for venv\Scripts\python.exe, then .venv\Scripts\python.exe (and the POSIX layouts) under the repository
+    root; throws with the fix when there is none.
+    .EXAMPLE
+    $Python = Get-TrainingPython
+    #>
+    [CmdletBinding()]
+    param()
+    $Candidates = @(
+        (Join-Path $script:RepoRoot 'venv\Scripts\python.exe'),
+        (Join-Path $script:RepoRoot '.venv\Scripts\python.exe'),
+        (Join-Path $script:RepoRoot '.venv/bin/python'),
+        (Join-Path $script:RepoRoot 'venv/bin/python')
+    )
+    $Found = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
+    if (-not $Found) {
+        throw "No virtual environment under $script:RepoRoot (looked for venv\Scripts\python.exe and .venv); run windows\setup_env.ps1 first"
+    }
+    return $Found
+}
+
+function Enter-TrainingEnv {
+    <#
+    .SYNOPSIS
+    Activates the repository's virtual environment in the current PowerShell session.
+
+    .DESCRIPTION
+    Puts the virtual environment's Scripts folder first on PATH and sets VIRTUAL_ENV, so that `sptrain`, `python`
+    and `pip` are the environment's own for the rest of this session. Nothing outside the session changes.
+
+    .EXAMPLE
+    Enter-TrainingEnv; sptrain doctor
+    #>
+    [CmdletBinding()]
+    param()
+    $Python = Get-TrainingPython
+    $Scripts = Split-Path -Parent $Python
+    $env:VIRTUAL_ENV = Split-Path -Parent $Scripts
+    $Rest = @($env:PATH -split [IO.Path]::PathSeparator | Where-Object { $_ -and ($_ -ne $Scripts) })
+    $env:PATH = (@($Scripts) + $Rest) -join [IO.Path]::PathSeparator
+    Write-Host "Virtual environment active: $env:VIRTUAL_ENV (sptrain, python and pip come from $Scripts)"
+}
+
+function Invoke-Carla {
+    <#
+    .SYNOPSIS
+    Starts, stops or reports the local CARLA server(s) (sptrain carla start|stop|status).
+
+    .DESCRIPTION
+    Runs `sptrain carla <action> --port P` with the given options. The server is found under -CarlaRoot or the
+    CARLA_ROOT environment variable (set by windows\setup_env.ps1 -CarlaRoot). Each server uses its RPC port and the
+    two ports after it; with -Workers N, N servers start on ports P, P+3, P+6, ...
+
+    .PARAMETER Action
+    Start, Stop or Status (default Status).
+
+    .PARAMETER Port
+    RPC port of the (first) server (default 2000).
+
+    .PARAMETER CarlaRoot
+    The CARLA folder (holding CarlaUE4.exe or CarlaUnreal.exe); default: the CARLA_ROOT environment variable.
+
+    .PARAMETER Workers
+    How many servers to start (one per parallel collector).
+
+    .PARAMETER Quality
+    Rendering quality: Low (fast) or Epic (exact case).
+
+    .EXAMPLE
+    Invoke-Carla -Action Start -Quality Low
+
+    .EXAMPLE
+    Invoke-Carla -Action Stop -Port 2000
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Position = 0)][ValidateSet('Start', 'Stop', 'Status')][string]$Action = 'Status',
+        [ValidateRange(1024, 65535)][int]$Port = 2000,
+        [ValidateNotNullOrEmpty()][string]$CarlaRoot,
+        [ValidateRange(1, 16)][int]$Workers,
+        [ValidateSet('Low', 'Epic', IgnoreCase = $false)][string]$Quality
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'carla', $Action.ToLowerInvariant(), '--port', $Port)
+    if ($PSBoundParameters.ContainsKey('CarlaRoot')) { $CliArgs += @('--carla-root', $CarlaRoot) }
+    if ($PSBoundParameters.ContainsKey('Workers')) { $CliArgs += @('--workers', $Workers) }
+    if ($PSBoundParameters.ContainsKey('Quality')) { $CliArgs += @('--quality', $Quality) }
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+function Invoke-Collector {
+    <#
+    .SYNOPSIS
+    Simulates driving episodes into Zarr shards (sptrain collect).
+
+    .DESCRIPTION
+    Runs `sptrain collect --simulator S --scenario X --episodes N --output DIR` plus the options given. Complete
+    shards are skipped, so running the same command again only collects what is missing. For -Simulator carla the
+    server(s) must be running (Invoke-Carla -Action Start).
+
+    .PARAMETER Scenario
+    Scenario name, e.g. curvy_road, highway_follow, urban_intersection (`sptrain collect --help` lists them).
+
+    .PARAMETER Episodes
+    How many episodes to simulate.
+
+    .PARAMETER Output
+    Folder the shards go to (one per episode).
+
+    .PARAMETER Simulator
+    builtin (default, no install needed) or carla.
+
+    .PARAMETER Port
+    CARLA RPC port of the (first) server (default 2000; -Simulator carla only).
+
+    .PARAMETER Workers
+    Parallel collectors (processes; with CARLA one server each).
+
+    .PARAMETER Seed
+    Base seed: episode k of seed S is always the same episode. Use a different seed for validation data.
+
+    .EXAMPLE
+    Invoke-Collector -Scenario curvy_road -Episodes 8 -Output data\train
+
+    .EXAMPLE
+    Invoke-Collector -Scenario urban_intersection -Episodes 2 -Output data\val -Simulator carla -Seed 1000003
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidatePattern('^[a-z][a-z0-9_]*$')][string]$Scenario,
+        [Parameter(Mandatory = $true)][ValidateRange(1, 1000000)][int]$Episodes,
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Output,
+        [ValidateSet('builtin', 'carla', IgnoreCase = $false)][string]$Simulator = 'builtin',
+        [ValidateRange(1024, 65535)][int]$Port,
+        [ValidateRange(1, 64)][int]$Workers,
+        [ValidateRange(0, 2147483647)][int]$Seed
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'collect', '--simulator', $Simulator, '--scenario', $Scenario,
+        '--episodes', $Episodes, '--output', $Output)
+    if ($PSBoundParameters.ContainsKey('Port')) { $CliArgs += @('--port', $Port) }
+    if ($PSBoundParameters.ContainsKey('Workers')) { $CliArgs += @('--workers', $Workers) }
+    if ($PSBoundParameters.ContainsKey('Seed')) { $CliArgs += @('--seed', $Seed) }
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+function Invoke-Trainer {
+    <#
+    .SYNOPSIS
+    Trains the vision model and the diffusion policy (sptrain train with Hydra overrides).
+
+    .DESCRIPTION
+    Runs `sptrain train dataset.train_path=<Data>\train dataset.val_path=<Data>\val output_dir=<Output>` plus the
+    overrides. Checkpoints go to <Output>\checkpoints\epoch_XXXX.pt, with metrics.jsonl, tensorboard\, plots\ and
+    the resolved config.yaml beside them. -Resume continues the newest checkpoint in <Output>\checkpoints exactly
+    (training.resume=true checkpoint=latest).
+
+    .PARAMETER Data
+    Folder holding train\ and val\ shard folders (as written by two Invoke-Collector calls).
+
+    .PARAMETER Output
+    Training output folder (output_dir).
+
+    .PARAMETER Resume
+    Continue from the newest checkpoint in <Output>\checkpoints.
+
+    .PARAMETER Overrides
+    Hydra overrides, key=value each (see training\configs\default.yaml), e.g. model=base, training.vision_epochs=8.
+
+    .EXAMPLE
+    Invoke-Trainer -Data data -Output artifacts\run1 -Overrides 'training.vision_epochs=4', 'training.policy_epochs=6'
+
+    .EXAMPLE
+    Invoke-Trainer -Data data -Output artifacts\run1 -Resume
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Data,
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Output,
+        [switch]$Resume,
+        [ValidatePattern('^(\+\+|\+|~)?[A-Za-z_][\w.@/-]*(=.*)?$')][string[]]$Overrides = @()
+    )
+    # Hydra reads a backslash as an escape character: hand it forward slashes, which Windows accepts as well.
+    $TrainPath = (Join-Path $Data 'train') -replace '\\', '/'
+    $ValPath = (Join-Path $Data 'val') -replace '\\', '/'
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'train', "dataset.train_path=$TrainPath",
+        "dataset.val_path=$ValPath", "output_dir=$($Output -replace '\\', '/')")
+    if ($Resume) {
+        $CliArgs += @('training.resume=true', 'checkpoint=latest')
+    }
+    $CliArgs += $Overrides
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+function Export-DrivingModel {
+    <#
+    .SYNOPSIS
+    Exports a checkpoint into modeld's files (sptrain export).
+
+    .DESCRIPTION
+    Runs `sptrain export CHECKPOINT --out-dir DIR`: driving_vision.onnx, driving_vision_tinygrad.pkl,
+    driving_vision_metadata.pkl and the same for driving_policy, each checked (torch vs onnxruntime vs tinygrad)
+    before it is moved into the folder.
+
+    .PARAMETER Checkpoint
+    A training checkpoint, e.g. artifacts\run1\checkpoints\epoch_0010.pt.
+
+    .PARAMETER ExportDir
+    Folder the files are written to (created).
+
+    .EXAMPLE
+    Export-DrivingModel -Checkpoint artifacts\run1\checkpoints\epoch_0010.pt -ExportDir artifacts\run1\export
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Checkpoint,
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$ExportDir
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'export', $Checkpoint, '--out-dir', $ExportDir)
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+function Install-DrivingModel {
+    <#
+    .SYNOPSIS
+    Installs exported models into a sunnypilot checkout or a model folder (sptrain install).
+
+    .DESCRIPTION
+    Runs `sptrain install --from-dir DIR --sunnypilot-root ROOT` (or --models-dir): validates the files, backs up
+    what they replace into <models dir>\.sptrain_backups\<UTC timestamp>\, copies atomically, runs a smoke test and
+    puts the originals back on any failure. openpilot does not run on Windows: point -SunnypilotRoot at a checkout
+    in WSL (\\wsl.localhost\Ubuntu\home\me\sunnypilot) or on a share.
+
+    .PARAMETER ExportDir
+    Folder written by Export-DrivingModel / sptrain export (not needed with -Restore).
+
+    .PARAMETER SunnypilotRoot
+    Root of a sunnypilot/openpilot checkout; the files go to selfdrive\modeld\models\.
+
+    .PARAMETER ModelsDir
+    A plain model folder instead of a checkout (created if missing).
+
+    .PARAMETER DryRun
+    Validate and print the plan; change nothing.
+
+    .PARAMETER Restore
+    Undo the newest install in the target.
+
+    .EXAMPLE
+    Install-DrivingModel -ExportDir artifacts\run1\export -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot -DryRun
+
+    .EXAMPLE
+    Install-DrivingModel -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot -Restore
+    #>
+    [CmdletBinding(DefaultParameterSetName = 'Checkout')]
+    param(
+        [ValidateNotNullOrEmpty()][string]$ExportDir,
+        [Parameter(Mandatory = $true, ParameterSetName = 'Checkout')][ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
+        [Parameter(Mandatory = $true, ParameterSetName = 'ModelsDir')][ValidateNotNullOrEmpty()][string]$ModelsDir,
+        [switch]$DryRun,
+        [switch]$Restore
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'install')
+    if ($PSBoundParameters.ContainsKey('ExportDir')) { $CliArgs += @('--from-dir', $ExportDir) }
+    if ($PSCmdlet.ParameterSetName -eq 'Checkout') {
+        $CliArgs += @('--sunnypilot-root', $SunnypilotRoot)
+    }
+    else {
+        $CliArgs += @('--models-dir', $ModelsDir)
+    }
+    if ($DryRun) { $CliArgs += '--dry-run' }
+    if ($Restore) { $CliArgs += '--restore' }
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+function Test-TrainingEnv {
+    <#
+    .SYNOPSIS
+    Reports what this machine offers the toolkit (sptrain doctor).
+
+    .DESCRIPTION
+    Runs `sptrain doctor`: Python, torch and the CUDA device with its compute capability, tinygrad and clang, the
+    CARLA client and CARLA_ROOT, free disk. Warnings name what is missing; it fails only when the package is broken.
+
+    .PARAMETER OutputDir
+    Where outputs will go (free disk is checked there; default artifacts).
+
+    .EXAMPLE
+    Test-TrainingEnv
+
+    .EXAMPLE
+    Test-TrainingEnv -OutputDir D:\runs
+    #>
+    [CmdletBinding()]
+    param(
+        [ValidateNotNullOrEmpty()][string]$OutputDir
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor')
+    if ($PSBoundParameters.ContainsKey('OutputDir')) { $CliArgs += @('--output-dir', $OutputDir) }
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
+Export-ModuleMember -Function @(
+    'Enter-TrainingEnv',
+    'Invoke-Carla',
+    'Invoke-Collector',
+    'Invoke-Trainer',
+    'Export-DrivingModel',
+    'Install-DrivingModel',
+    'Test-TrainingEnv'
+)

@@ -1,0 +1,163 @@
+<#
+.SYNOPSIS
+The whole job in one command: collect, train, export, evaluate and optionally install (thin wrapper over
+`sptrain pipeline`).
+
+.DESCRIPTION
+Finds this repository's virtual environment and runs `python -m sunnypilot_training.cli.main pipeline ...` once,
+passing only the parameters you give (everything else takes the pipeline's defaults, see `sptrain pipeline --help`).
+Layout under -OutputDir (default artifacts\pipeline): data\train and data\val (shards), train\ (checkpoints, metrics,
+plots), export\ (modeld-named files, unless -ExportDir), evaluation.json and REPORT.md. Running the same command
+again reuses what exists: complete shards are skipped and training resumes from its last checkpoint.
+
+.PARAMETER Scenario
+Scenario to drive, e.g. curvy_road (the pipeline's default), highway_follow, urban_intersection.
+
+.PARAMETER TrainEpisodes
+Training episodes (default: the preset's).
+
+.PARAMETER ValEpisodes
+Held-out validation episodes, on seeds training never uses (default: the preset's).
+
+.PARAMETER OutputDir
+Everything goes here (default artifacts\pipeline).
+
+.PARAMETER ExportDir
+Where the modeld-named files go (default <OutputDir>\export).
+
+.PARAMETER CheckpointPath
+Export this checkpoint instead of training.
+
+.PARAMETER SkipDataCollection
+Use the shards already in <OutputDir>\data.
+
+.PARAMETER SkipTraining
+Use the last checkpoint in <OutputDir>\train.
+
+.PARAMETER SkipExport
+Stop after training.
+
+.PARAMETER InstallModels
+Install the exported models (with backup and smoke test) into -SunnypilotRoot or -ModelsDir.
+
+.PARAMETER KeepCarlaRunning
+Leave the CARLA server(s) the pipeline started running afterwards (stop them with Invoke-Carla -Action Stop).
+
+.PARAMETER Simulator
+builtin, carla, or auto (CARLA when it is available, else the built-in simulator, said loudly). Exact case.
+
+.PARAMETER SunnypilotRoot
+Install target: a sunnypilot checkout, e.g. \\wsl.localhost\Ubuntu\home\me\sunnypilot.
+
+.PARAMETER ModelsDir
+Install target: a plain model folder.
+
+.PARAMETER Preset
+quick (tiny models, minutes on a CPU; the default) or full (base models, hours on a GPU). Exact case.
+
+.PARAMETER Seed
+Base seed (validation uses seed + 1000003).
+
+.PARAMETER CarlaRoot
+The CARLA folder (default: the CARLA_ROOT environment variable).
+
+.PARAMETER CarlaPort
+RPC port of the (first) CARLA server (default 2000).
+
+.PARAMETER Overrides
+Hydra overrides passed to training, key=value each, e.g. 'training.vision_epochs=8', 'model=base'.
+
+.EXAMPLE
+.\windows\run_full_training.ps1
+
+.EXAMPLE
+.\windows\run_full_training.ps1 -Preset full -Simulator carla -Scenario urban_intersection -OutputDir D:\runs\urban -KeepCarlaRunning
+
+.EXAMPLE
+.\windows\run_full_training.ps1 -OutputDir D:\runs\urban -SkipDataCollection -SkipTraining -InstallModels -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot
+#>
+[CmdletBinding()]
+param(
+    [ValidatePattern('^[a-z][a-z0-9_]*$')][string]$Scenario,
+    [ValidateRange(1, 1000000)][int]$TrainEpisodes,
+    [ValidateRange(1, 1000000)][int]$ValEpisodes,
+    [ValidateNotNullOrEmpty()][string]$OutputDir,
+    [ValidateNotNullOrEmpty()][string]$ExportDir,
+    [ValidateNotNullOrEmpty()][string]$CheckpointPath,
+    [switch]$SkipDataCollection,
+    [switch]$SkipTraining,
+    [switch]$SkipExport,
+    [switch]$InstallModels,
+    [switch]$KeepCarlaRunning,
+    [ValidateSet('builtin', 'carla', 'auto', IgnoreCase = $false)][string]$Simulator,
+    [ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
+    [ValidateNotNullOrEmpty()][string]$ModelsDir,
+    [ValidateSet('quick', 'full', IgnoreCase = $false)][string]$Preset,
+    [ValidateRange(0, 2147483647)][int]$Seed,
+    [ValidateNotNullOrEmpty()][string]$CarlaRoot,
+    [ValidateRange(1024, 65535)][int]$CarlaPort,
+    [ValidatePattern('^(\+\+|\+|~)?[A-Za-z_][\w.@/-]*(=.*)?$')][string[]]$Overrides
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+function Invoke-NativeCommand {
+    <#
+    .SYNOPSIS
+    Runs a native program with an argument array and throws when it exits non-zero.
+    .PARAMETER FilePath
+    The program to run.
+    .PARAMETER ArgumentList
+    Its arguments, one array element each (no quoting needed).
+    .EXAMPLE
+    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
+        [string[]]$ArgumentList = @()
+    )
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) {
+        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
+    }
+}
+
+$RepoRoot = Split-Path -Parent $PSScriptRoot
+$Candidates = @(
+    (Join-Path $RepoRoot 'venv\Scripts\python.exe'),
+    (Join-Path $RepoRoot '.venv\Scripts\python.exe'),
+    (Join-Path $RepoRoot '.venv/bin/python'),
+    (Join-Path $RepoRoot 'venv/bin/python')
+)
+$Python = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
+if (-not $Python) {
+    throw "No virtual environment found under $RepoRoot (looked for venv\Scripts\python.exe and .venv); run windows\setup_env.ps1 first"
+}
+
+$CliArgs = @('-m', 'sunnypilot_training.cli.main', 'pipeline')
+if ($PSBoundParameters.ContainsKey('Scenario')) { $CliArgs += @('--scenario', $Scenario) }
+if ($PSBoundParameters.ContainsKey('TrainEpisodes')) { $CliArgs += @('--train-episodes', $TrainEpisodes) }
+if ($PSBoundParameters.ContainsKey('ValEpisodes')) { $CliArgs += @('--val-episodes', $ValEpisodes) }
+if ($PSBoundParameters.ContainsKey('OutputDir')) { $CliArgs += @('--output-dir', $OutputDir) }
+if ($PSBoundParameters.ContainsKey('ExportDir')) { $CliArgs += @('--export-dir', $ExportDir) }
+if ($PSBoundParameters.ContainsKey('CheckpointPath')) { $CliArgs += @('--checkpoint', $CheckpointPath) }
+if ($SkipDataCollection) { $CliArgs += '--skip-collect' }
+if ($SkipTraining) { $CliArgs += '--skip-train' }
+if ($SkipExport) { $CliArgs += '--skip-export' }
+if ($InstallModels) { $CliArgs += '--install' }
+if ($KeepCarlaRunning) { $CliArgs += '--keep-carla-running' }
+if ($PSBoundParameters.ContainsKey('Simulator')) { $CliArgs += @('--simulator', $Simulator) }
+if ($PSBoundParameters.ContainsKey('SunnypilotRoot')) { $CliArgs += @('--sunnypilot-root', $SunnypilotRoot) }
+if ($PSBoundParameters.ContainsKey('ModelsDir')) { $CliArgs += @('--models-dir', $ModelsDir) }
+if ($PSBoundParameters.ContainsKey('Preset')) { $CliArgs += @('--preset', $Preset) }
+if ($PSBoundParameters.ContainsKey('Seed')) { $CliArgs += @('--seed', $Seed) }
+if ($PSBoundParameters.ContainsKey('CarlaRoot')) { $CliArgs += @('--carla-root', $CarlaRoot) }
+if ($PSBoundParameters.ContainsKey('CarlaPort')) { $CliArgs += @('--carla-port', $CarlaPort) }
+if ($PSBoundParameters.ContainsKey('Overrides')) { $CliArgs += $Overrides }  # trailing positional key=value
+
+$Started = Get-Date
+Invoke-NativeCommand -FilePath $Python -ArgumentList $CliArgs
+$Minutes = ((Get-Date) - $Started).TotalMinutes
+Write-Host ('Pipeline finished in {0:N1} min; REPORT.md and evaluation.json are in the output folder (path above).' -f $Minutes)

@@ -1,0 +1,259 @@
+<#
+.SYNOPSIS
+Sets up sunnypilot-training on Windows: Python 3.11, the venv\ virtual environment, torch for this GPU, the project,
+the CARLA client.
+
+.DESCRIPTION
+Run once from any folder (again to repair or update; every step reuses what is there):
+  1. finds Python 3.11 (the `py -3.11` launcher, else `python` on PATH, checking its version); when there is none it
+     installs it with `winget install Python.Python.3.11` and says so;
+  2. creates venv\ at the repository root and upgrades pip;
+  3. installs the project without its dependencies (`pip install --no-deps -e <repo>`) so that
+     `sptrain doctor --torch-index` can choose the torch build: for this GPU with -InstallCUDA (compute capability
+     from nvidia-smi), else the CPU build. The mapping lives in Python (cli\torch_index.py), not here;
+  4. installs torch from that index, then the project with its dependencies and the CARLA client
+     (`pip install -e <repo>[carla]`; without the carla extra when that fails);
+  5. with -CarlaRoot (or CARLA_ROOT already set): installs the CARLA client wheel shipped in
+     <CarlaRoot>\PythonAPI\carla\dist for this Python when there is one (else the package index's client stays) and
+     sets the user environment variable CARLA_ROOT;
+  6. finishes with `sptrain doctor`.
+
+.PARAMETER InstallCUDA
+Install the CUDA build of torch for this machine's NVIDIA GPU (needs the NVIDIA driver: nvidia-smi). Without it the
+CPU build is installed. The CUDA toolkit itself is not needed: the torch wheel carries its CUDA libraries.
+
+.PARAMETER PythonVersion
+The Python to use: 3.11 (default, any 3.11.x) or an exact 3.11.x. The toolkit and the CARLA client wheels are built
+for 3.11.
+
+.PARAMETER CarlaRoot
+The CARLA folder (holding CarlaUE4.exe, or CarlaUnreal.exe for 0.10): its client wheel is installed and CARLA_ROOT
+is set for your user. Default: the CARLA_ROOT environment variable when it is set.
+
+.EXAMPLE
+.\windows\setup_env.ps1
+
+.EXAMPLE
+.\windows\setup_env.ps1 -InstallCUDA -CarlaRoot C:\CARLA_0.9.16
+
+.EXAMPLE
+.\windows\setup_env.ps1 -InstallCUDA -PythonVersion 3.11.9
+#>
+[CmdletBinding()]
+param(
+    [switch]$InstallCUDA,
+    [ValidatePattern('^3\.11(\.\d{1,2})?$')][string]$PythonVersion = '3.11',
+    [ValidateNotNullOrEmpty()][string]$CarlaRoot
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+function Invoke-NativeCommand {
+    <#
+    .SYNOPSIS
+    Runs a native program with an argument array and throws when it exits non-zero.
+    .PARAMETER FilePath
+    The program to run.
+    .PARAMETER ArgumentList
+    Its arguments, one array element each (no quoting needed).
+    .EXAMPLE
+    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'pip')
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
+        [string[]]$ArgumentList = @()
+    )
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) {
+        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
+    }
+}
+
+function Get-PythonInfo {
+    <#
+    .SYNOPSIS
+    Path and version (x.y.z) of the Python a command starts, or $null when it does not start.
+    .PARAMETER FilePath
+    py or python.
+    .PARAMETER Selector
+    Arguments before -c, e.g. -3.11 for the py launcher.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
+        [string[]]$Selector = @()
+    )
+    # No quotes inside the code: Windows PowerShell 5.1 passes embedded double quotes to native programs mangled.
+    $Probe = 'import sys; print(sys.executable); print(*sys.version_info[:3], sep=chr(46))'
+    try {
+        $Lines = @(Invoke-NativeCommand -FilePath $FilePath -ArgumentList ($Selector + @('-c', $Probe)))
+    }
+    catch {
+        return $null
+    }
+    if ($Lines.Count -lt 2) { return $null }
+    return [pscustomobject]@{ Path = "$($Lines[-2])".Trim(); Version = "$($Lines[-1])".Trim() }
+}
+
+function Find-Python {
+    <#
+    .SYNOPSIS
+    The python.exe of the wanted version (py launcher, python on PATH, the installer's folders), or $null.
+    .PARAMETER Version
+    3.11 (any 3.11.x) or an exact 3.11.x.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidatePattern('^\d+\.\d+(\.\d+)?$')][string]$Version
+    )
+    $MajorMinor = ($Version.Split('.')[0..1]) -join '.'
+    $Found = @()
+    if (Get-Command 'py' -ErrorAction SilentlyContinue) {
+        $Found += Get-PythonInfo -FilePath 'py' -Selector @("-$MajorMinor")
+    }
+    if (Get-Command 'python' -ErrorAction SilentlyContinue) {
+        $Found += Get-PythonInfo -FilePath 'python'
+    }
+    # Where the python.org installer (also behind winget) puts it, per user and for all users, should PATH lack it.
+    $Folder = 'Python' + ($MajorMinor -replace '\.', '')
+    $Known = @()
+    if ($env:LOCALAPPDATA) { $Known += Join-Path $env:LOCALAPPDATA "Programs\Python\$Folder\python.exe" }
+    if ($env:ProgramFiles) { $Known += Join-Path $env:ProgramFiles "$Folder\python.exe" }
+    foreach ($Exe in $Known) {
+        if (Test-Path -LiteralPath $Exe -PathType Leaf) { $Found += Get-PythonInfo -FilePath $Exe }
+    }
+    foreach ($Info in $Found) {
+        if ($Info -and (($Info.Version -eq $Version) -or $Info.Version.StartsWith("$Version."))) {
+            Write-Host "Python $($Info.Version): $($Info.Path)"
+            return $Info.Path
+        }
+        if ($Info) { Write-Host "Skipping Python $($Info.Version) at $($Info.Path) (want $Version)" }
+    }
+    return $null
+}
+
+function Install-Python {
+    <#
+    .SYNOPSIS
+    Installs Python with winget and reloads PATH for this session.
+    .PARAMETER Version
+    3.11 (the newest 3.11.x) or an exact 3.11.x.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][ValidatePattern('^\d+\.\d+(\.\d+)?$')][string]$Version
+    )
+    $MajorMinor = ($Version.Split('.')[0..1]) -join '.'
+    if (-not (Get-Command 'winget' -ErrorAction SilentlyContinue)) {
+        throw "Python $Version was not found and winget is not available: install Python $Version from python.org (tick 'Add python.exe to PATH') and run this script again"
+    }
+    Write-Host "Python $Version was not found: installing it with winget install Python.Python.$MajorMinor"
+    $WingetArgs = @('install', '--id', "Python.Python.$MajorMinor", '--exact', '--accept-package-agreements',
+        '--accept-source-agreements')
+    if ($Version -ne $MajorMinor) { $WingetArgs += @('--version', $Version) }
+    Invoke-NativeCommand -FilePath 'winget' -ArgumentList $WingetArgs
+    # The installer changes PATH for new sessions only: read it again for this one.
+    $env:PATH = @(
+        [Environment]::GetEnvironmentVariable('Path', 'Machine'),
+        [Environment]::GetEnvironmentVariable('Path', 'User')
+    ) -join [IO.Path]::PathSeparator
+}
+
+function Get-ComputeCapability {
+    <#
+    .SYNOPSIS
+    The first GPU's compute capability (e.g. 8.6) as nvidia-smi prints it; throws without nvidia-smi.
+    #>
+    [CmdletBinding()]
+    param()
+    if (-not (Get-Command 'nvidia-smi' -ErrorAction SilentlyContinue)) {
+        throw '-InstallCUDA: nvidia-smi was not found; install the NVIDIA driver (it brings nvidia-smi) or run without -InstallCUDA for the CPU build'
+    }
+    $Lines = @(Invoke-NativeCommand -FilePath 'nvidia-smi' -ArgumentList @('--query-gpu=compute_cap', '--format=csv,noheader'))
+    if ($Lines.Count -eq 0) { throw '-InstallCUDA: nvidia-smi lists no GPU' }
+    return "$($Lines[0])".Trim()
+}
+
+$RepoRoot = Split-Path -Parent $PSScriptRoot
+$VenvDir = Join-Path $RepoRoot 'venv'
+$VenvPython = Join-Path $VenvDir 'Scripts\python.exe'
+
+# 1. Python
+$BasePython = Find-Python -Version $PythonVersion
+if (-not $BasePython) {
+    Install-Python -Version $PythonVersion
+    $BasePython = Find-Python -Version $PythonVersion
+    if (-not $BasePython) {
+        throw "Python $PythonVersion was installed but is not visible in this session yet: open a new PowerShell window and run this script again"
+    }
+}
+
+# 2. The virtual environment
+if (Test-Path -LiteralPath $VenvPython -PathType Leaf) {
+    Write-Host "Reusing the virtual environment $VenvDir"
+}
+else {
+    Write-Host "Creating the virtual environment $VenvDir"
+    Invoke-NativeCommand -FilePath $BasePython -ArgumentList @('-m', 'venv', $VenvDir)
+}
+Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'pip')
+
+# 3. The project alone, to ask it which torch build fits (the mapping lives in cli\torch_index.py)
+Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--no-deps', '--editable', $RepoRoot)
+if ($InstallCUDA) {
+    $ComputeCapability = Get-ComputeCapability
+    Write-Host "GPU compute capability: $ComputeCapability"
+    $IndexArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-index', '--compute-capability',
+        $ComputeCapability)
+}
+else {
+    $IndexArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-index', '--cpu')
+}
+$TorchIndex = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $IndexArgs | Select-Object -Last 1)".Trim()
+if ($TorchIndex -notmatch '^https://') {
+    throw "sptrain doctor --torch-index printed '$TorchIndex', not an index URL"
+}
+
+# 4. torch from that index, then the project with its dependencies (pip keeps the torch build chosen above)
+Write-Host "Installing torch from $TorchIndex"
+Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'torch', '--index-url', $TorchIndex)
+try {
+    Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--editable', "${RepoRoot}[carla]")
+}
+catch {
+    Write-Warning "Installing with the CARLA client failed ($($_.Exception.Message)); installing without it"
+    Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--editable', $RepoRoot)
+}
+
+# 5. CARLA: the client wheel shipped with the server, and CARLA_ROOT
+if (-not $PSBoundParameters.ContainsKey('CarlaRoot') -and (Test-Path -LiteralPath 'Env:CARLA_ROOT')) {
+    $CarlaRoot = $env:CARLA_ROOT
+    Write-Host "Using CARLA_ROOT=$CarlaRoot"
+}
+if ($CarlaRoot) {
+    if (-not (Test-Path -LiteralPath $CarlaRoot -PathType Container)) {
+        throw "-CarlaRoot $CarlaRoot is not a folder; pass the folder you unpacked CARLA into"
+    }
+    $CarlaRoot = (Resolve-Path -LiteralPath $CarlaRoot).Path
+    $PythonTag = 'cp' + (($PythonVersion.Split('.')[0..1]) -join '')
+    $Dist = Join-Path $CarlaRoot 'PythonAPI\carla\dist'
+    $Wheel = Get-ChildItem -LiteralPath $Dist -Filter "carla-*-$PythonTag-*win_amd64.whl" -File -ErrorAction SilentlyContinue |
+        Sort-Object -Property Name | Select-Object -Last 1
+    if ($Wheel) {
+        Write-Host "Installing the CARLA client shipped with the server: $($Wheel.Name)"
+        Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--force-reinstall', '--no-deps', $Wheel.FullName)
+    }
+    else {
+        Write-Host "No carla-*-$PythonTag-*win_amd64.whl in $Dist: keeping the CARLA client from the package index"
+    }
+    [Environment]::SetEnvironmentVariable('CARLA_ROOT', $CarlaRoot, 'User')
+    $env:CARLA_ROOT = $CarlaRoot
+    Write-Host "CARLA_ROOT=$CarlaRoot (set for your user; new PowerShell windows see it)"
+}
+
+# 6. What the machine offers now
+Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
+Write-Host ''
+Write-Host 'Done. In a new PowerShell: Import-Module .\windows\env.psm1; Enter-TrainingEnv   (see docs\windows.md)'
