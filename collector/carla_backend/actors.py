@@ -27,7 +27,16 @@ CAMERA_MOUNT_X_M = 0.8  # ahead of the vehicle's origin, at the windshield
 
 
 def _attr(bp, name: str, default: str = "") -> str:
-    return bp.get_attribute(name).as_str() if bp.has_attribute(name) else default
+    """An attribute's value as text (each typed accessor raises "bad attribute cast" for the other types)."""
+    if not bp.has_attribute(name):
+        return default
+    attribute = bp.get_attribute(name)
+    for cast in (attribute.as_str, attribute.as_int, attribute.as_float, attribute.as_bool):
+        try:
+            return str(cast())
+        except RuntimeError:
+            continue
+    return default
 
 
 def four_wheelers(library, cars_only: bool = True) -> list:

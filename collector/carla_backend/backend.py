@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S, TrafficConvention
 from ...errors import SimulatorError
 from .. import shards as S
@@ -50,7 +51,8 @@ class CarlaOptions:
         return server_addresses(self.host, self.base_port, self.tm_port, self.workers)
 
 
-def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress, spec: EpisodeSpec) -> EpisodeResult:
+def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress, spec: EpisodeSpec,
+                   timeout_s: float = 30.0) -> EpisodeResult:
     """Collect one episode on a connected server and write its shard."""
     start = time.perf_counter()
     scenario = get_scenario(spec.scenario)
@@ -60,13 +62,14 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
     rng = episode_rng(scenario, spec.seed, spec.episode_index)
     plan = plan_episode(scenario, mapping, rng, spec.duration_s, DT_S)
     n_frames = int(round(spec.duration_s / DT_S))
-    with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1))) as session:
+    with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1)), timeout_s=timeout_s) as session:
         spawns, rule = A.choose_spawns(session.world.get_map(), mapping.rule, rng)
         attrs = {"simulator": SIMULATOR_NAME, "simulator_version": BACKEND_VERSION,
                  "carla_server_version": ".".join(map(str, version)), "carla_engine": family.engine,
+                 "carla_port": address.port,
                  "map": map_name, "spawn_rule": rule.__dict__, "scenario": spec.scenario, "seed": spec.seed,
                  "episode_index": spec.episode_index, "dt_s": DT_S, "weather": plan.weather,
-                 "lead_behaviour": plan.lead, "cameras": camera_attrs(A.CAMERA_MOUNT_X_M, 1.22),
+                 "lead_behaviour": plan.lead, "cameras": camera_attrs(A.CAMERA_MOUNT_X_M, CAMERA_HEIGHT_M),
                  "traffic_convention": TrafficConvention.RIGHT_HAND.value}
         timings = {}
         with S.ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
@@ -100,7 +103,8 @@ class CarlaWorker:
             try:
                 if self.client is None:
                     self.client, self.version = connect(self.address, self.options.timeout_s)
-                return run_episode_on(self.client, self.version, self.address, spec)
+                    CarlaSession.destroy_leftovers(self.client, self.address)
+                return run_episode_on(self.client, self.version, self.address, spec, self.options.timeout_s)
             except (RuntimeError, SimulatorError) as exc:
                 if not _retryable(exc):
                     raise

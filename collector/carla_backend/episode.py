@@ -15,9 +15,9 @@ from ...contract.constants import DT_S
 from .. import shards as S
 from . import actors as A
 from . import cameras, geometry
-from .plan import WARMUP_S, EpisodePlan
+from .plan import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
 from .sensors import SensorQueue, image_rgb
-from .session import TICK_TIMEOUT_S, CarlaSession
+from .session import CarlaSession
 
 WRITE_BLOCK_FRAMES = 40
 
@@ -168,6 +168,29 @@ def _sizes(others: list) -> np.ndarray:
                      for v in others]).reshape(-1, 3)
 
 
+def _warm_up(session: CarlaSession, cast: Cast, plan: EpisodePlan) -> int:
+    """Tick until the ego is under way (the recording should not start from a standstill at the spawn point).
+
+    At least WARMUP_S, then until the ego reaches WARMUP_SPEED_FRACTION of its cruise speed (or a slower lead's),
+    at most WARMUP_MAX_S. Returns the number of ticks.
+    """
+    wanted = WARMUP_SPEED_FRACTION * min(plan.ego_speed_mps, plan.lead_speed_mps if plan.lead != "none" else 1e9)
+    ticks = 0
+    while True:
+        frame = session.tick()
+        for q in cast.queues:
+            q.get(frame, session.timeout_s)  # keeps the queues at the current frame (and checks none is lost)
+        ticks += 1
+        elapsed = ticks * DT_S
+        if elapsed >= WARMUP_MAX_S or (elapsed >= WARMUP_S and _speed(cast.ego) >= wanted):
+            return ticks
+
+
+def _speed(vehicle) -> float:
+    v = vehicle.get_velocity()
+    return float(np.sqrt(v.x * v.x + v.y * v.y + v.z * v.z))
+
+
 def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator, n_frames: int,
           writer: S.ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
     """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
@@ -177,10 +200,7 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
     carla_map = session.world.get_map()
     rec = Recording(n_frames, len(cast.others))
     sizes = _sizes(cast.others)
-    for _ in range(int(round(WARMUP_S / DT_S))):
-        frame = session.tick()
-        for q in cast.queues:
-            q.get(frame, TICK_TIMEOUT_S)  # keeps the queues at the current frame (and checks none is lost)
+    _warm_up(session, cast, plan)
     events, blinks = list(plan.events), {}
     road_block = np.empty((WRITE_BLOCK_FRAMES, 256, 512, 3), np.uint8)
     wide_block = np.empty_like(road_block)
@@ -189,7 +209,7 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
             _, kind, value = events.pop(0)
             _apply_event(session, cast, t, kind, value, rec, blinks)
         frame = session.tick()
-        road_img, wide_img = (q.get(frame, TICK_TIMEOUT_S) for q in cast.queues)
+        road_img, wide_img = (q.get(frame, session.timeout_s) for q in cast.queues)
         j = t % WRITE_BLOCK_FRAMES
         road_block[j] = cameras.road_to_model(image_rgb(road_img))
         wide_block[j] = cameras.wide_to_model(image_rgb(wide_img))

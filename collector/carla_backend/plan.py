@@ -18,7 +18,9 @@ from .versions import CarlaScenario
 TRAFFIC_KM_LANE = 2.0  # traffic density x this = vehicles spawned around the ego
 MAX_TRAFFIC = 40
 BLINK_LEAD_S = (1.0, 2.0)  # blinker on this long before a lane change is commanded
-WARMUP_S = 3.0  # ticks before recording: vehicles settle on the road and set off
+WARMUP_S = 3.0  # ticks before recording: vehicles settle on the road and set off ...
+WARMUP_SPEED_FRACTION = 0.7  # ... and the ego reaches this fraction of its cruise speed ...
+WARMUP_MAX_S = 20.0  # ... or this long has passed
 
 
 @dataclass

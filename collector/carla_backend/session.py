@@ -13,14 +13,18 @@ from ...errors import SimulatorError
 from .client import ServerAddress, carla_module, is_connection_error
 from .versions import map_basename
 
+# actors of sessions whose cleanup could not reach the server, per "host:port": destroyed after reconnecting
+LEFTOVER_ACTORS: dict[str, list[int]] = {}
+# the settings such a session found (and could not put back): the next session restores these, not ours
+LEFTOVER_SETTINGS: dict[str, object] = {}
 MAX_SUBSTEP_S = 0.01  # physics sub-steps: fixed_delta <= max_substep_delta_time * max_substeps
 MAX_SUBSTEPS = 10
-TICK_TIMEOUT_S = 20.0
 
 
 class CarlaSession:
-    def __init__(self, client, address: ServerAddress, map_name: str, seed: int):
+    def __init__(self, client, address: ServerAddress, map_name: str, seed: int, timeout_s: float = 30.0):
         self.client, self.address, self.map_name, self.seed = client, address, map_name, int(seed)
+        self.timeout_s = float(timeout_s)  # for a tick, and for a sensor's data of a frame
         self.carla = carla_module()
         self.world = None
         self.tm = None
@@ -40,7 +44,7 @@ class CarlaSession:
 
     def _enter(self) -> None:
         world = self.client.get_world()
-        self._original = world.get_settings()
+        self._original = LEFTOVER_SETTINGS.pop(str(self.address), None) or world.get_settings()
         if map_basename(world.get_map().name) != self.map_name:
             world = self.client.load_world(self.map_name)
         self.world = world
@@ -71,7 +75,7 @@ class CarlaSession:
 
     def tick(self) -> int:
         """Advance the world by one fixed step; the new frame number."""
-        return int(self.world.tick(TICK_TIMEOUT_S))
+        return int(self.world.tick(self.timeout_s))
 
     # --- leaving ------------------------------------------------------------------------------------
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -87,10 +91,24 @@ class CarlaSession:
                     server_gone = True
                     break
         if self.cleanup_errors:
-            note = (" (the server stopped answering: it holds no state of ours once restarted)" if server_gone
-                    else "")
+            left = [a.id for a in self.actors]
+            if left:
+                LEFTOVER_ACTORS.setdefault(str(self.address), []).extend(left)
+            if server_gone and self._original is not None:
+                LEFTOVER_SETTINGS.setdefault(str(self.address), self._original)
+            note = (f" (the server stopped answering: {len(left)} actors are destroyed once it answers again)"
+                    if server_gone else "")
             print(f"warning: CARLA cleanup at {self.address} was incomplete{note}: "
                   + "; ".join(self.cleanup_errors), file=sys.stderr)
+
+    @staticmethod
+    def destroy_leftovers(client, address: ServerAddress) -> int:
+        """Destroy actors an earlier session could not clean up on this server; how many were destroyed."""
+        ids = LEFTOVER_ACTORS.pop(str(address), [])
+        if ids:
+            destroy = carla_module().command.DestroyActor
+            client.apply_batch_sync([destroy(i) for i in ids], False)
+        return len(ids)
 
     def _stop_sensors(self) -> None:
         for sensor in self.sensors:
