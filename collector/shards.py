@@ -23,6 +23,7 @@ import numpy as np
 
 from ..contract import constants as C
 from ..errors import ShardFormatError
+from .pids import pid_alive
 
 SCHEMA_VERSION = 1
 LABEL_DEFINITIONS_VERSION = 1
@@ -64,23 +65,13 @@ def shard_name(scenario: str, seed: int, episode_index: int) -> str:
     return f"{scenario}_{seed}_{episode_index}{SHARD_SUFFIX}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale_temporaries(output_dir: Path) -> list[Path]:
     """Remove ``.tmp-*`` shard directories whose writing process no longer runs; returns what was removed."""
     removed = []
     pattern = re.compile(rf"^{re.escape(TMP_PREFIX)}.*-(\d+)-[0-9a-f]+$")
     for entry in Path(output_dir).glob(f"{TMP_PREFIX}*"):
         match = pattern.match(entry.name)
-        if entry.is_dir() and (match is None or not _pid_alive(int(match.group(1)))):
+        if entry.is_dir() and (match is None or not pid_alive(int(match.group(1)))):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, SimulatorError
+from ..pids import pid_alive
 from .client import ServerAddress, server_addresses, wait_for_server
 from .versions import UE4, UE5
 
@@ -87,24 +88,6 @@ def records(state_dir: Path) -> list[ServerRecord]:
     return out
 
 
-def pid_alive(pid: int) -> bool:
-    if sys.platform == "win32":
-        out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True)
-        return str(pid) in out.stdout
-    try:  # a server this very process started and that has exited: reap it (else it lingers as a zombie)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill_tree(pid: int) -> None:
     """End a server and its children (CarlaUE4 starts a shipping binary as a child)."""
     if sys.platform == "win32":
@@ -115,9 +98,9 @@ def _kill_tree(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline and pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid, reap=True):
         time.sleep(0.2)
-    if pid_alive(pid):
+    if pid_alive(pid, reap=True):
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -194,7 +177,7 @@ def stop(port: int | None = None, state_dir: Path | None = None) -> list[str]:
         return [f"no CARLA server started by sptrain is recorded {where} (state folder {state_dir})"]
     lines = []
     for record in chosen:
-        alive = pid_alive(record.pid)
+        alive = pid_alive(record.pid, reap=True)
         if alive:
             _kill_tree(record.pid)
         record.path(state_dir).unlink(missing_ok=True)
@@ -214,6 +197,7 @@ def status(host: str, port: int, workers: int = 1, state_dir: Path | None = None
         owner = ""
         if p in mine:
             r = mine[p]
-            owner = f"; started by sptrain (pid {r.pid}, {'running' if pid_alive(r.pid) else 'exited'}, log {r.log})"
+            state = "running" if pid_alive(r.pid, reap=True) else "exited"
+            owner = f"; started by sptrain (pid {r.pid}, {state}, log {r.log})"
         lines.append(f"{host}:{p}: {answer}{owner}")
     return lines

@@ -51,16 +51,16 @@ def test_start_status_stop_round_trip(tmp_path: Path, probe) -> None:
     args = (tmp_path / "args-2100").read_text().split()
     assert args == ["-RenderOffScreen", "-carla-rpc-port=2100", "-nosound", "-quality-level=Epic"]
     records = launcher.records(state)
-    assert [r.port for r in records] == [2100, 2103] and all(launcher.pid_alive(r.pid) for r in records)
+    assert [r.port for r in records] == [2100, 2103] and all(launcher.pid_alive(r.pid, reap=True) for r in records)
     status = launcher.status("localhost", 2100, 2, state_dir=state)
     assert all("CARLA 0.9.16 answers" in line and "running" in line for line in status)
     # already answering: left alone, not recorded again
     lines, started = launcher.start(str(root), "localhost", 2100, workers=1, state_dir=state)
     assert started == [] and "already answers" in lines[0]
     assert "stopped pid" in launcher.stop(2103, state)[0]
-    assert not launcher.pid_alive(records[1].pid) and launcher.pid_alive(records[0].pid)
+    assert not launcher.pid_alive(records[1].pid, reap=True) and launcher.pid_alive(records[0].pid, reap=True)
     launcher.stop(None, state)
-    assert not launcher.pid_alive(records[0].pid) and launcher.records(state) == []
+    assert not launcher.pid_alive(records[0].pid, reap=True) and launcher.records(state) == []
     assert "no CARLA server started by sptrain" in launcher.stop(None, state)[0]
 
 
