@@ -62,19 +62,19 @@ _ROAD = FixedWarp(ROAD_WARP, _HALF_ROAD.height_px, _HALF_ROAD.width_px)
 _WIDE = FixedWarp(WIDE_WARP, camera.C3_WIDE.height_px, camera.C3_WIDE.width_px)
 
 
-def _halve(rgb: np.ndarray) -> np.ndarray:
-    """2x2 box average of an (H, W, 3) uint8 image with even H and W."""
-    acc = rgb[0::2, 0::2].astype(np.uint16) + rgb[1::2, 0::2] + rgb[0::2, 1::2] + rgb[1::2, 1::2]
+def _halve(img: np.ndarray) -> np.ndarray:
+    """2x2 box average (rounded) of an (H, W, C) uint8 image with even H and W."""
+    acc = img[0::2, 0::2].astype(np.uint16) + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2]
     return ((acc + 2) // 4).astype(np.uint8)
 
 
 def road_to_model(rgb: np.ndarray) -> np.ndarray:
-    """(256, 512, 3) medmodel frame of a (1208, 1928, 3) road camera image."""
+    """(256, 512, C) medmodel frame of a (1208, 1928, C) road camera image (any channel order)."""
     return _ROAD(_halve(rgb))
 
 
 def wide_to_model(rgb: np.ndarray) -> np.ndarray:
-    """(256, 512, 3) sbigmodel frame of a (1208, 1928, 3) wide camera image."""
+    """(256, 512, C) sbigmodel frame of a (1208, 1928, C) wide camera image (any channel order)."""
     return _WIDE(rgb)
 
 

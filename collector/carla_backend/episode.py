@@ -16,7 +16,7 @@ from .. import shards as S
 from . import actors as A
 from . import cameras, geometry
 from .plan import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
-from .sensors import SensorQueue, image_rgb
+from .sensors import SensorQueue, image_bgra
 from .session import CarlaSession
 
 WRITE_BLOCK_FRAMES = 40
@@ -211,8 +211,8 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
         frame = session.tick()
         road_img, wide_img = (q.get(frame, session.timeout_s) for q in cast.queues)
         j = t % WRITE_BLOCK_FRAMES
-        road_block[j] = cameras.road_to_model(image_rgb(road_img))
-        wide_block[j] = cameras.wide_to_model(image_rgb(wide_img))
+        road_block[j] = cameras.road_to_model(image_bgra(road_img))[..., 2::-1]  # BGRA -> RGB after the warp
+        wide_block[j] = cameras.wide_to_model(image_bgra(wide_img))[..., 2::-1]
         _record(rec, t, cast, carla_map, sizes)
         if j == WRITE_BLOCK_FRAMES - 1 or t == n_frames - 1:
             start = t - j

@@ -53,7 +53,6 @@ class SensorQueue:
                 return
 
 
-def image_rgb(image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a CARLA BGRA image."""
-    bgra = np.frombuffer(image.raw_data, dtype=np.uint8).reshape(image.height, image.width, 4)
-    return bgra[:, :, 2::-1]
+def image_bgra(image) -> np.ndarray:
+    """(H, W, 4) uint8 BGRA view of a CARLA image's buffer (no copy; warp first, reorder the small result)."""
+    return np.frombuffer(image.raw_data, dtype=np.uint8).reshape(image.height, image.width, 4)
