@@ -169,7 +169,7 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, c
             check_existing(spec, output_dir / spec.name)
         (summary.skipped if complete else todo).append(spec)
     summary.skipped = [s.name for s in summary.skipped]
-    if specs[0].simulator == "carla":
+    if specs[0].simulator == "carla" and todo:
         from .carla_backend.backend import check_servers
 
         if carla is None:

@@ -25,7 +25,15 @@ from ..labels import compute_labels
 from ..scenarios import get_scenario
 from . import actors as A
 from .cameras import camera_attrs
-from .client import ServerAddress, ServerUnreachable, connect, server_addresses, wait_for_server
+from .client import (
+    ServerAddress,
+    ServerUnreachable,
+    connect,
+    is_connection_error,
+    parse_version,
+    server_addresses,
+    wait_for_server,
+)
 from .episode import drive
 from .plan import episode_rng, plan_episode
 from .sensors import SensorFrameError
@@ -78,7 +86,8 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
             truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
                                            TrafficConvention.RIGHT_HAND.value)
             writer.write_labels(compute_labels(truth))
-            writer.update_attrs({"lane_changes": signals.lane_changes_done,
+            writer.update_attrs({"lead_behaviour": plan.lead if rec.lead_spawned else "none",
+                                 "lead_planned": plan.lead, "lane_changes": signals.lane_changes_done,
                                  "lane_changes_refused": signals.lane_changes_refused, "turns": signals.turns,
                                  "vehicles": int(rec.n_others), "camera_height_m": truth.camera_height_m})
             writer.commit()
@@ -87,7 +96,8 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (RuntimeError, SensorFrameError, ServerUnreachable))
+    """A lost connection or a lost sensor frame: worth running the episode again."""
+    return isinstance(exc, (SensorFrameError, ServerUnreachable)) or is_connection_error(exc)
 
 
 class CarlaWorker:
@@ -98,6 +108,11 @@ class CarlaWorker:
         self.client, self.version = None, None
 
     def run(self, spec: EpisodeSpec) -> EpisodeResult:
+        """The episode's result; a failed result when it still fails after the retries (nothing written).
+
+        Raises SimulatorError for what no retry can fix (an unsupported server, missing towns) and lets bugs
+        through.
+        """
         last: BaseException | None = None
         for attempt in range(self.options.retries + 1):
             try:
@@ -107,7 +122,10 @@ class CarlaWorker:
                 return run_episode_on(self.client, self.version, self.address, spec, self.options.timeout_s)
             except (RuntimeError, SimulatorError) as exc:
                 if not _retryable(exc):
-                    raise
+                    if isinstance(exc, SimulatorError):
+                        raise
+                    # a server-side refusal (e.g. every spawn point occupied): this episode fails, others go on
+                    return EpisodeResult(name=spec.name, n_frames=0, seconds=0.0, error=f"{self.address}: {exc}")
                 last, self.client = exc, None
                 if attempt < self.options.retries:
                     print(f"warning: {spec.name} on {self.address} failed ({exc}); retrying "
@@ -118,11 +136,18 @@ class CarlaWorker:
 
 
 def check_servers(options: CarlaOptions) -> list[tuple[ServerAddress, tuple[int, int, int]]]:
-    """Every server answers and runs a supported version; SimulatorError before anything is collected."""
+    """Every server answers and runs a supported version that the installed client speaks; SimulatorError
+    before anything is collected."""
     found = []
     for address in options.addresses():
-        _, version = connect(address, options.timeout_s)
-        family_of(version)
+        client, version = connect(address, options.timeout_s)
+        server_family = family_of(version)
+        client_text = client.get_client_version()
+        if family_of(parse_version(client_text)) is not server_family:
+            raise SimulatorError(
+                f"the CARLA Python client is {client_text} but the server at {address} runs "
+                f"{'.'.join(map(str, version))} ({server_family.engine}); install the client that matches the "
+                f"server: the wheel in CARLA_ROOT/PythonAPI/carla/dist (pip install --force-reinstall <wheel>)")
         found.append((address, version))
     return found
 
@@ -134,16 +159,23 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _worker_main(address: ServerAddress, options: CarlaOptions, specs: list[EpisodeSpec], results) -> None:
-    _interrupt_on_sigterm()  # a terminate() runs the sessions' cleanup
-    worker = CarlaWorker(address, options)
+def _run_share(worker: CarlaWorker, specs: list[EpisodeSpec], emit: Callable[[EpisodeResult], None]) -> None:
+    """Run a worker's episodes in order; a fatal error fails the rest of them (reported) and is raised."""
     for k, spec in enumerate(specs):
         try:
-            results.put(worker.run(spec))
-        except Exception as exc:  # a fatal problem (e.g. missing towns): the remaining episodes fail with it
+            emit(worker.run(spec))
+        except Exception as exc:
             for rest in specs[k:]:
-                results.put(EpisodeResult(name=rest.name, n_frames=0, seconds=0.0, error=f"{address}: {exc}"))
-            return
+                emit(EpisodeResult(name=rest.name, n_frames=0, seconds=0.0, error=f"{worker.address}: {exc}"))
+            raise
+
+
+def _worker_main(address: ServerAddress, options: CarlaOptions, specs: list[EpisodeSpec], results) -> None:
+    _interrupt_on_sigterm()  # a terminate() runs the sessions' cleanup
+    try:
+        _run_share(CarlaWorker(address, options), specs, results.put)
+    except Exception as exc:  # already reported as failed episodes; the parent raises for them
+        print(f"worker for {address} stopped: {exc}", file=sys.stderr)
 
 
 def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Callable[[EpisodeResult], None]) -> None:
@@ -152,9 +184,10 @@ def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Callable[[Ep
         return
     servers = check_servers(options)
     if len(servers) == 1 or len(todo) == 1:
-        worker = CarlaWorker(servers[0][0], options)
-        for spec in todo:
-            done(worker.run(spec))
+        try:
+            _run_share(CarlaWorker(servers[0][0], options), todo, done)
+        except SimulatorError:
+            return  # reported as failed episodes: the summary lists them and the command fails
         return
     ctx = mp.get_context("spawn")
     results = ctx.Queue()

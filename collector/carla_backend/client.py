@@ -73,11 +73,14 @@ def server_addresses(host: str, base_port: int, tm_port: int, workers: int) -> l
     return [ServerAddress(host, p, q) for p, q in zip(rpc, tms)]
 
 
+CONNECTION_WORDS = ("time-out", "timeout", "timed out", "connection", "rpc", "end of file", "broken pipe",
+                    "connection refused", "connection reset")
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is the client's way of saying the server stopped answering."""
+    """Whether ``exc`` is the client's way of saying the server stopped answering (rpclib / asio messages)."""
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("time-out" in text or "timeout" in text or "connection" in text
-                                              or "rpc" in text)
+    return isinstance(exc, RuntimeError) and any(word in text for word in CONNECTION_WORDS)
 
 
 def connect(address: ServerAddress, timeout_s: float = DEFAULT_TIMEOUT_S):

@@ -41,6 +41,7 @@ class Recording:
     others_present: np.ndarray = field(init=False)
     others_size: np.ndarray = field(init=False)  # (M, 3)
     lane_change_commands: list = field(default_factory=list)  # (blink frame, command frame, side)
+    lead_spawned: bool = False
 
     def __post_init__(self) -> None:
         T, M = self.n_frames, self.n_others
@@ -57,8 +58,14 @@ class Cast:
     ego: object
     road_cam: object
     wide_cam: object
-    others: list
+    lead: object | None  # the scripted lead (None when it could not be spawned)
+    traffic: list
     queues: tuple[SensorQueue, SensorQueue]
+
+    @property
+    def others(self) -> list:
+        """Every other vehicle, the lead first: the ground truth's vehicle order."""
+        return ([self.lead] if self.lead is not None else []) + self.traffic
 
 
 def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator,
@@ -84,23 +91,27 @@ def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.
     road_cam.listen(queues[0])
     wide_cam.listen(queues[1])
     cars = A.four_wheelers(library)
-    others = []
-    if plan.lead != "none":
-        ahead = session.world.get_map().get_waypoint(start.location).next(
-            max(plan.lead_gap_s * plan.ego_speed_mps, 8.0))
-        if ahead:
-            where = ahead[0].transform
-            where = carla.Transform(carla.Location(x=where.location.x, y=where.location.y,
-                                                   z=where.location.z + 0.5), where.rotation)
-            lead = session.spawn(cars[int(rng.integers(len(cars)))], where)
-            if lead is not None:
-                others.append(lead)
+    lead_bp = cars[int(rng.integers(len(cars)))]  # drawn whether or not it spawns: the same stream either way
+    lead = _spawn_lead(session, plan, start, lead_bp) if plan.lead != "none" else None
+    traffic = []
     for point in A.nearest_spawns(list(session.world.get_map().get_spawn_points()), start.location,
                                    traffic_radius_m)[: plan.traffic]:
         vehicle = session.spawn(cars[int(rng.integers(len(cars)))], point)
         if vehicle is not None:
-            others.append(vehicle)
-    return Cast(ego, road_cam, wide_cam, others, queues)
+            traffic.append(vehicle)
+    return Cast(ego, road_cam, wide_cam, lead, traffic, queues)
+
+
+def _spawn_lead(session: CarlaSession, plan: EpisodePlan, start, blueprint):
+    """The lead in the ego's lane, ``lead_gap_s`` ahead; None if that place is off the map or occupied."""
+    carla = session.carla
+    ahead = session.world.get_map().get_waypoint(start.location).next(max(plan.lead_gap_s * plan.ego_speed_mps,
+                                                                          8.0))
+    if not ahead:
+        return None
+    where = ahead[0].transform
+    lifted = carla.Location(x=where.location.x, y=where.location.y, z=where.location.z + 0.5)  # as spawn points
+    return session.spawn(blueprint, carla.Transform(lifted, where.rotation))
 
 
 def _configure_traffic(session: CarlaSession, plan: EpisodePlan, cast: Cast) -> None:
@@ -113,19 +124,19 @@ def _configure_traffic(session: CarlaSession, plan: EpisodePlan, cast: Cast) -> 
     tm.ignore_signs_percentage(cast.ego, 0.0)
     if plan.route:
         tm.set_route(cast.ego, plan.route)
-    for k, vehicle in enumerate(cast.others):
+    if cast.lead is not None:
+        cast.lead.set_autopilot(True, port)
+        tm.set_desired_speed(cast.lead, plan.lead_speed_mps * 3.6)
+        tm.auto_lane_change(cast.lead, False)
+    for k, vehicle in enumerate(cast.traffic):
         vehicle.set_autopilot(True, port)
-        if k == 0 and plan.lead != "none":
-            tm.set_desired_speed(vehicle, plan.lead_speed_mps * 3.6)
-            tm.auto_lane_change(vehicle, False)
-        else:
-            tm.vehicle_percentage_speed_difference(vehicle, plan.traffic_speed_diff_pct[min(k, plan.traffic - 1)])
+        tm.vehicle_percentage_speed_difference(vehicle, plan.traffic_speed_diff_pct[k])
 
 
 def _apply_event(session: CarlaSession, cast: Cast, frame: int, kind: str, value: float, rec: Recording,
                  blinks: dict) -> None:
-    if kind == "lead_speed" and cast.others and cast.others[0].is_alive:
-        session.tm.set_desired_speed(cast.others[0], value)
+    if kind == "lead_speed" and cast.lead is not None and cast.lead.is_alive:
+        session.tm.set_desired_speed(cast.lead, value)
     elif kind == "blink":
         blinks[int(value)] = frame
     elif kind == "lane_change":
@@ -133,7 +144,7 @@ def _apply_event(session: CarlaSession, cast: Cast, frame: int, kind: str, value
         w = session.world.get_map().get_waypoint(cast.ego.get_location())
         lanes = geometry.neighbours(w, side)
         if lanes and lanes[0].lane_id * w.lane_id > 0 and geometry._name(lanes[0].lane_type) == "Driving":
-            session.tm.force_lane_change(cast.ego, side < 0)  # True = to the left
+            session.tm.force_lane_change(cast.ego, side > 0)  # direction True = the lane on the right
             rec.lane_change_commands.append((blinks.pop(side, frame), frame, side))
 
 
@@ -196,9 +207,13 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
     """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
     cast = _spawn_cast(session, plan, spawns, rng, traffic_radius_m)
     _configure_traffic(session, plan, cast)
-    session.world.set_weather(session.carla.WeatherParameters(**plan.weather))
+    weather = session.world.get_weather()  # the server's tuned defaults (scattering, fog falloff, ...)
+    for key, value in plan.weather.items():
+        setattr(weather, key, value)
+    session.world.set_weather(weather)
     carla_map = session.world.get_map()
     rec = Recording(n_frames, len(cast.others))
+    rec.lead_spawned = cast.lead is not None
     sizes = _sizes(cast.others)
     _warm_up(session, cast, plan)
     events, blinks = list(plan.events), {}

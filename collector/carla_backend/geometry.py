@@ -21,6 +21,7 @@ PAINTED = ("Broken", "Solid", "SolidSolid", "SolidBroken", "BrokenSolid", "Broke
 PAVEMENT = ("Driving", "Shoulder", "Parking", "Bidirectional", "Biking", "Stop", "Entry", "Exit", "OnRamp",
             "OffRamp")
 MAX_NEIGHBOURS = 8
+BRANCH_LOOKAHEAD_M = 30.0
 
 
 def pose_from_transform(transform) -> np.ndarray:
@@ -116,19 +117,38 @@ def cross_section(w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lines, edges, exist
 
 
-def _closest(candidates: list, track_xy: np.ndarray):
-    """The candidate waypoint nearest the track (the branch the ego took), or the straightest one."""
+def _branch_points(start, forward: bool) -> np.ndarray:
+    """(n, 2) points along a branch for BRANCH_LOOKAHEAD_M, following its first continuation."""
+    pts, cur = [_loc(start)[:2]], start
+    for _ in range(int(BRANCH_LOOKAHEAD_M / STEP_M)):
+        nxt = cur.next(STEP_M) if forward else cur.previous(STEP_M)
+        if not nxt:
+            break
+        cur = nxt[0]
+        pts.append(_loc(cur)[:2])
+    return np.array(pts)
+
+
+def _closest(candidates: list, track_xy: np.ndarray, forward: bool = True):
+    """The branch the ego took: the candidate whose next BRANCH_LOOKAHEAD_M stay nearest the ego's track.
+
+    Right at a fork the branches are centimetres apart; over 30 m they part by metres, far more than the
+    ego's offset from its lane centre. With no track (episode end) the first candidate is kept.
+    """
     if len(candidates) == 1 or len(track_xy) == 0:
         return candidates[0]
-    pts = np.array([_loc(c)[:2] for c in candidates])  # (n, 2)
-    d = np.linalg.norm(track_xy[None, :, :] - pts[:, None, :], axis=2).min(axis=1)  # (n,)
-    return candidates[int(np.argmin(d))]
+    scores = []
+    for c in candidates:
+        pts = _branch_points(c, forward)  # (n, 2)
+        d = np.linalg.norm(pts[:, None, :] - track_xy[None, :, :], axis=2).min(axis=1)  # (n,)
+        scores.append(float(d.mean()))
+    return candidates[int(np.argmin(scores))]
 
 
 def lane_samples(start, future_xy: np.ndarray, past_xy: np.ndarray) -> list:
     """N_SAMPLES waypoints along the lane of ``start`` (fewer if the lane ends), BEHIND_M behind it first."""
     behind = start.previous(BEHIND_M)
-    first = _closest(behind, past_xy) if behind else start
+    first = _closest(behind, past_xy, forward=False) if behind else start
     samples = [first]
     for _ in range(N_SAMPLES - 1):
         nxt = samples[-1].next(STEP_M)

@@ -66,6 +66,7 @@ class ServerRecord:
     executable: str
     log: str
     started_at: float
+    token: str = ""  # what identifies the process beyond its id (ids are reused): see _start_token
 
     def path(self, state_dir: Path) -> Path:
         return state_dir / f"carla-{self.port}.json"
@@ -88,21 +89,67 @@ def records(state_dir: Path) -> list[ServerRecord]:
     return out
 
 
-def _kill_tree(pid: int) -> None:
-    """End a server and its children (CarlaUE4 starts a shipping binary as a child)."""
+def _start_token(pid: int) -> str:
+    """Linux: the process's start time (clock ticks since boot); Windows: its image name; else ''."""
     if sys.platform == "win32":
-        subprocess.run(["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True)
+        out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/FO", "CSV", "/NH"], capture_output=True,
+                             text=True)
+        first = out.stdout.strip().splitlines()[:1]
+        return first[0].split(",")[0].strip('"') if first and first[0].startswith('"') else ""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]  # field 22: starttime
+    except (OSError, IndexError):
+        return ""
+
+
+def server_running(record: ServerRecord) -> bool:
+    """Whether the server of a record still runs. On Linux that is its process group: CarlaUE4.sh may have
+    exited while the Unreal binary it started runs on. A recorded id now used by another process is not ours."""
+    leader = pid_alive(record.pid, reap=True)
+    if leader and record.token and _start_token(record.pid) != record.token:
+        return False
+    if sys.platform == "win32":
+        return leader
+    return _group_alive(record.pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process group has a member that is not a zombie (killed members stay zombies until their
+    parent, often init, reaps them)."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_tree(record: ServerRecord) -> None:
+    """End a server and its children (CarlaUE4 starts a shipping binary as a child); SIGKILL after STOP_WAIT_S."""
+    if sys.platform == "win32":
+        subprocess.run(["taskkill", "/PID", str(record.pid), "/T", "/F"], capture_output=True)
         return
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(record.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline and pid_alive(pid, reap=True):
+    while time.monotonic() < deadline and server_running(record):
         time.sleep(0.2)
-    if pid_alive(pid, reap=True):
+    if server_running(record):
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(record.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -142,12 +189,20 @@ def start(root: str | None, host: str, port: int, workers: int = 1, quality: str
         executable = executable or find_executable(carla_root(root))
         log_path = state_dir / f"carla-{address.port}.log"
         proc = _spawn(executable, address.port, quality, log_path)
-        record = ServerRecord(proc.pid, address.port, str(executable), str(log_path), time.time())
+        record = ServerRecord(proc.pid, address.port, str(executable), str(log_path), time.time(),
+                              _start_token(proc.pid))
         _save(record, state_dir)
         started.append((address, record, proc))
-    for address, record, proc in started:
-        _wait_started(address, record, proc, timeout_s, state_dir)
-        lines.append(f"{address}: started {record.executable} (pid {record.pid}, log {record.log})")
+    try:
+        for address, record, proc in started:
+            _wait_started(address, record, proc, timeout_s, state_dir)
+            lines.append(f"{address}: started {record.executable} (pid {record.pid}, log {record.log})")
+    except BaseException:  # one failed: stop every server this call started, not only that one
+        for _, record, _ in started:
+            if server_running(record):
+                _kill_tree(record)
+            record.path(state_dir).unlink(missing_ok=True)
+        raise
     return lines, [address.port for address, _, _ in started]
 
 
@@ -162,7 +217,7 @@ def _wait_started(address: ServerAddress, record: ServerRecord, proc: subprocess
         if wait_for_server(address, 0.0) is not None:
             return
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-    _kill_tree(record.pid)
+    _kill_tree(record)
     record.path(state_dir).unlink(missing_ok=True)
     raise SimulatorError(f"CARLA on port {address.port} did not answer within {timeout_s:g} s and was stopped; "
                          f"see its log {record.log} (a first start compiles shaders: try a longer --timeout)")
@@ -177,9 +232,9 @@ def stop(port: int | None = None, state_dir: Path | None = None) -> list[str]:
         return [f"no CARLA server started by sptrain is recorded {where} (state folder {state_dir})"]
     lines = []
     for record in chosen:
-        alive = pid_alive(record.pid, reap=True)
+        alive = server_running(record)
         if alive:
-            _kill_tree(record.pid)
+            _kill_tree(record)
         record.path(state_dir).unlink(missing_ok=True)
         lines.append(f"port {record.port}: " + (f"stopped pid {record.pid}" if alive else
                                                  f"pid {record.pid} had already exited (record removed)"))
@@ -197,7 +252,7 @@ def status(host: str, port: int, workers: int = 1, state_dir: Path | None = None
         owner = ""
         if p in mine:
             r = mine[p]
-            state = "running" if pid_alive(r.pid, reap=True) else "exited"
+            state = "running" if server_running(r) else "exited"
             owner = f"; started by sptrain (pid {r.pid}, {state}, log {r.log})"
         lines.append(f"{host}:{p}: {answer}{owner}")
     return lines

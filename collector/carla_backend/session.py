@@ -13,8 +13,9 @@ from ...errors import SimulatorError
 from .client import ServerAddress, carla_module, is_connection_error
 from .versions import map_basename
 
-# actors of sessions whose cleanup could not reach the server, per "host:port": destroyed after reconnecting
-LEFTOVER_ACTORS: dict[str, list[int]] = {}
+# actors of sessions whose cleanup could not reach the server, per "host:port": (episode id of the world, actor
+# ids), destroyed after reconnecting if the server still runs that episode (a restarted server reuses ids)
+LEFTOVER_ACTORS: dict[str, tuple[int, list[int]]] = {}
 # the settings such a session found (and could not put back): the next session restores these, not ours
 LEFTOVER_SETTINGS: dict[str, object] = {}
 MAX_SUBSTEP_S = 0.01  # physics sub-steps: fixed_delta <= max_substep_delta_time * max_substeps
@@ -92,22 +93,35 @@ class CarlaSession:
                     break
         if self.cleanup_errors:
             left = [a.id for a in self.actors]
-            if left:
-                LEFTOVER_ACTORS.setdefault(str(self.address), []).extend(left)
+            if left and self.world is not None:
+                episode, ids = LEFTOVER_ACTORS.get(str(self.address), (self.world.id, []))
+                LEFTOVER_ACTORS[str(self.address)] = (self.world.id, (ids if episode == self.world.id else []) + left)
             if server_gone and self._original is not None:
                 LEFTOVER_SETTINGS.setdefault(str(self.address), self._original)
+            if server_gone:
+                self._drop_tm()
             note = (f" (the server stopped answering: {len(left)} actors are destroyed once it answers again)"
                     if server_gone else "")
             print(f"warning: CARLA cleanup at {self.address} was incomplete{note}: "
                   + "; ".join(self.cleanup_errors), file=sys.stderr)
 
+    def _drop_tm(self) -> None:
+        """Release this process's Traffic Manager of the lost connection: the client keeps one per port for the
+        whole process, so a reconnected client would otherwise get the stale one back."""
+        try:
+            if self.tm is not None:
+                self.tm.shut_down()
+        except Exception as err:  # the server is gone: releasing may fail as well
+            self.cleanup_errors.append(f"release the Traffic Manager: {err}")
+
     @staticmethod
     def destroy_leftovers(client, address: ServerAddress) -> int:
-        """Destroy actors an earlier session could not clean up on this server; how many were destroyed."""
-        ids = LEFTOVER_ACTORS.pop(str(address), [])
-        if ids:
-            destroy = carla_module().command.DestroyActor
-            client.apply_batch_sync([destroy(i) for i in ids], False)
+        """Destroy actors an earlier session could not clean up, if the server still runs the same episode."""
+        episode, ids = LEFTOVER_ACTORS.pop(str(address), (None, []))
+        if not ids or client.get_world().id != episode:  # restarted or another map: those ids are not ours
+            return 0
+        destroy = carla_module().command.DestroyActor
+        client.apply_batch_sync([destroy(i) for i in ids], False)
         return len(ids)
 
     def _stop_sensors(self) -> None:

@@ -10,7 +10,7 @@ from . import geometry
 from .episode import Recording
 from .signals import LaneTrack, Signals, episode_signals
 
-TRACK_STRIDE = 5  # frames between the track points used to pick the branch the ego took
+TRACK_STRIDE = 2  # frames between the track points used to pick the branch the ego took
 TRACK_AHEAD_S = 15.0
 GAS_PRESSED = 0.3  # throttle fraction: the Traffic Manager's pedals stand in for a driver's
 BRAKE_PRESSED = 0.1

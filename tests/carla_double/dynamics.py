@@ -9,7 +9,7 @@ Autopilot (per tick, vehicles in id order, so runs with the same seeds are ident
   leading vehicle (default 2.5 m) as the standstill gap; a dead end is a standing obstacle;
 * junctions: the next entry of ``set_route`` ('Left' / 'Right' / 'Straight'), else a choice by the TM's random
   generator (``set_random_device_seed``; unseeded TMs draw their seed from the OS, as the real one does);
-* lane changes take 3 s: ``force_lane_change`` (True = left), ``random_left/right_lanechange_percentage``
+* lane changes take 3 s: ``force_lane_change`` (True = right, False = left), ``random_left/right_lanechange_percentage``
   (a chance per tick), and ``auto_lane_change`` around a slower leader; the target lane must be free;
 * ``update_vehicle_lights``: blinkers for lane changes and turns, brake lights when braking, low beams at night;
 * ``get_control`` reports throttle/brake from the sign of the acceleration and the steer of the path's curvature.
@@ -252,7 +252,8 @@ def autopilot_step(server, tm: TMState, a, dt: float, others: list) -> None:
     d.cooldown = max(0.0, d.cooldown - dt)
     if d.lc is None and not d.lane.road.is_junction:
         if p["force_lc"] is not None:
-            if _start_lc(d, a, near, p["force_lc"]) or d.lane.neighbour(1 if p["force_lc"] else -1) is None:
+            left = not p["force_lc"]  # direction True = the lane on the right, as LibCarla's LocalizationStage
+            if _start_lc(d, a, near, left) or d.lane.neighbour(1 if left else -1) is None:
                 p["force_lc"] = None
         elif p["random_left"] and tm.rng.random() * 100.0 < p["random_left"]:
             _start_lc(d, a, near, True)

@@ -201,3 +201,81 @@ def test_parallel_workers_each_use_their_own_server(carla_env, tmp_path, monkeyp
     ports = [json.loads((tmp_path / "shards" / s.name / "zarr.json").read_text())["attributes"]["carla_port"]
              for s in specs]
     assert ports == [2000, 2003]  # episode k runs on server k mod N
+
+
+def test_a_commanded_lane_change_moves_the_ego_that_way_and_is_labelled(carla_env, tmp_path, monkeypatch) -> None:
+    from sunnypilot_training.contract.constants import Desire, Meta
+
+    carla_double.serve("localhost", 2000)
+    real_plan = backend.plan_episode
+
+    def with_lane_changes(*args, **kwargs):  # left after 1.5 s, back right after 6 s (one of them is possible)
+        plan = real_plan(*args, **kwargs)
+        plan.events = [(10, "blink", -1.0), (30, "lane_change", -1.0), (100, "blink", 1.0), (120, "lane_change", 1.0)]
+        return plan
+
+    monkeypatch.setattr(backend, "plan_episode", with_lane_changes)
+    address = ServerAddress("localhost", 2000, 8000)
+    client, version = connect(address, 5.0)
+    spec = EpisodeSpec("carla", "lane_change", 0, 0, 10.0, str(tmp_path / "shards"))
+    shard = S.open_shard(tmp_path / "shards" / backend.run_episode_on(client, version, address, spec).name)
+    assert shard.attrs["lane_changes"] >= 1 and shard.attrs["lane_changes_refused"] == 0
+    labels = S.read_labels(shard)
+    desire = labels["desire"].argmax(axis=1)
+    for frame, side, value in ((30, -1, Desire.LANE_CHANGE_LEFT), (120, 1, Desire.LANE_CHANGE_RIGHT)):
+        if desire[frame] != int(value):
+            continue  # no lane on that side: not commanded
+        x, y = labels["plan"][frame, 22, :2]  # where the camera is 4.7 s later, in the frame at the command
+        lines = labels["lane_lines"][frame, 1:3, :, 0]  # the lane it was in then (left, right y at X_IDXS)
+        centre = np.interp(x, X_IDXS, lines.mean(axis=0))
+        assert side * (y - centre) > 2.5  # it really moved one lane over (3.5 m), to the commanded side
+        blinker = Meta.LEFT_BLINKER if side < 0 else Meta.RIGHT_BLINKER
+        assert labels["meta"][frame, blinker[0]] == 1.0
+    assert {int(Desire.LANE_CHANGE_LEFT), int(Desire.LANE_CHANGE_RIGHT)} & set(desire.tolist())
+
+
+def test_a_lead_that_cannot_be_spawned_is_not_replaced_by_traffic(carla_env, tmp_path, monkeypatch) -> None:
+    from sunnypilot_training.collector.carla_backend import episode as ep
+
+    carla_double.serve("localhost", 2000)
+    monkeypatch.setattr(ep, "_spawn_lead", lambda *args: None)  # e.g. the place ahead is occupied
+    real_plan = backend.plan_episode
+
+    def braking_lead(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        plan.lead, plan.events = "stop_and_go", [(5, "lead_speed", 0.0)]
+        return plan
+
+    monkeypatch.setattr(backend, "plan_episode", braking_lead)
+    address = ServerAddress("localhost", 2000, 8000)
+    client, version = connect(address, 5.0)
+    server = carla_double.get_server("localhost", 2000)
+    shard = S.open_shard(tmp_path / "shards" / backend.run_episode_on(client, version, address, _spec(tmp_path)).name)
+    assert shard.attrs["lead_behaviour"] == "none" and shard.attrs["lead_planned"] == "stop_and_go"
+    desired = [p.get("desired_speed") for p in server.traffic_managers[8000].vehicles.values()]
+    assert 0.0 not in desired  # no traffic car was told to stop in the lead's place
+
+
+def test_a_client_that_does_not_match_the_server_is_refused(carla_env, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(carla_double.client, "CLIENT_VERSION", "0.9.16")
+    carla_double.serve("localhost", 2000, version="0.10.0")
+    with pytest.raises(SimulatorError, match=r"client is 0\.9\.16 but the server .* runs 0\.10\.0.*carla/dist"):
+        collect([_spec(tmp_path)], progress=False, carla=backend.CarlaOptions("localhost", 2000, 8000))
+
+
+def test_lines_follow_the_branch_the_ego_took_at_a_junction(carla_env) -> None:
+    from sunnypilot_training.collector.carla_backend import geometry
+
+    carla_double.serve("localhost", 2000)
+    client, _ = connect(ServerAddress("localhost", 2000, 8000), 5.0)
+    carla_map = client.load_world("Town03").get_map()
+    forks = [w for w in carla_map.generate_waypoints(4.0)
+             if not w.is_junction and len(w.next(geometry.STEP_M)) >= 2]
+    assert forks, "the town has junctions with several ways through"
+    rng = np.random.default_rng(0)
+    for fork in forks[:5]:
+        options = fork.next(geometry.STEP_M)
+        for taken in options:
+            path = geometry._branch_points(taken, forward=True)  # (n, 2) 30 m along the branch
+            track = path[::2] + rng.normal(0.0, 0.4, size=path[::2].shape)  # the ego's noisy positions on it
+            assert geometry._closest(options, track) is taken

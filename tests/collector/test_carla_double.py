@@ -231,7 +231,7 @@ def test_autopilot_follows_its_lane_keeps_a_gap_and_changes_lanes(server):
     heading = math.degrees(math.atan2(follower.get_velocity().y, follower.get_velocity().x))
     assert heading == pytest.approx(follower.get_transform().rotation.yaw, abs=2.0)
     tm.update_vehicle_lights(follower, True)
-    tm.force_lane_change(follower, True)  # True = left
+    tm.force_lane_change(follower, False)  # False = the lane on the left (True = right, as in LibCarla)
     lights = set()
     for _ in range(80):
         world.tick()

@@ -16,10 +16,15 @@ from sunnypilot_training.errors import ConfigError, SimulatorError
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in server is a shell script")
 
 
-def _fake_root(tmp_path: Path, name: str = "CarlaUE4.sh", ready: bool = True, exit_code: int | None = None) -> Path:
+def _fake_root(tmp_path: Path, name: str = "CarlaUE4.sh", ready: bool = True, exit_code: int | None = None,
+               stubborn_child: bool = False) -> Path:
+    """A stand-in CARLA folder. ``stubborn_child``: like CarlaUE4.sh, the script runs the server as a child
+    (not exec), and that child ignores SIGTERM."""
     root = tmp_path / "CARLA_0.9.16"
     root.mkdir()
     body = f"exit {exit_code}" if exit_code is not None else "exec sleep 300"
+    if stubborn_child:
+        body = "sh -c 'trap \"\" TERM; sleep 300; sleep 1' & wait"
     script = root / name
     script.write_text(textwrap.dedent(f"""\
         #!/bin/sh
@@ -40,7 +45,7 @@ def probe(tmp_path: Path, monkeypatch):
         return (0, 9, 16) if (tmp_path / f"ready-{address.port}").exists() else None
 
     monkeypatch.setattr(launcher, "wait_for_server", wait_for_server)
-    monkeypatch.setattr(launcher, "STOP_WAIT_S", 5.0)
+    monkeypatch.setattr(launcher, "STOP_WAIT_S", 1.0)
 
 
 def test_start_status_stop_round_trip(tmp_path: Path, probe) -> None:
@@ -57,11 +62,38 @@ def test_start_status_stop_round_trip(tmp_path: Path, probe) -> None:
     # already answering: left alone, not recorded again
     lines, started = launcher.start(str(root), "localhost", 2100, workers=1, state_dir=state)
     assert started == [] and "already answers" in lines[0]
+    assert all(r.token for r in records)  # start times recorded against pid reuse
     assert "stopped pid" in launcher.stop(2103, state)[0]
-    assert not launcher.pid_alive(records[1].pid, reap=True) and launcher.pid_alive(records[0].pid, reap=True)
+    assert not launcher.server_running(records[1]) and launcher.server_running(records[0])
     launcher.stop(None, state)
-    assert not launcher.pid_alive(records[0].pid, reap=True) and launcher.records(state) == []
+    assert not launcher.server_running(records[0]) and launcher.records(state) == []
     assert "no CARLA server started by sptrain" in launcher.stop(None, state)[0]
+
+
+def test_stop_ends_the_whole_process_group_even_when_the_wrapper_exits_first(tmp_path: Path, probe) -> None:
+    root, state = _fake_root(tmp_path, stubborn_child=True), tmp_path / "state"
+    launcher.start(str(root), "localhost", 2500, timeout_s=20, state_dir=state)
+    [record] = launcher.records(state)
+    assert "stopped pid" in launcher.stop(2500, state)[0]  # SIGTERM ends the wrapper; the child needs SIGKILL
+    assert not launcher._group_alive(record.pid) and not launcher.server_running(record)
+
+
+def test_a_recorded_pid_now_used_by_another_process_is_not_killed(tmp_path: Path, probe) -> None:
+    state = tmp_path / "state"
+    other = launcher.ServerRecord(os.getpid(), 2600, "CarlaUE4.sh", "log", 0.0, token="1")  # this test process
+    launcher._save(other, state)
+    assert not launcher.server_running(other)
+    assert "had already exited" in launcher.stop(2600, state)[0]  # and we are still here
+
+
+def test_when_one_of_several_servers_fails_to_start_all_are_stopped(tmp_path: Path, probe) -> None:
+    root, state = _fake_root(tmp_path), tmp_path / "state"
+    script = root / "CarlaUE4.sh"  # the server on the second port never answers
+    script.write_text(script.read_text().replace('touch "', '[ "$port" = 2703 ] || touch "'))
+    with pytest.raises(SimulatorError, match="port 2703 did not answer"):
+        launcher.start(str(root), "localhost", 2700, workers=2, timeout_s=3.0, state_dir=state)
+    first = (tmp_path / "args-2700").exists()
+    assert first and launcher.records(state) == []  # the first server, which did start, was stopped too
 
 
 def test_a_server_that_never_answers_is_stopped_with_its_log_named(tmp_path: Path, probe) -> None:
