@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "driving_policy_tinygrad.pkl and driving_policy_metadata.pkl (+ a JSON sidecar per tinygrad "
                     "pickle). Every file is checked (torch vs onnxruntime vs tinygrad parity, metadata, parsing) in "
                     "a staging folder and moved into --out-dir only when all checks pass.")
-    parser.add_argument("checkpoint", help="a training checkpoint (<output_dir>/checkpoints/epoch_XXXX.pt)")
+    parser.add_argument("checkpoint", help="a training checkpoint (<output_dir>/checkpoints/epoch_XXXX.pt), or a "
+                                           "training output folder (its newest checkpoint)")
     parser.add_argument("--out-dir", required=True, type=Path, help="folder to write the files into (created)")
     parser.add_argument("--models", default="vision,policy", help="which models: vision, policy or vision,policy "
                         "(default both)")
@@ -30,6 +31,21 @@ def run(args: argparse.Namespace) -> int:
 
     names = resolve_model_names(args.models)
     targets = {name: ArtifactPaths.in_dir(args.out_dir, name) for name in names}
-    report = export_models(args.checkpoint, targets, args.device, args.profile)
+    report = export_models(newest_checkpoint(args.checkpoint), targets, args.device, args.profile)
     print(format_summary(report))
     return 0
+
+
+def newest_checkpoint(path: str) -> str:
+    """``path`` itself, or for a training output folder (or its checkpoints/) the newest checkpoint in it."""
+    from ..errors import ConfigError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    found = sorted((folder / "checkpoints").glob("epoch_*.pt")) or sorted(folder.glob("epoch_*.pt"))
+    if not found:
+        raise ConfigError(f"{folder} holds no checkpoint (checkpoints/epoch_*.pt); give a checkpoint file or the "
+                          f"output folder of a training run")
+    print(f"newest checkpoint in {folder}: {found[-1]}")
+    return str(found[-1])

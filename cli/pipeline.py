@@ -131,10 +131,11 @@ def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
 
 def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str, Any]:
     from ..training import checkpoint as ckpt_io
-    from ..training.config import load_config
+    from ..training.config import load_config, path_override
     from ..training.session import run_training
 
-    base = [f"dataset.train_path={data / 'train'}", f"dataset.val_path={data / 'val'}", f"output_dir={train_dir}",
+    base = [path_override("dataset.train_path", data / "train"), path_override("dataset.val_path", data / "val"),
+            path_override("output_dir", train_dir),
             f"training.seed={args.seed}"]
     last = ckpt_io.latest_checkpoint(train_dir)
     if last is not None:  # a re-run continues (or finds the run complete)

@@ -77,7 +77,12 @@ function Invoke-NativeCommand {
         [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
         [string[]]$ArgumentList = @()
     )
-    & $FilePath @ArgumentList
+    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
+    # redirected: only the exit code decides here.
+    $ErrorActionPreference = 'Continue'
+    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
+    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
+    & $FilePath @Arguments
     if ($LASTEXITCODE -ne 0) {
         throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
     }
@@ -90,6 +95,9 @@ $Candidates = @(
     (Join-Path $RepoRoot '.venv/bin/python'),
     (Join-Path $RepoRoot 'venv/bin/python')
 )
+if ($env:VIRTUAL_ENV) {  # an installed package (no repository venv beside it): the active environment
+    $Candidates += @((Join-Path $env:VIRTUAL_ENV 'Scripts\python.exe'), (Join-Path $env:VIRTUAL_ENV 'bin/python'))
+}
 $Python = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
 if (-not $Python) {
     throw "No virtual environment found under $RepoRoot (looked for venv\Scripts\python.exe and .venv); create it as described in README.md"

@@ -111,3 +111,31 @@ def test_collect_script_form_from_repo_root(repo_root) -> None:
     bad = subprocess.run([sys.executable, "collector/collect_data.py", "--scenario", "x", "--output", "/tmp/x",
                           "--episode-seconds", "5"], cwd=repo_root, capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_train_flags_become_hydra_overrides_that_survive_any_folder_name(tmp_path) -> None:
+    from sunnypilot_training.cli.train_cmd import overrides_from
+    from sunnypilot_training.training.config import load_config
+
+    data, out = tmp_path / "runs (old), O'Brien" / "data", tmp_path / "out [1]"
+    args = build_parser().parse_args(["train", "--data", str(data), "--output-dir", str(out), "--resume",
+                                      "training.vision_epochs=3"])
+    cfg = load_config(overrides_from(args))
+    assert cfg.dataset.train_path == (data / "train").as_posix() and cfg.dataset.val_path == (data / "val").as_posix()
+    assert cfg.output_dir == out.as_posix() and cfg.checkpoint == "latest" and cfg.training.resume is True
+    assert cfg.training.vision_epochs == 3
+
+
+def test_export_takes_the_newest_checkpoint_of_a_training_folder(tmp_path) -> None:
+    from sunnypilot_training.cli.export_cmd import newest_checkpoint
+    from sunnypilot_training.errors import ConfigError
+
+    (tmp_path / "checkpoints").mkdir()
+    for epoch in (2, 10, 9):
+        (tmp_path / "checkpoints" / f"epoch_{epoch:04d}.pt").write_bytes(b"")
+    newest = str(tmp_path / "checkpoints" / "epoch_0010.pt")
+    assert newest_checkpoint(str(tmp_path)) == newest == newest_checkpoint(str(tmp_path / "checkpoints"))
+    assert newest_checkpoint(newest) == newest
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="holds no checkpoint"):
+        newest_checkpoint(str(tmp_path / "empty"))

@@ -140,6 +140,15 @@ def settings_from_cfg(cfg: Any) -> Settings:
                     **sections)
 
 
+def path_override(key: str, path) -> str:
+    """``key='path'`` as a Hydra override that survives any folder name: forward slashes (Windows accepts them;
+    Hydra would read backslashes as escapes) and quoted (Hydra's grammar rejects unquoted ``( , ' [ = #``)."""
+    from pathlib import Path
+
+    text = Path(path).as_posix().replace("'", "\\'")
+    return f"{key}='{text}'"
+
+
 def load_config(overrides: list[str] | None = None, config_name: str = "default") -> Any:
     """Compose the Hydra config with command-line style overrides (``key=value``)."""
     from hydra import compose, initialize_config_dir

@@ -38,7 +38,12 @@ function Invoke-NativeCommand {
         [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
         [string[]]$ArgumentList = @()
     )
-    & $FilePath @ArgumentList
+    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
+    # redirected: only the exit code decides here.
+    $ErrorActionPreference = 'Continue'
+    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
+    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
+    & $FilePath @Arguments
     if ($LASTEXITCODE -ne 0) {
         throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
     }
@@ -105,7 +110,8 @@ function Invoke-Carla {
     Start, Stop or Status (default Status).
 
     .PARAMETER Port
-    RPC port of the (first) server (default 2000).
+    RPC port of the (first) server (start and status default to 2000; Stop without -Port stops every server
+    sptrain started).
 
     .PARAMETER CarlaRoot
     The CARLA folder (holding CarlaUE4.exe or CarlaUnreal.exe); default: the CARLA_ROOT environment variable.
@@ -125,12 +131,13 @@ function Invoke-Carla {
     [CmdletBinding()]
     param(
         [Parameter(Position = 0)][ValidateSet('Start', 'Stop', 'Status')][string]$Action = 'Status',
-        [ValidateRange(1024, 65535)][int]$Port = 2000,
+        [ValidateRange(1024, 65535)][int]$Port,
         [ValidateNotNullOrEmpty()][string]$CarlaRoot,
         [ValidateRange(1, 16)][int]$Workers,
         [ValidateSet('Low', 'Epic', IgnoreCase = $false)][string]$Quality
     )
-    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'carla', $Action.ToLowerInvariant(), '--port', $Port)
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'carla', $Action.ToLowerInvariant())
+    if ($PSBoundParameters.ContainsKey('Port')) { $CliArgs += @('--port', $Port) }
     if ($PSBoundParameters.ContainsKey('CarlaRoot')) { $CliArgs += @('--carla-root', $CarlaRoot) }
     if ($PSBoundParameters.ContainsKey('Workers')) { $CliArgs += @('--workers', $Workers) }
     if ($PSBoundParameters.ContainsKey('Quality')) { $CliArgs += @('--quality', $Quality) }
@@ -198,10 +205,10 @@ function Invoke-Trainer {
     Trains the vision model and the diffusion policy (sptrain train with Hydra overrides).
 
     .DESCRIPTION
-    Runs `sptrain train dataset.train_path=<Data>\train dataset.val_path=<Data>\val output_dir=<Output>` plus the
-    overrides. Checkpoints go to <Output>\checkpoints\epoch_XXXX.pt, with metrics.jsonl, tensorboard\, plots\ and
-    the resolved config.yaml beside them. -Resume continues the newest checkpoint in <Output>\checkpoints exactly
-    (training.resume=true checkpoint=latest).
+    Runs `sptrain train --data <Data> --output-dir <Output> [--resume]` plus the overrides (the CLI turns the
+    folders into quoted Hydra overrides). Checkpoints go to <Output>\checkpoints\epoch_XXXX.pt, with metrics.jsonl,
+    tensorboard\, plots\ and the resolved config.yaml beside them. -Resume continues the newest checkpoint in
+    <Output>\checkpoints exactly (training.resume=true checkpoint=latest).
 
     .PARAMETER Data
     Folder holding train\ and val\ shard folders (as written by two Invoke-Collector calls).
@@ -228,14 +235,8 @@ function Invoke-Trainer {
         [switch]$Resume,
         [ValidatePattern('^(\+\+|\+|~)?[A-Za-z_][\w.@/-]*(=.*)?$')][string[]]$Overrides = @()
     )
-    # Hydra reads a backslash as an escape character: hand it forward slashes, which Windows accepts as well.
-    $TrainPath = (Join-Path $Data 'train') -replace '\\', '/'
-    $ValPath = (Join-Path $Data 'val') -replace '\\', '/'
-    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'train', "dataset.train_path=$TrainPath",
-        "dataset.val_path=$ValPath", "output_dir=$($Output -replace '\\', '/')")
-    if ($Resume) {
-        $CliArgs += @('training.resume=true', 'checkpoint=latest')
-    }
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'train', '--data', $Data, '--output-dir', $Output)
+    if ($Resume) { $CliArgs += '--resume' }
     $CliArgs += $Overrides
     Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
 }
@@ -251,13 +252,17 @@ function Export-DrivingModel {
     before it is moved into the folder.
 
     .PARAMETER Checkpoint
-    A training checkpoint, e.g. artifacts\run1\checkpoints\epoch_0010.pt.
+    A training checkpoint, e.g. artifacts\run1\checkpoints\epoch_0010.pt, or a training output folder (its newest
+    checkpoint is exported).
 
     .PARAMETER ExportDir
     Folder the files are written to (created).
 
     .EXAMPLE
     Export-DrivingModel -Checkpoint artifacts\run1\checkpoints\epoch_0010.pt -ExportDir artifacts\run1\export
+
+    .EXAMPLE
+    Export-DrivingModel -Checkpoint artifacts\run1 -ExportDir artifacts\run1\export
     #>
     [CmdletBinding()]
     param(

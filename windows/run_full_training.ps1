@@ -118,7 +118,12 @@ function Invoke-NativeCommand {
         [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
         [string[]]$ArgumentList = @()
     )
-    & $FilePath @ArgumentList
+    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
+    # redirected: only the exit code decides here.
+    $ErrorActionPreference = 'Continue'
+    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
+    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
+    & $FilePath @Arguments
     if ($LASTEXITCODE -ne 0) {
         throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
     }

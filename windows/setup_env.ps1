@@ -65,7 +65,12 @@ function Invoke-NativeCommand {
         [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
         [string[]]$ArgumentList = @()
     )
-    & $FilePath @ArgumentList
+    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
+    # redirected: only the exit code decides here.
+    $ErrorActionPreference = 'Continue'
+    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
+    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
+    & $FilePath @Arguments
     if ($LASTEXITCODE -ne 0) {
         throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
     }
@@ -86,15 +91,22 @@ function Get-PythonInfo {
         [string[]]$Selector = @()
     )
     # No quotes inside the code: Windows PowerShell 5.1 passes embedded double quotes to native programs mangled.
-    $Probe = 'import sys; print(sys.executable); print(*sys.version_info[:3], sep=chr(46))'
+    # The path comes back hex-encoded UTF-8: a pipe would turn a non-ASCII user name into mojibake.
+    $Probe = 'import sys, struct; print(sys.executable.encode().hex()); print(*sys.version_info[:3], sep=chr(46)); print(struct.calcsize(chr(80)) * 8)'
     try {
         $Lines = @(Invoke-NativeCommand -FilePath $FilePath -ArgumentList ($Selector + @('-c', $Probe)))
     }
     catch {
         return $null
     }
-    if ($Lines.Count -lt 2) { return $null }
-    return [pscustomobject]@{ Path = "$($Lines[-2])".Trim(); Version = "$($Lines[-1])".Trim() }
+    if ($Lines.Count -lt 3) { return $null }
+    $Hex = "$($Lines[-3])".Trim()
+    $Bytes = [byte[]]@(for ($i = 0; $i -lt $Hex.Length; $i += 2) { [Convert]::ToByte($Hex.Substring($i, 2), 16) })
+    return [pscustomobject]@{
+        Path    = [Text.Encoding]::UTF8.GetString($Bytes)
+        Version = "$($Lines[-2])".Trim()
+        Bits    = "$($Lines[-1])".Trim()
+    }
 }
 
 function Find-Python {
@@ -111,7 +123,7 @@ function Find-Python {
     $MajorMinor = ($Version.Split('.')[0..1]) -join '.'
     $Found = @()
     if (Get-Command 'py' -ErrorAction SilentlyContinue) {
-        $Found += Get-PythonInfo -FilePath 'py' -Selector @("-$MajorMinor")
+        $Found += Get-PythonInfo -FilePath 'py' -Selector @("-$MajorMinor-64")
     }
     if (Get-Command 'python' -ErrorAction SilentlyContinue) {
         $Found += Get-PythonInfo -FilePath 'python'
@@ -125,6 +137,10 @@ function Find-Python {
         if (Test-Path -LiteralPath $Exe -PathType Leaf) { $Found += Get-PythonInfo -FilePath $Exe }
     }
     foreach ($Info in $Found) {
+        if ($Info -and $Info.Bits -ne '64') {
+            Write-Host "Skipping $($Info.Bits)-bit Python $($Info.Version) at $($Info.Path) (torch needs 64-bit)"
+            continue
+        }
         if ($Info -and (($Info.Version -eq $Version) -or $Info.Version.StartsWith("$Version."))) {
             Write-Host "Python $($Info.Version): $($Info.Path)"
             return $Info.Path
@@ -190,9 +206,18 @@ if (-not $BasePython) {
     }
 }
 
-# 2. The virtual environment
+# 2. The virtual environment (one made with another Python is made again)
 if (Test-Path -LiteralPath $VenvPython -PathType Leaf) {
-    Write-Host "Reusing the virtual environment $VenvDir"
+    $VenvInfo = Get-PythonInfo -FilePath $VenvPython
+    $Wanted = "$(($PythonVersion.Split('.')[0..1]) -join '.')."
+    if ($VenvInfo -and $VenvInfo.Bits -eq '64' -and ("$($VenvInfo.Version).").StartsWith($Wanted)) {
+        Write-Host "Reusing the virtual environment $VenvDir (Python $($VenvInfo.Version))"
+    }
+    else {
+        Write-Host "The virtual environment $VenvDir was made with another Python: making it again"
+        Remove-Item -LiteralPath $VenvDir -Recurse -Force
+        Invoke-NativeCommand -FilePath $BasePython -ArgumentList @('-m', 'venv', $VenvDir)
+    }
 }
 else {
     Write-Host "Creating the virtual environment $VenvDir"
@@ -228,9 +253,14 @@ catch {
 }
 
 # 5. CARLA: the client wheel shipped with the server, and CARLA_ROOT
-if (-not $PSBoundParameters.ContainsKey('CarlaRoot') -and (Test-Path -LiteralPath 'Env:CARLA_ROOT')) {
-    $CarlaRoot = $env:CARLA_ROOT
-    Write-Host "Using CARLA_ROOT=$CarlaRoot"
+if (-not $PSBoundParameters.ContainsKey('CarlaRoot') -and $env:CARLA_ROOT) {
+    if (Test-Path -LiteralPath $env:CARLA_ROOT -PathType Container) {
+        $CarlaRoot = $env:CARLA_ROOT
+        Write-Host "Using CARLA_ROOT=$CarlaRoot"
+    }
+    else {
+        Write-Warning "CARLA_ROOT=$env:CARLA_ROOT is not a folder (moved?): skipping the CARLA client; pass -CarlaRoot to fix it"
+    }
 }
 if ($CarlaRoot) {
     if (-not (Test-Path -LiteralPath $CarlaRoot -PathType Container)) {
@@ -246,7 +276,7 @@ if ($CarlaRoot) {
         Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--force-reinstall', '--no-deps', $Wheel.FullName)
     }
     else {
-        Write-Host "No carla-*-$PythonTag-*win_amd64.whl in $Dist: keeping the CARLA client from the package index"
+        Write-Host "No carla-*-$PythonTag-*win_amd64.whl in ${Dist}: keeping the CARLA client from the package index"
     }
     [Environment]::SetEnvironmentVariable('CARLA_ROOT', $CarlaRoot, 'User')
     $env:CARLA_ROOT = $CarlaRoot
@@ -256,4 +286,4 @@ if ($CarlaRoot) {
 # 6. What the machine offers now
 Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
 Write-Host ''
-Write-Host 'Done. In a new PowerShell: Import-Module .\windows\env.psm1; Enter-TrainingEnv   (see docs\windows.md)'
+Write-Host "Done. In a new PowerShell: Import-Module '$(Join-Path $RepoRoot 'windows\env.psm1')'; Enter-TrainingEnv   (see docs\windows.md)"

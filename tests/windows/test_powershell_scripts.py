@@ -55,7 +55,7 @@ EXPECTED_CALLS = {
     ("windows/env.psm1", "Invoke-Carla"): ("carla", {"--port", "--carla-root", "--workers", "--quality"}),
     ("windows/env.psm1", "Invoke-Collector"): ("collect", {
         "--simulator", "--scenario", "--episodes", "--output", "--port", "--workers", "--seed"}),
-    ("windows/env.psm1", "Invoke-Trainer"): ("train", set()),
+    ("windows/env.psm1", "Invoke-Trainer"): ("train", {"--data", "--output-dir", "--resume"}),
     ("windows/env.psm1", "Export-DrivingModel"): ("export", {"--out-dir"}),
     ("windows/env.psm1", "Install-DrivingModel"): ("install", {
         "--from-dir", "--sunnypilot-root", "--models-dir", "--dry-run", "--restore"}),
@@ -359,7 +359,9 @@ def test_house_style(script) -> None:
     functions = _functions(tree)
     helpers = [n for n in _nodes(tree, "function_name") if n.text == b"Invoke-NativeCommand"]
     assert len(helpers) == 1, f"{_rel(path)}: one private Invoke-NativeCommand"
-    assert "& $FilePath @ArgumentList" in functions["Invoke-NativeCommand"].text.decode()
+    helper = functions["Invoke-NativeCommand"].text.decode()
+    assert "& $FilePath @Arguments" in helper and "$LASTEXITCODE -ne 0" in helper
+    assert "$ErrorActionPreference = 'Continue'" in helper  # 5.1: stderr of a native program is not an error
     for name, function in functions.items():
         assert name.split("-")[0] in APPROVED_VERBS, f"{name}: not an approved verb"
         assert "[CmdletBinding(" in _param_block(function).text.decode(), f"{name}: no [CmdletBinding()]"
@@ -391,6 +393,24 @@ def test_no_powershell_7_only_syntax(script) -> None:
             elements = _nodes(command, "command_elements")[0].children
             paths = [c for c in elements if c.type not in ("command_argument_sep", "command_parameter")]
             assert len(paths) <= 2, f"{_rel(path)}: {command.text.decode()}"
+
+
+SCOPES = "env|script|global|local|private|using|function|variable"
+DRIVE_QUALIFIED = re.compile(rf"\$(?!(?:{SCOPES}):)[A-Za-z_]\w*:(?![\w\\])")
+
+
+def _bad_variable_references(source: str) -> list[str]:
+    """`"... $Name: ..."` in an expandable string: PowerShell reads `$Name:` as a drive-qualified variable and
+    refuses to parse the file (tree-sitter-powershell accepts it); `${Name}:` is the correct form."""
+    strings = re.findall(r'"(?:[^"`]|`.)*"', source)
+    return [m.group(0) for text in strings for m in DRIVE_QUALIFIED.finditer(text)]
+
+
+def test_no_variable_is_read_as_a_drive_reference(script) -> None:
+    path, _ = script
+    assert _bad_variable_references(path.read_text()) == [], _rel(path)
+    assert _bad_variable_references('Write-Host "in $Dist: done"') == ["$Dist:"]  # the check does fire
+    assert _bad_variable_references('Write-Host "in ${Dist}: done $env:PATH"') == []
 
 
 def test_every_sptrain_call_exists_in_the_parser(script, commands) -> None:
@@ -491,8 +511,10 @@ def test_docs_show_only_commands_that_exist(commands) -> None:
     seen, wrong = set(), []
     for command in _doc_commands():
         words = command.split()
-        if "sptrain" in words:
-            args = words[words.index("sptrain") + 1 :]
+        names = [Path(w.replace("\\", "/")).name for w in words]  # .\venv\Scripts\sptrain.exe is sptrain too
+        if "sptrain" in names or "sptrain.exe" in names:
+            at = names.index("sptrain") if "sptrain" in names else names.index("sptrain.exe")
+            args = words[at + 1 :]
             wrong += [f"{command}: {p}" for p in _sptrain_problems(args, commands)]
             seen.add(f"sptrain {args[0] if args else ''}")
             continue
