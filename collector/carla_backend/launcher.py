@@ -151,7 +151,10 @@ def _kill_tree(record: ServerRecord) -> None:
         try:
             os.killpg(record.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        deadline = time.monotonic() + STOP_WAIT_S  # SIGKILL is delivered asynchronously: wait until it took
+        while time.monotonic() < deadline and server_running(record):
+            time.sleep(0.05)
 
 
 def _spawn(executable: Path, port: int, quality: str, log_path: Path) -> subprocess.Popen:

@@ -124,7 +124,7 @@ def test_ue5_server_uses_town10_and_its_own_vehicles(carla_env, tmp_path) -> Non
 def test_a_lost_sensor_frame_fails_the_episode_after_retries(carla_env, tmp_path) -> None:
     server = carla_double.serve("localhost", 2000)
     server.faults.drop_sensor_frames = set(range(server.frame + 5, server.frame + 100_000))
-    options = backend.CarlaOptions("localhost", 2000, 8000, retries=1, timeout_s=1.0)
+    options = backend.CarlaOptions("localhost", 2000, 8000, retries=1, timeout_s=2.0)
     worker = backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options)
     result = worker.run(_spec(tmp_path))
     assert result.error is not None and "after 2 attempts" in result.error
@@ -144,7 +144,7 @@ def test_a_lost_connection_is_retried_and_leftovers_are_cleaned(carla_env, tmp_p
         return (0, 9, 16)
 
     monkeypatch.setattr(backend, "wait_for_server", server_back)
-    options = backend.CarlaOptions("localhost", 2000, 8000, retries=2, timeout_s=1.0)
+    options = backend.CarlaOptions("localhost", 2000, 8000, retries=2, timeout_s=5.0)
     result = backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options).run(_spec(tmp_path))
     assert result.error is None and _visible(tmp_path) == [result.name]
     assert "time-out" in capsys.readouterr().err
