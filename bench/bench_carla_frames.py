@@ -22,6 +22,7 @@ import numpy as np
 
 from sunnypilot_training.collector.carla_backend import cameras
 from sunnypilot_training.collector.carla_backend.sensors import image_bgra
+from sunnypilot_training.collector.frames import pack_frames
 from sunnypilot_training.contract import camera
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     road = _ms(lambda: cameras.road_to_model(image_bgra(raw))[..., 2::-1], n)
     wide = _ms(lambda: cameras.wide_to_model(image_bgra(raw))[..., 2::-1], n)
     block = np.stack([cameras.road_to_model(rgb)] * 40)
-    pack = _ms(lambda: cameras.pack_block(block, block), max(3, n // 10)) / 40
+    pack = _ms(lambda: pack_frames(block, block), max(3, n // 10)) / 40
     generic_road = _ms(lambda: camera.warp_image(cameras._halve(rgb), cameras.ROAD_WARP, method="bilinear"), 5)
     generic_wide = _ms(lambda: camera.warp_image(rgb, cameras.WIDE_WARP, method="bilinear"), 5)
     total = road + wide + pack

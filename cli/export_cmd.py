@@ -39,13 +39,14 @@ def run(args: argparse.Namespace) -> int:
 def newest_checkpoint(path: str) -> str:
     """``path`` itself, or for a training output folder (or its checkpoints/) the newest checkpoint in it."""
     from ..errors import ConfigError
+    from ..training.checkpoint import latest_checkpoint
 
     folder = Path(path)
     if not folder.is_dir():
         return path
-    found = sorted((folder / "checkpoints").glob("epoch_*.pt")) or sorted(folder.glob("epoch_*.pt"))
-    if not found:
+    found = latest_checkpoint(folder.parent if folder.name == "checkpoints" else folder)
+    if found is None:
         raise ConfigError(f"{folder} holds no checkpoint (checkpoints/epoch_*.pt); give a checkpoint file or the "
                           f"output folder of a training run")
-    print(f"newest checkpoint in {folder}: {found[-1]}")
-    return str(found[-1])
+    print(f"newest checkpoint in {folder}: {found}")
+    return str(found)

@@ -79,26 +79,22 @@ def _workers(args, simulator: str, preset: dict) -> int:
 
 
 class CarlaServers:
-    """Servers for the collect stage: started by the launcher if none answers, stopped afterwards unless kept."""
+    """Servers for the collect stage: the launcher starts those that do not answer (and leaves the others alone);
+    the ones it started are stopped afterwards unless kept."""
 
-    def __init__(self, args, workers: int):
-        self.args, self.workers, self.started = args, workers, []
+    def __init__(self, options, carla_root: str | None, keep_running: bool):
+        self.options, self.carla_root, self.keep_running, self.started = options, carla_root, keep_running, []
 
     def __enter__(self) -> CarlaServers:
         from ..collector.carla_backend import launcher
-        from ..collector.carla_backend.client import server_addresses, wait_for_server
 
-        a = self.args
-        base = a.carla_port if a.carla_base_port is None else a.carla_base_port
-        silent = [x for x in server_addresses(a.carla_host, base, a.carla_tm_port, self.workers)
-                  if wait_for_server(x, 0.0) is None]
-        if silent:
-            lines, self.started = launcher.start(a.carla_root, a.carla_host, base, self.workers)
-            print("\n".join(lines))
+        o = self.options
+        lines, self.started = launcher.start(self.carla_root, o.host, o.base_port, o.workers)
+        print("\n".join(lines))
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.started and not self.args.keep_carla_running:
+        if self.started and not self.keep_running:
             from ..collector.carla_backend import launcher
 
             for port in self.started:
@@ -116,7 +112,7 @@ def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
     workers = _workers(args, simulator, preset)
     carla = carla_options(args, workers, prefix="carla-") if simulator == "carla" else None
     stats = {}
-    with CarlaServers(args, workers) if carla else nullcontext():
+    with CarlaServers(carla, args.carla_root, args.keep_carla_running) if carla else nullcontext():
         for split, episodes, seed in (("train", args.train_episodes, args.seed),
                                       ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
             specs = plan_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)

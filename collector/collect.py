@@ -227,38 +227,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_carla_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """The CARLA server options (``prefix`` 'carla-' gives --carla-host ... for the pipeline)."""
+    """The CARLA server options: --host, --port, ... (``prefix`` 'carla-': --carla-host, ... for the pipeline);
+    the timeout is --carla-timeout either way."""
     from .carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_TM_PORT, PORT_STRIDE
 
     group = parser.add_argument_group("CARLA server (with --simulator carla)")
-    group.add_argument(f"--{prefix or ''}host", default=DEFAULT_HOST, help=f"CARLA host (default {DEFAULT_HOST})")
-    group.add_argument(f"--{prefix or ''}port", type=int, default=DEFAULT_PORT,
+    group.add_argument(f"--{prefix}host", default=DEFAULT_HOST, help=f"CARLA host (default {DEFAULT_HOST})")
+    group.add_argument(f"--{prefix}port", type=int, default=DEFAULT_PORT,
                        help=f"CARLA RPC port (default {DEFAULT_PORT})")
-    group.add_argument(f"--{'carla-' if prefix else ''}tm-port", type=int, default=DEFAULT_TM_PORT,
+    group.add_argument(f"--{prefix}tm-port", type=int, default=DEFAULT_TM_PORT,
                        help=f"Traffic Manager port (default {DEFAULT_TM_PORT}); worker i uses this + i")
-    group.add_argument(f"--{'carla-' if prefix else ''}base-port", type=int, default=None,
+    group.add_argument(f"--{prefix}base-port", type=int, default=None,
                        help=f"with --workers N: the servers listen on this, +{PORT_STRIDE}, +{2 * PORT_STRIDE}, "
                             f"... (default: the port)")
     group.add_argument("--carla-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                        help=f"seconds to wait for the server's answers (default {DEFAULT_TIMEOUT_S:g})")
-    group.add_argument(f"--{'carla-' if prefix else ''}retries", type=int, default=2,
+    group.add_argument(f"--{prefix}retries", type=int, default=2,
                        help="times a failed episode is run again after a lost connection (default 2)")
 
 
 def carla_options(args: argparse.Namespace, workers: int, prefix: str = ""):
-    """CarlaOptions from the parsed flags of :func:`add_carla_arguments`."""
+    """CarlaOptions from the parsed flags of :func:`add_carla_arguments` (same ``prefix``)."""
     from .carla_backend.backend import CarlaOptions
 
-    p = prefix.replace("-", "_")
-    extra = "carla_" if prefix else ""
-    base = getattr(args, f"{extra}base_port")
-    port = getattr(args, f"{p}port")
-    retries = getattr(args, f"{extra}retries")
+    def flag(name: str):
+        return getattr(args, (prefix + name).replace("-", "_"))
+
+    base, retries = flag("base-port"), flag("retries")
     if retries < 0:
-        raise ConfigError(f"--retries {retries}; expected 0 or more")
-    return CarlaOptions(host=getattr(args, f"{p}host"), base_port=port if base is None else base,
-                        tm_port=getattr(args, f"{extra}tm_port"), workers=workers, timeout_s=args.carla_timeout,
-                        retries=retries)
+        raise ConfigError(f"--{prefix}retries {retries}; expected 0 or more")
+    return CarlaOptions(host=flag("host"), base_port=flag("port") if base is None else base, tm_port=flag("tm-port"),
+                        workers=workers, timeout_s=args.carla_timeout, retries=retries)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -346,3 +346,37 @@ def warp_image(
     sample = _sample_nearest if method == "nearest" else _sample_bilinear
     out = sample(img3, x, y, front, fill)  # (H_out, W_out, C)
     return out[..., 0] if squeeze else out
+
+
+class BilinearWarp:
+    """``warp_image(img, M, method="bilinear", fill=0)`` for one fixed matrix and source size, with the four taps
+    and weights of every output pixel computed once: a uint8 image (H, W, C) of that size warps 2-3x faster.
+
+    Neighbours outside the image count as 0, as in :func:`warp_image`; results agree to the rounding of float32
+    accumulation.
+    """
+
+    def __init__(self, M, src_width_px: int, src_height_px: int, out_width_px: int = MODEL_FRAME_WIDTH_PX,
+                 out_height_px: int = MODEL_FRAME_HEIGHT_PX):
+        x, y, front = _source_coords(np.asarray(M, dtype=np.float64), out_width_px, out_height_px)  # (H_out, W_out)
+        x0, y0 = np.floor(x), np.floor(y)
+        fx, fy = x - x0, y - y0
+        self.taps, self.weights = [], []
+        for dy, wy in ((0, 1.0 - fy), (1, fy)):
+            for dx, wx in ((0, 1.0 - fx), (1, fx)):
+                ix, iy = x0.astype(np.int64) + dx, y0.astype(np.int64) + dy
+                ok = front & (ix >= 0) & (ix < src_width_px) & (iy >= 0) & (iy < src_height_px)
+                self.taps.append(np.where(ok, iy * src_width_px + ix, 0).ravel())  # (H_out * W_out,) flat index
+                self.weights.append(np.where(ok, wx * wy, 0.0).ravel().astype(np.float32)[:, None])
+        self.out_shape, self.src_shape = (out_height_px, out_width_px), (src_height_px, src_width_px)
+
+    def __call__(self, image) -> np.ndarray:
+        img = np.asarray(image)
+        if img.ndim != 3 or img.shape[:2] != self.src_shape or img.dtype != np.uint8:
+            raise ContractError(f"image has shape {img.shape} and dtype {img.dtype}; this warp expects uint8 "
+                                f"({self.src_shape[0]}, {self.src_shape[1]}, C)")
+        flat = img.reshape(-1, img.shape[2])  # (H * W, C)
+        acc = flat[self.taps[0]] * self.weights[0]  # (H_out * W_out, C) float32
+        for taps, weights in zip(self.taps[1:], self.weights[1:]):
+            acc += flat[taps] * weights
+        return _cast_like(acc, img.dtype).reshape(self.out_shape + (img.shape[2],))

@@ -7,6 +7,7 @@ import pytest
 from sunnypilot_training.cli import pipeline
 from sunnypilot_training.cli.main import build_parser
 from sunnypilot_training.collector.carla_backend import launcher
+from sunnypilot_training.collector.collect import carla_options
 
 carla_double = pytest.importorskip("carla_double")
 
@@ -64,16 +65,19 @@ def fake_launcher(monkeypatch):
 @pytest.mark.parametrize("keep", [False, True])
 def test_servers_started_for_the_collection_are_stopped_unless_kept(double, fake_launcher, keep) -> None:
     args = _args("--simulator", "carla", "--carla-port", "2200", *(["--keep-carla-running"] if keep else []))
-    with pipeline.CarlaServers(args, workers=2):
+    with pipeline.CarlaServers(carla_options(args, 2, prefix="carla-"), args.carla_root, args.keep_carla_running):
         assert fake_launcher == [("start", 2200, 2)]
     assert fake_launcher[1:] == ([] if keep else [("stop", 2200), ("stop", 2203)])
 
 
-def test_servers_that_already_answer_are_neither_started_nor_stopped(double, fake_launcher) -> None:
-    carla_double.serve("localhost", 2300)
-    with pipeline.CarlaServers(_args("--simulator", "carla", "--carla-port", "2300"), workers=1):
-        pass
-    assert fake_launcher == []
+def test_servers_that_already_answer_are_neither_started_nor_stopped(double, capsys) -> None:
+    server = carla_double.serve("localhost", 2300)
+    args = _args("--simulator", "carla", "--carla-port", "2300")
+    servers = pipeline.CarlaServers(carla_options(args, 1, prefix="carla-"), None, False)  # no CARLA folder needed
+    with servers:
+        assert servers.started == []
+    assert "localhost:2300: CARLA 0.9.16 already answers (left as it is)" in capsys.readouterr().out
+    assert server.running and carla_double.get_server("localhost", 2300) is server
 
 
 def test_carla_collection_defaults_to_one_worker() -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 
 import numpy as np
 
-from ...contract import camera, yuv
 from .. import shards as S
 from ..collect import EpisodeResult, EpisodeSpec
+from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
 from ..scenarios import get_scenario
 from .episode import simulate_episode
@@ -19,22 +18,6 @@ SIMULATOR_NAME = "builtin"
 SIMULATOR_VERSION = "1.1"  # bump when the simulator's output for a given seed changes
 NOISE_STREAM = 0x5E45  # the sensor-noise random stream of an episode, apart from the simulation's
 WRITE_BLOCK_FRAMES = 40
-
-
-def camera_attrs() -> dict:
-    """Intrinsics and extrinsics of the simulated cameras, stored in every shard."""
-
-    def cam(model: camera.CameraModel) -> dict:
-        return {k: v for k, v in asdict(model).items()}
-
-    return {
-        "img": {"source": cam(camera.C3_ROAD), "model_frame": cam(camera.MEDMODEL)},
-        "big_img": {"source": cam(camera.C3_WIDE), "model_frame": cam(camera.SBIGMODEL),
-                    "lens": "pinhole (the device's wide lens is fisheye)"},
-        "height_m": camera.CAMERA_HEIGHT_M,
-        "device_from_calib_rpy": [0.0, 0.0, 0.0],
-        "wide_from_device_rpy": [0.0, 0.0, 0.0],
-    }
 
 
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
@@ -68,7 +51,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
             for j, t in enumerate(block):
                 road[j], wide[j] = renderer.render(sim.truth.ego_pose_ned[t], sim.vehicle_boxes(t), rng)
             lap("render")
-            packed = {"img": yuv.rgb_to_6ch(road), "big_img": yuv.rgb_to_6ch(wide)}
+            packed = pack_frames(road, wide)
             lap("pack")
             writer.write_frames(block_start, packed)
             lap("write")

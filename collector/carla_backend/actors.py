@@ -13,7 +13,7 @@ import numpy as np
 
 from ...contract import camera
 from ...errors import SimulatorError
-from .geometry import neighbours
+from .geometry import is_same_direction_driving, neighbours
 from .versions import SpawnRule
 
 EGO_PREFERRED = ("lincoln.mkz", "tesla.model3", "toyota.prius", "audi.a2", "dodge.charger", "mini.cooper",
@@ -86,7 +86,7 @@ def _same_direction_lanes(w) -> int:
     n = 1
     for side in (-1, 1):
         for lane in neighbours(w, side):
-            if lane.lane_id * w.lane_id <= 0 or str(getattr(lane.lane_type, "name", lane.lane_type)) != "Driving":
+            if not is_same_direction_driving(w, lane):
                 break
             n += 1
     return n

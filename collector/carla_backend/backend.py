@@ -21,11 +21,12 @@ from ...contract.constants import DT_S, TrafficConvention
 from ...errors import SimulatorError
 from .. import shards as S
 from ..collect import EpisodeResult, EpisodeSpec
+from ..frames import camera_attrs
 from ..labels import compute_labels
 from ..scenarios import get_scenario
 from . import actors as A
-from .cameras import camera_attrs
 from .client import (
+    DEFAULT_TIMEOUT_S,
     ServerAddress,
     ServerUnreachable,
     connect,
@@ -52,7 +53,7 @@ class CarlaOptions:
     base_port: int
     tm_port: int
     workers: int = 1
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 2
 
     def addresses(self) -> list[ServerAddress]:
@@ -60,7 +61,7 @@ class CarlaOptions:
 
 
 def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress, spec: EpisodeSpec,
-                   timeout_s: float = 30.0) -> EpisodeResult:
+                   timeout_s: float = DEFAULT_TIMEOUT_S) -> EpisodeResult:
     """Collect one episode on a connected server and write its shard."""
     start = time.perf_counter()
     scenario = get_scenario(spec.scenario)
@@ -77,7 +78,8 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
                  "carla_port": address.port,
                  "map": map_name, "spawn_rule": rule.__dict__, "scenario": spec.scenario, "seed": spec.seed,
                  "episode_index": spec.episode_index, "dt_s": DT_S, "weather": plan.weather,
-                 "lead_behaviour": plan.lead, "cameras": camera_attrs(A.CAMERA_MOUNT_X_M, CAMERA_HEIGHT_M),
+                 "lead_behaviour": plan.lead,
+                 "cameras": camera_attrs(mount_m={"x": A.CAMERA_MOUNT_X_M, "z": CAMERA_HEIGHT_M}),
                  "traffic_convention": TrafficConvention.RIGHT_HAND.value}
         timings = {}
         with S.ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
@@ -187,7 +189,7 @@ def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Callable[[Ep
         try:
             _run_share(CarlaWorker(servers[0][0], options), todo, done)
         except SimulatorError:
-            return  # reported as failed episodes: the summary lists them and the command fails
+            pass  # reported as failed episodes: the summary lists them and the command fails
         return
     ctx = mp.get_context("spawn")
     results = ctx.Queue()

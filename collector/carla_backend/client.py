@@ -58,14 +58,21 @@ class ServerAddress:
         return f"{self.host}:{self.port}"
 
 
-def server_addresses(host: str, base_port: int, tm_port: int, workers: int) -> list[ServerAddress]:
-    """The servers of ``workers`` parallel collectors: RPC ports base + 3 i, Traffic Manager ports tm + i."""
+def rpc_ports(base_port: int, workers: int) -> list[int]:
+    """RPC ports of the servers of ``workers`` parallel collectors: base + 3 i."""
     if workers < 1:
         raise SimulatorError(f"--workers {workers}; expected at least 1")
-    for name, port in (("--port/--base-port", base_port), ("--tm-port", tm_port)):
-        if not 1024 <= port <= 65535 - PORT_STRIDE * workers:
-            raise SimulatorError(f"{name} {port}; expected a port in 1024..{65535 - PORT_STRIDE * workers}")
-    rpc = [base_port + PORT_STRIDE * i for i in range(workers)]
+    highest = 65535 - PORT_STRIDE * workers
+    if not 1024 <= base_port <= highest:
+        raise SimulatorError(f"--port/--base-port {base_port}; expected a port in 1024..{highest}")
+    return [base_port + PORT_STRIDE * i for i in range(workers)]
+
+
+def server_addresses(host: str, base_port: int, tm_port: int, workers: int) -> list[ServerAddress]:
+    """The servers of ``workers`` parallel collectors: RPC ports base + 3 i, Traffic Manager ports tm + i."""
+    rpc = rpc_ports(base_port, workers)
+    if not 1024 <= tm_port <= 65535 - workers:
+        raise SimulatorError(f"--tm-port {tm_port}; expected a port in 1024..{65535 - workers}")
     tms = [tm_port + i for i in range(workers)]
     if set(tms) & {p + k for p in rpc for k in range(PORT_STRIDE)}:
         raise SimulatorError(f"Traffic Manager ports {tms} overlap the CARLA server ports {rpc} (each server "

@@ -13,6 +13,7 @@ import numpy as np
 from ...contract import camera
 from ...contract.constants import DT_S
 from .. import shards as S
+from ..frames import pack_frames
 from . import actors as A
 from . import cameras, geometry
 from .plan import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
@@ -143,12 +144,12 @@ def _apply_event(session: CarlaSession, cast: Cast, frame: int, kind: str, value
         side = int(value)
         w = session.world.get_map().get_waypoint(cast.ego.get_location())
         lanes = geometry.neighbours(w, side)
-        if lanes and lanes[0].lane_id * w.lane_id > 0 and geometry._name(lanes[0].lane_type) == "Driving":
+        if lanes and geometry.is_same_direction_driving(w, lanes[0]):
             session.tm.force_lane_change(cast.ego, side > 0)  # direction True = the lane on the right
             rec.lane_change_commands.append((blinks.pop(side, frame), frame, side))
 
 
-def _record(rec: Recording, t: int, cast: Cast, carla_map, sizes: np.ndarray) -> None:
+def _record(rec: Recording, t: int, cast: Cast, carla_map) -> None:
     cam_tf = cast.road_cam.get_transform()
     ego_tf = cast.ego.get_transform()
     rec.device_pose[t] = geometry.pose_from_transform(cam_tf)
@@ -171,7 +172,6 @@ def _record(rec: Recording, t: int, cast: Cast, carla_map, sizes: np.ndarray) ->
         rec.others_speed[t, m] = geometry.body_component(vehicle.get_velocity(), tf)
         rec.others_accel[t, m] = geometry.body_component(vehicle.get_acceleration(), tf)
         rec.others_present[t, m] = True
-    rec.others_size[:] = sizes
 
 
 def _sizes(others: list) -> np.ndarray:
@@ -214,7 +214,7 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
     carla_map = session.world.get_map()
     rec = Recording(n_frames, len(cast.others))
     rec.lead_spawned = cast.lead is not None
-    sizes = _sizes(cast.others)
+    rec.others_size[:] = _sizes(cast.others)
     _warm_up(session, cast, plan)
     events, blinks = list(plan.events), {}
     road_block = np.empty((WRITE_BLOCK_FRAMES, 256, 512, 3), np.uint8)
@@ -228,10 +228,10 @@ def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random
         j = t % WRITE_BLOCK_FRAMES
         road_block[j] = cameras.road_to_model(image_bgra(road_img))[..., 2::-1]  # BGRA -> RGB after the warp
         wide_block[j] = cameras.wide_to_model(image_bgra(wide_img))[..., 2::-1]
-        _record(rec, t, cast, carla_map, sizes)
+        _record(rec, t, cast, carla_map)
         if j == WRITE_BLOCK_FRAMES - 1 or t == n_frames - 1:
             start = t - j
-            writer.write_frames(start, cameras.pack_block(road_block[: j + 1], wide_block[: j + 1]))
+            writer.write_frames(start, pack_frames(road_block[: j + 1], wide_block[: j + 1]))
         if progress is not None:
             progress(t)
     return rec

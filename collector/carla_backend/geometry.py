@@ -45,6 +45,11 @@ def _name(enum_value) -> str:
     return str(getattr(enum_value, "name", enum_value)).rsplit(".", 1)[-1]
 
 
+def is_same_direction_driving(w, lane) -> bool:
+    """``lane`` (beside ``w``) is a driving lane with w's direction of travel (lane ids of one sign)."""
+    return lane is not None and lane.lane_id * w.lane_id > 0 and _name(lane.lane_type) == "Driving"
+
+
 def is_painted(marking) -> bool:
     return marking is not None and _name(marking.type) in PAINTED
 

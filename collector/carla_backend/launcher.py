@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, SimulatorError
 from ..pids import pid_alive
-from .client import ServerAddress, server_addresses, wait_for_server
+from .client import ServerAddress, rpc_ports, wait_for_server
 from .versions import UE4, UE5
 
 QUALITIES = ("Low", "Epic")
@@ -178,7 +178,7 @@ def start(root: str | None, host: str, port: int, workers: int = 1, quality: str
     if quality not in QUALITIES:
         raise ConfigError(f"--quality {quality!r}; expected one of {', '.join(QUALITIES)}")
     state_dir = state_dir or default_state_dir()
-    addresses = server_addresses(host, port, port + 1000, workers)
+    addresses = [ServerAddress(host, p) for p in rpc_ports(port, workers)]
     lines, started = [], []
     executable = None
     for address in addresses:
@@ -248,7 +248,7 @@ def status(host: str, port: int, workers: int = 1, state_dir: Path | None = None
     state_dir = state_dir or default_state_dir()
     mine = {r.port: r for r in records(state_dir)}
     lines = []
-    ports = {a.port for a in server_addresses(host, port, port + 1000, workers)} | set(mine)
+    ports = set(rpc_ports(port, workers)) | set(mine)
     for p in sorted(ports):
         version = wait_for_server(ServerAddress(host, p), 0.0)
         answer = f"CARLA {'.'.join(map(str, version))} answers" if version else "no answer"

@@ -45,13 +45,6 @@ class SensorQueue:
                                      f"{data.frame}); the episode is not written")
             return data
 
-    def drain(self) -> None:
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return
-
 
 def image_bgra(image) -> np.ndarray:
     """(H, W, 4) uint8 BGRA view of a CARLA image's buffer (no copy; warp first, reorder the small result)."""

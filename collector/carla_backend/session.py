@@ -10,7 +10,7 @@ import sys
 
 from ...contract.constants import DT_S
 from ...errors import SimulatorError
-from .client import ServerAddress, carla_module, is_connection_error
+from .client import DEFAULT_TIMEOUT_S, ServerAddress, carla_module, is_connection_error
 from .versions import map_basename
 
 # actors of sessions whose cleanup could not reach the server, per "host:port": (episode id of the world, actor
@@ -23,7 +23,8 @@ MAX_SUBSTEPS = 10
 
 
 class CarlaSession:
-    def __init__(self, client, address: ServerAddress, map_name: str, seed: int, timeout_s: float = 30.0):
+    def __init__(self, client, address: ServerAddress, map_name: str, seed: int,
+                 timeout_s: float = DEFAULT_TIMEOUT_S):
         self.client, self.address, self.map_name, self.seed = client, address, map_name, int(seed)
         self.timeout_s = float(timeout_s)  # for a tick, and for a sensor's data of a frame
         self.carla = carla_module()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sunnypilot_training.contract import camera as cam
+from sunnypilot_training.contract.errors import ContractError
 
 # A point on the road 20 m ahead, 1.5 m to the left, calibrated FRD frame (z down: the road is below).
 ROAD_POINT_M = np.array([20.0, -1.5, cam.CAMERA_HEIGHT_M])
@@ -223,3 +224,16 @@ def test_warp_image_rejects_bad_inputs():
         cam.warp_image(image, np.eye(2))
     with pytest.raises(ValueError, match="method"):
         cam.warp_image(image, np.eye(3), method="cubic")
+
+
+def test_bilinear_warp_with_precomputed_taps_matches_warp_image() -> None:
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (cam.C3_WIDE.height_px, cam.C3_WIDE.width_px, 3), dtype=np.uint8)
+    M = cam.warp_matrix([0.01, -0.02, 0.03], cam.C3_WIDE, cam.SBIGMODEL)  # parts of the frame fall outside
+    fast = cam.BilinearWarp(M, cam.C3_WIDE.width_px, cam.C3_WIDE.height_px)
+    reference = cam.warp_image(img, M, method="bilinear")
+    out = fast(img)
+    assert out.shape == reference.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - reference).max() <= 1 and (out != reference).mean() < 1e-3
+    with pytest.raises(ContractError, match="expects uint8"):
+        fast(img[:100])
