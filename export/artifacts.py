@@ -81,7 +81,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def make_staging_dir(near: str | os.PathLike) -> Path:
     """A fresh hidden folder inside ``near`` (created if missing): same file system as the destination."""
-    parent = Path(near)
+    parent = Path(near).resolve()  # absolute: the tinygrad children run with the staging folder as their cwd
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=".sptrain-export-", dir=parent))
 
