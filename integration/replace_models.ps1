@@ -3,12 +3,12 @@
 Installs exported driving models into a sunnypilot checkout or model folder (thin wrapper over `sptrain install`).
 
 .DESCRIPTION
-Finds this repository's virtual environment and runs
-`python -m sunnypilot_training.cli.main install ...` with the given files and target. All behaviour lives in
-Python: validation of the files, the backup into <models dir>\.sptrain_backups\<UTC timestamp>\, atomic copies,
-sha256 checks, the smoke test and the automatic undo on failure. openpilot does not run natively on Windows: point
--SunnypilotRoot at a checkout in WSL (\\wsl$\Ubuntu\home\me\sunnypilot or \\wsl.localhost\Ubuntu\...) or on a
-network share.
+An entry point over Install-DrivingModel of windows\env.psm1, which takes the same parameters: it finds this
+repository's virtual environment and runs `python -m sunnypilot_training.cli.main install ...` with the given files
+and target. All behaviour lives in Python: validation of the files, the backup into
+<models dir>\.sptrain_backups\<UTC timestamp>\, atomic copies, sha256 checks, the smoke test and the automatic undo
+on failure. openpilot does not run natively on Windows: point -SunnypilotRoot at a checkout in WSL
+(\\wsl$\Ubuntu\home\me\sunnypilot or \\wsl.localhost\Ubuntu\...) or on a network share.
 
 .PARAMETER VisionTinygrad
 Path of driving_vision_tinygrad.pkl (written by `sptrain export`).
@@ -63,67 +63,8 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-function Invoke-NativeCommand {
-    <#
-    .SYNOPSIS
-    Runs a native program with an argument array and throws when it exits non-zero.
-    .PARAMETER FilePath
-    The program to run.
-    .PARAMETER ArgumentList
-    Its arguments, one array element each (no quoting needed).
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
-        [string[]]$ArgumentList = @()
-    )
-    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
-    # redirected: only the exit code decides here.
-    $ErrorActionPreference = 'Continue'
-    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
-    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
-    & $FilePath @Arguments
-    if ($LASTEXITCODE -ne 0) {
-        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
-    }
-}
+Import-Module (Join-Path $PSScriptRoot '..\windows\common.psm1') -Force
+Import-Module (Join-Path $PSScriptRoot '..\windows\env.psm1') -Force
 
-$RepoRoot = Split-Path -Parent $PSScriptRoot
-$Candidates = @(
-    (Join-Path $RepoRoot 'venv\Scripts\python.exe'),
-    (Join-Path $RepoRoot '.venv\Scripts\python.exe'),
-    (Join-Path $RepoRoot '.venv/bin/python'),
-    (Join-Path $RepoRoot 'venv/bin/python')
-)
-if ($env:VIRTUAL_ENV) {  # an installed package (no repository venv beside it): the active environment
-    $Candidates += @((Join-Path $env:VIRTUAL_ENV 'Scripts\python.exe'), (Join-Path $env:VIRTUAL_ENV 'bin/python'))
-}
-$Python = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
-if (-not $Python) {
-    throw "No virtual environment found under $RepoRoot (looked for venv\Scripts\python.exe and .venv); create it as described in README.md"
-}
-
-$CliArgs = @('-m', 'sunnypilot_training.cli.main', 'install')
-$FileFlags = [ordered]@{
-    VisionTinygrad = '--vision-tinygrad'
-    VisionMetadata = '--vision-metadata'
-    PolicyTinygrad = '--policy-tinygrad'
-    PolicyMetadata = '--policy-metadata'
-    VisionOnnx     = '--vision-onnx'
-    PolicyOnnx     = '--policy-onnx'
-}
-foreach ($Name in $FileFlags.Keys) {
-    if ($PSBoundParameters.ContainsKey($Name)) {
-        $CliArgs += @($FileFlags[$Name], $PSBoundParameters[$Name])
-    }
-}
-if ($PSCmdlet.ParameterSetName -eq 'Checkout') {
-    $CliArgs += @('--sunnypilot-root', $SunnypilotRoot)
-}
-else {
-    $CliArgs += @('--models-dir', $ModelsDir)
-}
-if ($DryRun) { $CliArgs += '--dry-run' }
-if ($Restore) { $CliArgs += '--restore' }
-
-Invoke-NativeCommand -FilePath $Python -ArgumentList $CliArgs
+# The parameters are Install-DrivingModel's own (names, types, parameter sets): pass them on as given.
+Install-DrivingModel @PSBoundParameters

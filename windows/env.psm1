@@ -5,7 +5,8 @@ PowerShell functions over the sptrain command line: the virtual environment, CAR
 .DESCRIPTION
 Import this module to work with sunnypilot-training from a PowerShell prompt. Every function finds this repository's
 virtual environment (venv\ or .venv\, created by windows\setup_env.ps1), runs
-`python -m sunnypilot_training.cli.main <command> ...` with an argument array, and throws when the command fails.
+`python -m sunnypilot_training.cli.main <command> ...` with an argument array, and throws when the command fails;
+the environment lookup and the program runner come from windows\common.psm1, which this module imports.
 All behaviour lives in Python; the functions only translate parameters into sptrain flags.
 
 .EXAMPLE
@@ -17,62 +18,7 @@ Test-TrainingEnv
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-$script:RepoRoot = Split-Path -Parent $PSScriptRoot
-
-function Invoke-NativeCommand {
-    <#
-    .SYNOPSIS
-    Runs a native program with an argument array and throws when it exits non-zero.
-    .DESCRIPTION
-    The one place that starts a program: its output goes down the pipeline, a non-zero $LASTEXITCODE becomes an
-    exception that names the program and the code.
-    .PARAMETER FilePath
-    The program to run.
-    .PARAMETER ArgumentList
-    Its arguments, one array element each (no quoting needed).
-    .EXAMPLE
-    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
-        [string[]]$ArgumentList = @()
-    )
-    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
-    # redirected: only the exit code decides here.
-    $ErrorActionPreference = 'Continue'
-    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
-    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
-    & $FilePath @Arguments
-    if ($LASTEXITCODE -ne 0) {
-        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
-    }
-}
-
-function Get-TrainingPython {
-    <#
-    .SYNOPSIS
-    The python.exe of this repository's virtual environment.
-    .DESCRIPTION
-    Looks for venv\Scripts\python.exe, then .venv\Scripts\python.exe (and the POSIX layouts) under the repository
-    root; throws with the fix when there is none.
-    .EXAMPLE
-    $Python = Get-TrainingPython
-    #>
-    [CmdletBinding()]
-    param()
-    $Candidates = @(
-        (Join-Path $script:RepoRoot 'venv\Scripts\python.exe'),
-        (Join-Path $script:RepoRoot '.venv\Scripts\python.exe'),
-        (Join-Path $script:RepoRoot '.venv/bin/python'),
-        (Join-Path $script:RepoRoot 'venv/bin/python')
-    )
-    $Found = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
-    if (-not $Found) {
-        throw "No virtual environment under $script:RepoRoot (looked for venv\Scripts\python.exe and .venv); run windows\setup_env.ps1 first"
-    }
-    return $Found
-}
+Import-Module (Join-Path $PSScriptRoot 'common.psm1') -Force
 
 function Enter-TrainingEnv {
     <#
@@ -279,13 +225,32 @@ function Install-DrivingModel {
     Installs exported models into a sunnypilot checkout or a model folder (sptrain install).
 
     .DESCRIPTION
-    Runs `sptrain install --from-dir DIR --sunnypilot-root ROOT` (or --models-dir): validates the files, backs up
-    what they replace into <models dir>\.sptrain_backups\<UTC timestamp>\, copies atomically, runs a smoke test and
-    puts the originals back on any failure. openpilot does not run on Windows: point -SunnypilotRoot at a checkout
-    in WSL (\\wsl.localhost\Ubuntu\home\me\sunnypilot) or on a share.
+    Runs `sptrain install --from-dir DIR --sunnypilot-root ROOT` (or --models-dir, or the files one by one with
+    --vision-tinygrad ... --policy-onnx): validates the files, backs up what they replace into
+    <models dir>\.sptrain_backups\<UTC timestamp>\, copies atomically, runs a smoke test and puts the originals back
+    on any failure. openpilot does not run on Windows: point -SunnypilotRoot at a checkout in WSL
+    (\\wsl.localhost\Ubuntu\home\me\sunnypilot) or on a share. integration\replace_models.ps1 calls this function.
 
     .PARAMETER ExportDir
-    Folder written by Export-DrivingModel / sptrain export (not needed with -Restore).
+    Folder written by Export-DrivingModel / sptrain export (not needed with -Restore or with the file parameters).
+
+    .PARAMETER VisionTinygrad
+    Path of driving_vision_tinygrad.pkl (instead of -ExportDir, with the other file parameters).
+
+    .PARAMETER VisionMetadata
+    Path of driving_vision_metadata.pkl.
+
+    .PARAMETER PolicyTinygrad
+    Path of driving_policy_tinygrad.pkl.
+
+    .PARAMETER PolicyMetadata
+    Path of driving_policy_metadata.pkl.
+
+    .PARAMETER VisionOnnx
+    Optional path of driving_vision.onnx; installed too, so a comma device can rebuild its own pickle.
+
+    .PARAMETER PolicyOnnx
+    Optional path of driving_policy.onnx.
 
     .PARAMETER SunnypilotRoot
     Root of a sunnypilot/openpilot checkout; the files go to selfdrive\modeld\models\.
@@ -303,11 +268,20 @@ function Install-DrivingModel {
     Install-DrivingModel -ExportDir artifacts\run1\export -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot -DryRun
 
     .EXAMPLE
+    Install-DrivingModel -VisionTinygrad out\driving_vision_tinygrad.pkl -VisionMetadata out\driving_vision_metadata.pkl -PolicyTinygrad out\driving_policy_tinygrad.pkl -PolicyMetadata out\driving_policy_metadata.pkl -ModelsDir D:\models
+
+    .EXAMPLE
     Install-DrivingModel -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot -Restore
     #>
     [CmdletBinding(DefaultParameterSetName = 'Checkout')]
     param(
         [ValidateNotNullOrEmpty()][string]$ExportDir,
+        [ValidateNotNullOrEmpty()][string]$VisionTinygrad,
+        [ValidateNotNullOrEmpty()][string]$VisionMetadata,
+        [ValidateNotNullOrEmpty()][string]$PolicyTinygrad,
+        [ValidateNotNullOrEmpty()][string]$PolicyMetadata,
+        [ValidateNotNullOrEmpty()][string]$VisionOnnx,
+        [ValidateNotNullOrEmpty()][string]$PolicyOnnx,
         [Parameter(Mandatory = $true, ParameterSetName = 'Checkout')][ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
         [Parameter(Mandatory = $true, ParameterSetName = 'ModelsDir')][ValidateNotNullOrEmpty()][string]$ModelsDir,
         [switch]$DryRun,
@@ -315,6 +289,12 @@ function Install-DrivingModel {
     )
     $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'install')
     if ($PSBoundParameters.ContainsKey('ExportDir')) { $CliArgs += @('--from-dir', $ExportDir) }
+    if ($PSBoundParameters.ContainsKey('VisionTinygrad')) { $CliArgs += @('--vision-tinygrad', $VisionTinygrad) }
+    if ($PSBoundParameters.ContainsKey('VisionMetadata')) { $CliArgs += @('--vision-metadata', $VisionMetadata) }
+    if ($PSBoundParameters.ContainsKey('PolicyTinygrad')) { $CliArgs += @('--policy-tinygrad', $PolicyTinygrad) }
+    if ($PSBoundParameters.ContainsKey('PolicyMetadata')) { $CliArgs += @('--policy-metadata', $PolicyMetadata) }
+    if ($PSBoundParameters.ContainsKey('VisionOnnx')) { $CliArgs += @('--vision-onnx', $VisionOnnx) }
+    if ($PSBoundParameters.ContainsKey('PolicyOnnx')) { $CliArgs += @('--policy-onnx', $PolicyOnnx) }
     if ($PSCmdlet.ParameterSetName -eq 'Checkout') {
         $CliArgs += @('--sunnypilot-root', $SunnypilotRoot)
     }

@@ -102,44 +102,9 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-function Invoke-NativeCommand {
-    <#
-    .SYNOPSIS
-    Runs a native program with an argument array and throws when it exits non-zero.
-    .PARAMETER FilePath
-    The program to run.
-    .PARAMETER ArgumentList
-    Its arguments, one array element each (no quoting needed).
-    .EXAMPLE
-    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'sunnypilot_training.cli.main', 'doctor')
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
-        [string[]]$ArgumentList = @()
-    )
-    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
-    # redirected: only the exit code decides here.
-    $ErrorActionPreference = 'Continue'
-    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
-    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
-    & $FilePath @Arguments
-    if ($LASTEXITCODE -ne 0) {
-        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
-    }
-}
+Import-Module (Join-Path $PSScriptRoot 'common.psm1') -Force
 
-$RepoRoot = Split-Path -Parent $PSScriptRoot
-$Candidates = @(
-    (Join-Path $RepoRoot 'venv\Scripts\python.exe'),
-    (Join-Path $RepoRoot '.venv\Scripts\python.exe'),
-    (Join-Path $RepoRoot '.venv/bin/python'),
-    (Join-Path $RepoRoot 'venv/bin/python')
-)
-$Python = $Candidates | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf } | Select-Object -First 1
-if (-not $Python) {
-    throw "No virtual environment found under $RepoRoot (looked for venv\Scripts\python.exe and .venv); run windows\setup_env.ps1 first"
-}
+$Python = Get-TrainingPython
 
 $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'pipeline')
 if ($PSBoundParameters.ContainsKey('Scenario')) { $CliArgs += @('--scenario', $Scenario) }

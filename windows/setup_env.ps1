@@ -49,32 +49,7 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-function Invoke-NativeCommand {
-    <#
-    .SYNOPSIS
-    Runs a native program with an argument array and throws when it exits non-zero.
-    .PARAMETER FilePath
-    The program to run.
-    .PARAMETER ArgumentList
-    Its arguments, one array element each (no quoting needed).
-    .EXAMPLE
-    Invoke-NativeCommand -FilePath $Python -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'pip')
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FilePath,
-        [string[]]$ArgumentList = @()
-    )
-    # Windows PowerShell 5.1 turns a native program's stderr into terminating errors under 'Stop' when output is
-    # redirected: only the exit code decides here.
-    $ErrorActionPreference = 'Continue'
-    # A trailing backslash before the closing quote of an argument with spaces escapes the quote on 5.1: drop it.
-    $Arguments = @($ArgumentList | ForEach-Object { if ("$_" -match '^(.*[^:\\])\\+$') { $Matches[1] } else { "$_" } })
-    & $FilePath @Arguments
-    if ($LASTEXITCODE -ne 0) {
-        throw "$FilePath exited with code $LASTEXITCODE (see the message above)"
-    }
-}
+Import-Module (Join-Path $PSScriptRoot 'common.psm1') -Force
 
 function Get-PythonInfo {
     <#
@@ -192,7 +167,7 @@ function Get-ComputeCapability {
     return "$($Lines[0])".Trim()
 }
 
-$RepoRoot = Split-Path -Parent $PSScriptRoot
+$RepoRoot = Get-RepositoryRoot
 $VenvDir = Join-Path $RepoRoot 'venv'
 $VenvPython = Join-Path $VenvDir 'Scripts\python.exe'
 

@@ -1,7 +1,12 @@
-"""The Windows PowerShell layer, checked statically (no PowerShell runs here): windows/*.ps1, windows/env.psm1 and
+"""The Windows PowerShell layer, checked statically (no PowerShell runs here): windows/*.ps1, windows/*.psm1 and
 integration/replace_models.ps1 parse, their parameters are the documented ones with help, they follow the house
 style, use no PowerShell 7-only syntax, and every ``sptrain`` sub-command and flag they pass exists in the real
 parser (``build_parser()``), as does every command docs/windows.md shows.
+
+Shared helpers live once, in windows/common.psm1 (the native-command runner, the venv python lookup, the repository
+root): no other script defines a function of the same name, starts a program itself or looks for the venv, every
+script imports common.psm1 by a path built from ``$PSScriptRoot``, and every call to one of our functions reaches a
+function that the script defines or imports, with parameters that function has.
 
 Convention the flag check relies on (and enforces): a script builds each ``sptrain`` call as ONE array that starts
 ``@('-m', 'sunnypilot_training.cli.main', '<sub-command>', ...)``, grows it only with ``$Var += ...`` in the same
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +32,13 @@ from sunnypilot_training.cli.main import build_parser
 from spt_testutil import REPO_ROOT
 
 WINDOWS = REPO_ROOT / "windows"
+COMMON = WINDOWS / "common.psm1"
+ENV_MODULE = WINDOWS / "env.psm1"
 REPLACE_MODELS = REPO_ROOT / "integration" / "replace_models.ps1"
 DOCS = REPO_ROOT / "docs" / "windows.md"
 SPTRAIN_MODULE = "sunnypilot_training.cli.main"
 
-# The documented parameters of each script, in order (windows/env.psm1 has none: its functions do).
+# The documented parameters of each script, in order (the modules have none: their functions do).
 SCRIPT_PARAMETERS = {
     "windows/setup_env.ps1": ["InstallCUDA", "PythonVersion", "CarlaRoot"],
     "windows/run_full_training.ps1": [
@@ -39,6 +47,7 @@ SCRIPT_PARAMETERS = {
         "Preset", "Seed", "CarlaRoot", "CarlaPort", "Overrides",
     ],
     "windows/env.psm1": [],
+    "windows/common.psm1": [],
     "integration/replace_models.ps1": [
         "VisionTinygrad", "VisionMetadata", "PolicyTinygrad", "PolicyMetadata", "VisionOnnx", "PolicyOnnx",
         "SunnypilotRoot", "ModelsDir", "DryRun", "Restore",
@@ -46,6 +55,17 @@ SCRIPT_PARAMETERS = {
 }  # fmt: skip
 EXPORTED = ["Enter-TrainingEnv", "Invoke-Carla", "Invoke-Collector", "Invoke-Trainer", "Export-DrivingModel",
             "Install-DrivingModel", "Test-TrainingEnv"]  # fmt: skip
+# The shared helpers: defined in windows/common.psm1 and nowhere else.
+COMMON_EXPORTED = ["Get-RepositoryRoot", "Invoke-NativeCommand", "Get-TrainingPython"]
+# The scripts that call sptrain themselves (the others go through these: replace_models.ps1 through env.psm1).
+SPTRAIN_CALLERS = {"windows/setup_env.ps1", "windows/run_full_training.ps1", "windows/env.psm1"}
+# What only common.psm1 may spell (outside comments): the venv lookup, the repository root, the exit-code check.
+COMMON_ONLY = (".venv", "venv\\Scripts\\python.exe", "bin/python", "Split-Path -Parent $PSScriptRoot",
+               "$LASTEXITCODE")  # fmt: skip
+# Parameters every [CmdletBinding()] function takes.
+COMMON_PARAMETERS = {"Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction", "ErrorVariable",
+                     "WarningVariable", "InformationVariable", "OutVariable", "OutBuffer",
+                     "PipelineVariable"}  # fmt: skip
 # What each wrapper passes (the documented mapping onto the CLI).
 EXPECTED_CALLS = {
     ("windows/run_full_training.ps1", None): ("pipeline", {
@@ -58,7 +78,8 @@ EXPECTED_CALLS = {
     ("windows/env.psm1", "Invoke-Trainer"): ("train", {"--data", "--output-dir", "--resume"}),
     ("windows/env.psm1", "Export-DrivingModel"): ("export", {"--out-dir"}),
     ("windows/env.psm1", "Install-DrivingModel"): ("install", {
-        "--from-dir", "--sunnypilot-root", "--models-dir", "--dry-run", "--restore"}),
+        "--from-dir", "--vision-tinygrad", "--vision-metadata", "--policy-tinygrad", "--policy-metadata",
+        "--vision-onnx", "--policy-onnx", "--sunnypilot-root", "--models-dir", "--dry-run", "--restore"}),
     ("windows/env.psm1", "Test-TrainingEnv"): ("doctor", {"--output-dir"}),
 }  # fmt: skip
 # Approved PowerShell verbs (Get-Verb) that these scripts may use.
@@ -351,26 +372,173 @@ def test_every_parameter_has_help(script) -> None:
 
 def test_house_style(script) -> None:
     path, tree = script
-    text = path.read_text()
-    finds_venv = ("venv\\Scripts\\python.exe", ".venv") if path.name != "setup_env.ps1" else ("'venv'",)
-    for needle in ("Set-StrictMode -Version Latest", "$ErrorActionPreference = 'Stop'", "$PSScriptRoot",
-                   "$LASTEXITCODE", SPTRAIN_MODULE, *finds_venv):  # fmt: skip
-        assert needle in text, f"{_rel(path)}: {needle}"
-    functions = _functions(tree)
-    helpers = [n for n in _nodes(tree, "function_name") if n.text == b"Invoke-NativeCommand"]
-    assert len(helpers) == 1, f"{_rel(path)}: one private Invoke-NativeCommand"
-    helper = functions["Invoke-NativeCommand"].text.decode()
-    assert "& $FilePath @Arguments" in helper and "$LASTEXITCODE -ne 0" in helper
-    assert "$ErrorActionPreference = 'Continue'" in helper  # 5.1: stderr of a native program is not an error
-    for name, function in functions.items():
+    rel, text = _rel(path), path.read_text()
+    needles = ["Set-StrictMode -Version Latest", "$ErrorActionPreference = 'Stop'", "$PSScriptRoot"]
+    needles += [SPTRAIN_MODULE] * (rel in SPTRAIN_CALLERS)
+    needles += ["'venv'"] * (path.name == "setup_env.ps1")
+    needles += [*COMMON_ONLY, "venv\\Scripts\\python.exe"] * (path == COMMON)
+    for needle in needles:
+        assert needle in text, f"{rel}: {needle}"
+    for name, function in _functions(tree).items():
         assert name.split("-")[0] in APPROVED_VERBS, f"{name}: not an approved verb"
         assert "[CmdletBinding(" in _param_block(function).text.decode(), f"{name}: no [CmdletBinding()]"
     if path.suffix == ".ps1":
         assert "[CmdletBinding(" in _param_block(tree).text.decode()
+    if path == COMMON:  # its helpers take what the scripts hand them; users reach them through validated parameters
+        return
     for scope_name, scope in _documented_scopes(path, tree):
         for param, node in _parameters(scope).items():
             attrs = node.text.decode()
             assert "[switch]" in attrs or "[Validate" in attrs, f"{scope_name} -{param}: no validation attribute"
+
+
+# --- one copy of each shared helper, in windows/common.psm1 -----------------------------------------------------
+
+
+def _duplicates(trees: dict[str, Node]) -> list[str]:
+    """Function names defined more than once over all the scripts (twice in one file counts too)."""
+    counts = Counter(n.text.decode() for tree in trees.values() for n in _nodes(tree, "function_name"))
+    return sorted(name for name, count in counts.items() if count > 1)
+
+
+def _without_comments(tree: Node, source: bytes) -> str:
+    """The source with comments blanked (help text may mention what the code must not do)."""
+    data = bytearray(source)
+    for node in _nodes(tree, "comment"):
+        data[node.start_byte : node.end_byte] = b" " * (node.end_byte - node.start_byte)
+    return data.decode()
+
+
+def _imports(path: Path, tree: Node) -> list[tuple[Node, Path | None]]:
+    """Each Import-Module of a script, with the file it loads when the path is Join-Path $PSScriptRoot '<literal>'."""
+    found = []
+    for command in _nodes(tree, "command"):
+        if command.children[0].text != b"Import-Module":
+            continue
+        arguments = [c for c in _nodes(command, "command_elements")[0].children if c.type != "command_argument_sep"]
+        joins = [c for c in _nodes(arguments[0], "command") if c.children[0].text == b"Join-Path"] if arguments else []
+        target = None
+        if joins:
+            parts = [c for c in _nodes(joins[0], "command_elements")[0].children if c.type != "command_argument_sep"]
+            relative = _literal(parts[1]) if len(parts) == 2 and parts[0].text == b"$PSScriptRoot" else None
+            if relative is not None:
+                target = (path.parent / relative.replace("\\", "/")).resolve()
+        found.append((command, target))
+    return found
+
+
+def _sharing_problems(path: Path, tree: Node, source: bytes) -> list[str]:
+    """How a script breaks the one-copy rule: starting programs or finding the venv itself, importing badly."""
+    found = []
+    imports = _imports(path, tree)
+    top_level = {c.start_byte for c in _nodes(tree, "command", skip_functions=True)}
+    for command, target in imports:
+        where = command.text.decode()
+        if target is None or not target.is_file():
+            found.append(f"{where}: not Import-Module (Join-Path $PSScriptRoot '<a file that exists>')")
+        if b"-Force" not in [c.text for c in _nodes(command, "command_parameter")]:
+            found.append(f"{where}: no -Force (a changed module would not be reloaded)")
+        if command.start_byte not in top_level:
+            found.append(f"{where}: inside a function (import once, at the top)")
+    if path == COMMON:
+        return found + [f"{c.text.decode()}: common.psm1 imports nothing" for c, _ in imports]
+    code = _without_comments(tree, source)
+    if _nodes(tree, "command_invokation_operator"):
+        found.append("starts a program itself (use Invoke-NativeCommand of common.psm1)")
+    found += [f"spells {needle} (the venv lookup and the exit-code check are common.psm1's)" for needle in COMMON_ONLY
+              if needle in code]  # fmt: skip
+    if COMMON.resolve() not in [target for _, target in imports]:
+        found.append("does not import common.psm1 by a path built from $PSScriptRoot")
+    return found
+
+
+def _enclosing_scope(node: Node) -> Node:
+    while node.parent is not None and node.type != "function_statement":
+        node = node.parent
+    return node
+
+
+def _signature(param: Node) -> tuple[list[str], list[str], bool]:
+    """What splatting depends on: the type, the parameter sets and whether it is mandatory."""
+    text = param.text.decode()
+    kind = re.findall(r"\[(switch|string\[\]|string|int)\]", text)
+    sets = re.findall(r"ParameterSetName\s*=\s*'(\w+)'", text)
+    return kind, sets, bool(re.search(r"Mandatory\s*=\s*\$true", text))
+
+
+def _default_set(scope: Node) -> str | None:
+    block = _param_block(scope)
+    found = re.search(r"DefaultParameterSetName\s*=\s*'(\w+)'", block.text.decode()) if block else None
+    return found.group(1) if found else None
+
+
+def _splat_problems(name: str, caller: Node, target: Node) -> list[str]:
+    """`name @PSBoundParameters` passes the caller's parameters on: the target must take each, alike."""
+    mine, theirs = _parameters(caller), _parameters(target)
+    found = [f"{name}: takes no -{p}" for p in mine if p not in theirs]
+    found += [f"{name} -{p}: {_signature(node)} here, {_signature(theirs[p])} there" for p, node in mine.items()
+              if p in theirs and _signature(node) != _signature(theirs[p])]  # fmt: skip
+    if _default_set(caller) != _default_set(target):
+        found.append(f"{name}: default parameter set {_default_set(target)}, not {_default_set(caller)}")
+    return found
+
+
+def _call_problems(path: Path, tree: Node, ours: set[str]) -> list[str]:
+    """Calls to our functions that reach none (not defined here, not exported by an import) or pass a -Name it lacks."""
+    visible = dict(_functions(tree))
+    for _, target in _imports(path, tree):
+        if target is not None and target.is_file():
+            module = _parse(target.read_bytes())
+            visible |= {n: f for n, f in _functions(module).items() if n in _exports(module)}
+    found = []
+    for command in _nodes(tree, "command"):
+        name = command.children[0].text.decode()
+        if command.children[0].type != "command_name" or name not in ours:
+            continue
+        if name not in visible:
+            found.append(f"{name}: neither defined in {path.name} nor exported by a module it imports")
+            continue
+        known = {p.lower() for p in [*_parameters(visible[name]), *COMMON_PARAMETERS]}
+        elements = _nodes(command, "command_elements")[:1]
+        arguments = [e for element in elements for e in element.children]
+        given = [e.text.decode()[1:].rstrip(":") for e in arguments if e.type == "command_parameter"]
+        found += [f"{name}: no -{g}" for g in given if g.lower() not in known]
+        if any(e.text == b"@PSBoundParameters" for element in elements for e in _nodes(element, "variable")):
+            found += _splat_problems(name, _enclosing_scope(command), visible[name])
+    return found
+
+
+def _our_function_names() -> set[str]:
+    return {name for path in ALL_SCRIPTS for name in _functions(_parse(path.read_bytes()))}
+
+
+def test_shared_helpers_are_defined_once_in_common() -> None:
+    trees = {_rel(path): _parse(path.read_bytes()) for path in ALL_SCRIPTS}
+    assert _duplicates(trees) == []
+    owners = {name: rel for rel, tree in trees.items() for name in _functions(tree)}
+    assert {name: owners.get(name) for name in COMMON_EXPORTED} == dict.fromkeys(COMMON_EXPORTED, _rel(COMMON))
+    helper = _functions(trees[_rel(COMMON)])["Invoke-NativeCommand"].text.decode()
+    assert "& $FilePath @Arguments" in helper and "$LASTEXITCODE -ne 0" in helper
+    assert "$ErrorActionPreference = 'Continue'" in helper  # 5.1: stderr of a native program is not an error
+
+
+def test_every_script_imports_common_and_leaves_it_the_shared_work(script) -> None:
+    path, tree = script
+    assert _sharing_problems(path, tree, path.read_bytes()) == [], _rel(path)
+
+
+def test_every_call_to_our_functions_reaches_one(script) -> None:
+    path, tree = script
+    assert _call_problems(path, tree, _our_function_names()) == [], _rel(path)
+
+
+def test_common_module_needs_no_venv() -> None:
+    common = _parse(COMMON.read_bytes())
+    at_import = [c.children[0].text.decode() for c in _nodes(common, "command", skip_functions=True)]
+    assert at_import == ["Set-StrictMode", "Export-ModuleMember"]  # importing it runs nothing
+    setup = {c.children[0].text.decode() for c in _nodes(_parse((WINDOWS / "setup_env.ps1").read_bytes()), "command")}
+    assert "Get-TrainingPython" not in setup  # setup_env.ps1 runs before the venv exists
+    assert {"Invoke-NativeCommand", "Get-RepositoryRoot"} <= setup
 
 
 def _code_only(tree: Node, source: bytes) -> str:
@@ -416,7 +584,10 @@ def test_no_variable_is_read_as_a_drive_reference(script) -> None:
 def test_every_sptrain_call_exists_in_the_parser(script, commands) -> None:
     path, tree = script
     analysis = analyse(tree)
-    assert analysis.calls, f"{_rel(path)}: no sptrain call found"
+    if _rel(path) in SPTRAIN_CALLERS:
+        assert analysis.calls, f"{_rel(path)}: no sptrain call found"
+    else:  # common.psm1 holds helpers; replace_models.ps1 goes through Install-DrivingModel
+        assert analysis.calls == [], f"{_rel(path)}: calls sptrain itself"
     assert problems(analysis, commands) == []
 
 
@@ -424,8 +595,7 @@ def test_every_flag_belongs_to_an_argument_array(script) -> None:
     path, tree = script
     analysis = analyse(tree)
     assert analysis.stray_module == [], f"{_rel(path)}: the CLI module is named outside an sptrain array head"
-    if path != REPLACE_MODELS:  # its file flags sit in a hashtable; tests/integration checks them
-        assert analysis.unattributed == [], f"{_rel(path)}: flags outside the convention"
+    assert analysis.unattributed == [], f"{_rel(path)}: flags outside the convention"
 
 
 @pytest.mark.parametrize(("key", "expected"), EXPECTED_CALLS.items(), ids=[f"{k[0]}:{k[1]}" for k in EXPECTED_CALLS])
@@ -441,10 +611,16 @@ def _exports(tree: Node) -> list[str]:
 
 
 def test_env_module_exports_the_documented_functions() -> None:
-    tree = _parse((WINDOWS / "env.psm1").read_bytes())
+    tree = _parse(ENV_MODULE.read_bytes())
     exported = _exports(tree)
     assert exported == EXPORTED
-    assert set(exported) <= set(_functions(tree)) and "Invoke-NativeCommand" not in exported
+    assert set(exported) <= set(_functions(tree)) and not set(exported) & set(COMMON_EXPORTED)
+
+
+def test_common_module_exports_the_shared_helpers() -> None:
+    tree = _parse(COMMON.read_bytes())
+    assert _exports(tree) == COMMON_EXPORTED
+    assert list(_functions(tree)) == COMMON_EXPORTED  # nothing private: every helper it holds is shared
 
 
 # --- the checks can fail ---------------------------------------------------------------------------------------
@@ -475,6 +651,57 @@ def test_the_flag_checks_catch_wrong_flags(commands) -> None:
     assert any("nosuchcommand: no such sub-command" in p for p in found), found
     assert sorted(analysis.unattributed) == ["--bare-flag", "--from-a-hashtable", "--sneaky"]
     assert analysis.stray_module == ["line 10"]
+
+
+BAD_SHARING = b"""
+[CmdletBinding()]
+param([int]$ExportDir, [string]$Nope)
+Import-Module .\\windows\\env.psm1
+function Invoke-NativeCommand {
+    [CmdletBinding()]
+    param()
+    Import-Module (Join-Path $PSScriptRoot 'common.psm1')
+}
+& python -m pip install --upgrade pip
+if ($LASTEXITCODE -ne 0) { throw 'failed' }
+$Python = Join-Path $PSScriptRoot '.venv/bin/python'
+Get-TrainingPython
+"""
+GOOD_IMPORTS_BAD_CALLS = b"""
+[CmdletBinding()]
+param([int]$ExportDir, [string]$Nope)
+Import-Module (Join-Path $PSScriptRoot 'common.psm1') -Force
+Import-Module (Join-Path $PSScriptRoot 'env.psm1') -Force
+Get-TrainingPython -Quiet
+Install-DrivingModel -ExportDir 'x' -DryRun:$true -Verbose -Frobnicate
+Install-DrivingModel @PSBoundParameters
+"""
+
+
+def test_the_sharing_checks_catch_copies_and_bad_imports() -> None:
+    tree = _parse(BAD_SHARING)
+    assert not tree.has_error and not _parse(GOOD_IMPORTS_BAD_CALLS).has_error
+    assert _duplicates({"a.ps1": tree, "b.ps1": _parse(b"function Invoke-NativeCommand { param() }")}) == [
+        "Invoke-NativeCommand"
+    ]
+    assert _duplicates({"a.ps1": _parse(b"function Get-X { param() }\nfunction Get-X { param() }")}) == ["Get-X"]
+    found = _sharing_problems(WINDOWS / "bad.ps1", tree, BAD_SHARING)
+    assert any("env.psm1: not Import-Module (Join-Path" in p for p in found), found
+    assert sum("no -Force" in p for p in found) == 2, found
+    assert any("inside a function" in p for p in found), found
+    assert "starts a program itself (use Invoke-NativeCommand of common.psm1)" in found
+    assert {p.split()[1] for p in found if p.startswith("spells ")} == {".venv", "bin/python", "$LASTEXITCODE"}
+    assert "does not import common.psm1 by a path built from $PSScriptRoot" not in found  # the nested one counts
+    assert any("not import common.psm1" in p for p in _sharing_problems(WINDOWS / "bad.ps1", _parse(b"1"), b"1"))
+    ours = _our_function_names()
+    assert _call_problems(WINDOWS / "bad.ps1", _parse(b"Get-TrainingPython\nGet-Date"), ours) == [
+        "Get-TrainingPython: neither defined in bad.ps1 nor exported by a module it imports"
+    ]
+    found = _call_problems(WINDOWS / "bad.ps1", _parse(GOOD_IMPORTS_BAD_CALLS), ours)
+    assert found == ["Get-TrainingPython: no -Quiet", "Install-DrivingModel: no -Frobnicate",
+                     "Install-DrivingModel: takes no -Nope",
+                     "Install-DrivingModel -ExportDir: (['int'], [], False) here, (['string'], [], False) there",
+                     "Install-DrivingModel: default parameter set Checkout, not None"]  # fmt: skip
 
 
 # --- docs/windows.md -------------------------------------------------------------------------------------------
