@@ -18,7 +18,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
-from sunnypilot_training.collector import shards as S
+from sunnypilot_training.episodes import shards as S
 
 LAYOUTS = {
     "1 frame, no compression": (1, None),

@@ -164,7 +164,7 @@ def _install(args, export_dir: Path) -> dict[str, Any]:
 
 
 def _evaluate(export_dir: Path, data: Path, profile: str, progress: bool) -> dict[str, Any]:
-    from ..collector.shards import find_shards
+    from ..episodes.shards import find_shards
     from ..training.evaluate import evaluate_exported, verdicts
 
     metrics = evaluate_exported(export_dir / "driving_vision.onnx", export_dir / "driving_policy.onnx",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..contract.constants import DT_S
 from ..errors import ConfigError
-from . import shards as S
+from ..episodes import shards as S
 
 SIMULATORS = ("builtin", "carla")
 DEFAULT_EPISODE_SECONDS = 60.0
@@ -102,7 +102,7 @@ def _dir_size(path: Path) -> int:
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     """Run one episode with its backend and write its shard (in the calling process)."""
     if spec.simulator == "builtin":
-        from .builtin.backend import run_episode as run_builtin
+        from .builtin.builtin_backend import run_episode as run_builtin
 
         return run_builtin(spec)
     raise ConfigError(f"unknown simulator {spec.simulator!r}; expected one of {list(SIMULATORS)}")
@@ -110,8 +110,8 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
 
 def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
     """Attributes a complete shard of ``spec`` must carry to be reused instead of collected again."""
-    from .builtin.backend import SIMULATOR_VERSION
-    from .carla_backend.backend import BACKEND_VERSION
+    from .builtin.builtin_backend import SIMULATOR_VERSION
+    from .carla_backend.carla_backend import BACKEND_VERSION
 
     versions = {"builtin": SIMULATOR_VERSION, "carla": BACKEND_VERSION}
     return {"simulator": spec.simulator, "simulator_version": versions[spec.simulator],
@@ -170,7 +170,7 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, c
         (summary.skipped if complete else todo).append(spec)
     summary.skipped = [s.name for s in summary.skipped]
     if specs[0].simulator == "carla" and todo:
-        from .carla_backend.backend import check_servers
+        from .carla_backend.carla_backend import check_servers
 
         if carla is None:
             raise ConfigError("the CARLA simulator needs its server options (host, ports)")
@@ -191,7 +191,7 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, c
         bar.set_postfix_str(f"{frames / (time.perf_counter() - start):.0f} frames/s")
 
     if specs[0].simulator == "carla":
-        from .carla_backend.backend import run_carla
+        from .carla_backend.carla_backend import run_carla
 
         run_carla(todo, carla, done)
     elif workers == 1 or len(todo) <= 1:
@@ -248,7 +248,7 @@ def add_carla_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> No
 
 def carla_options(args: argparse.Namespace, workers: int, prefix: str = ""):
     """CarlaOptions from the parsed flags of :func:`add_carla_arguments` (same ``prefix``)."""
-    from .carla_backend.backend import CarlaOptions
+    from .carla_backend.carla_backend import CarlaOptions
 
     def flag(name: str):
         return getattr(args, (prefix + name).replace("-", "_"))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..contract import camera
 from ..contract import constants as C
-from .truth import EpisodeTruth
+from .episode_truth import EpisodeTruth
 
 LEAD_RANGE_M = 200.0  # a vehicle further than this is not a lead
 LEAD_LANE_MARGIN_M = 0.3  # a lead's centre may sit this far outside its lane lines (lane changes)

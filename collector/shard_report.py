@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import constants as C
-from . import shards as S
+from ..episodes import shards as S
 
 
 def _stats(arr: np.ndarray) -> str:

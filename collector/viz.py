@@ -16,7 +16,7 @@ import numpy as np
 from ..contract import camera, yuv
 from ..contract import constants as C
 from ..errors import ConfigError
-from . import shards as S
+from ..episodes import shards as S
 
 LANE_RGB = [(255, 160, 0), (255, 255, 0), (255, 255, 0), (255, 160, 0)]
 EDGE_RGB = (255, 40, 40)

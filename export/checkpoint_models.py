@@ -67,7 +67,7 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
 
     from ..training.checkpoint import load_checkpoint
     from ..training.features import weights_hash
-    from ..training.runtime import Runtime
+    from ..training.device import Runtime
     from ..training.trainer import build_models
 
     path = Path(path)

@@ -166,7 +166,7 @@ def _parameter_counts(ckpt: dict) -> dict[str, str]:
 
         from ..training.config import settings_from_cfg
         from ..training.models.blocks import count_parameters
-        from ..training.runtime import Runtime
+        from ..training.device import Runtime
         from ..training.trainer import build_models
 
         built = build_models(settings_from_cfg(ckpt["config"]), Runtime(torch.device("cpu"), "fp32"))

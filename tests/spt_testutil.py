@@ -40,7 +40,7 @@ def make_truth(ego_s_d, *, radius_m=None, dt_s=0.05, line_offsets_m=(-5.4, -1.8,
     """
     import numpy as np
 
-    from sunnypilot_training.collector.truth import EpisodeTruth
+    from sunnypilot_training.collector.episode_truth import EpisodeTruth
 
     ego = np.asarray(ego_s_d, dtype=np.float64)
     T = len(ego)
@@ -88,7 +88,7 @@ def write_fake_shard(output_dir, name="fake_0_0.zarr", T=260, seed=0):
     import numpy as np
 
     from sunnypilot_training.collector import labels as L
-    from sunnypilot_training.collector import shards as S
+    from sunnypilot_training.episodes import shards as S
 
     track = np.stack([20.0 * np.arange(T) * 0.05, np.zeros(T)], axis=1)
     truth = make_truth(track)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..collector import shards as S
+from ..episodes import shards as S
 from ..contract import constants as C
 from ..contract import inputs as I
 from ..errors import ConfigError, ShardFormatError

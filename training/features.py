@@ -50,7 +50,7 @@ def _pairs(frames: np.ndarray, first: int, ts: range) -> np.ndarray:
 @torch.no_grad()
 def shard_features(model: torch.nn.Module, shards: ShardSet, i: int, device: torch.device) -> np.ndarray:
     """(T, 512) float32 hidden_state of every frame of shard ``i`` (frames read in contiguous blocks)."""
-    from ..collector.shards import read_frames
+    from ..episodes.shards import read_frames
 
     shard = shards.shard(i)
     T = shards.n_frames(i)

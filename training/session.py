@@ -15,7 +15,7 @@ import numpy as np
 from . import checkpoint as ckpt_io
 from . import report
 from .config import ReadRecorder, settings_from_cfg, settings_to_dict
-from .runtime import setup_runtime, teardown
+from .device import setup_runtime, teardown
 from .trainer import Models, run_stages, start_run
 
 

@@ -27,7 +27,7 @@ from .diffusion import DiffusionConfig
 from .models.policy import PolicyModel
 from .models.vision import VisionModel
 from .optim import Ema, make_optimizer, make_scheduler
-from .runtime import Runtime, all_reduce_mean, broadcast_object, seed_everything
+from .device import Runtime, all_reduce_mean, broadcast_object, seed_everything
 from .validation import policy_metrics, vision_metrics
 
 GRAD_CLIP_NORM = 1.0

@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector import shards as S
-from sunnypilot_training.collector.carla_backend import backend, episode
+from sunnypilot_training.episodes import shards as S
+from sunnypilot_training.collector.carla_backend import carla_backend, carla_episode
 from sunnypilot_training.collector.carla_backend.client import ServerAddress, connect
 from sunnypilot_training.collector.collect import EpisodeSpec, collect
 from sunnypilot_training.contract.constants import X_IDXS
@@ -58,7 +58,7 @@ def ue4_episode(tmp_path_factory):
     server = carla_double.serve("localhost", 2000, version="0.9.16")
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
-    result = backend.run_episode_on(client, version, address, _spec(tmp))
+    result = carla_backend.run_episode_on(client, version, address, _spec(tmp))
     yield result, S.open_shard(tmp / "shards" / result.name), server, client
     carla_double.stop_all()
     mp.undo()
@@ -112,7 +112,7 @@ def test_ue5_server_uses_town10_and_its_own_vehicles(carla_env, tmp_path) -> Non
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     assert version == (0, 10, 0)
-    result = backend.run_episode_on(client, version, address, _spec(tmp_path, "urban_intersection"))
+    result = carla_backend.run_episode_on(client, version, address, _spec(tmp_path, "urban_intersection"))
     shard = S.open_shard(tmp_path / "shards" / result.name)
     assert shard.attrs["map"] == "Town10HD_Opt" and shard.attrs["carla_engine"] == "Unreal Engine 5"
     ego_types = {a.type_id for a in server.actors.values() if a.attributes.get("role_name") == "hero"}
@@ -124,8 +124,8 @@ def test_ue5_server_uses_town10_and_its_own_vehicles(carla_env, tmp_path) -> Non
 def test_a_lost_sensor_frame_fails_the_episode_after_retries(carla_env, tmp_path) -> None:
     server = carla_double.serve("localhost", 2000)
     server.faults.drop_sensor_frames = set(range(server.frame + 5, server.frame + 100_000))
-    options = backend.CarlaOptions("localhost", 2000, 8000, retries=1, timeout_s=2.0)
-    worker = backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options)
+    options = carla_backend.CarlaOptions("localhost", 2000, 8000, retries=1, timeout_s=2.0)
+    worker = carla_backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options)
     result = worker.run(_spec(tmp_path))
     assert result.error is not None and "after 2 attempts" in result.error
     first_dropped = min(server.faults.drop_sensor_frames)
@@ -143,9 +143,9 @@ def test_a_lost_connection_is_retried_and_leftovers_are_cleaned(carla_env, tmp_p
         server.reconnect()
         return (0, 9, 16)
 
-    monkeypatch.setattr(backend, "wait_for_server", server_back)
-    options = backend.CarlaOptions("localhost", 2000, 8000, retries=2, timeout_s=5.0)
-    result = backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options).run(_spec(tmp_path))
+    monkeypatch.setattr(carla_backend, "wait_for_server", server_back)
+    options = carla_backend.CarlaOptions("localhost", 2000, 8000, retries=2, timeout_s=5.0)
+    result = carla_backend.CarlaWorker(ServerAddress("localhost", 2000, 8000), options).run(_spec(tmp_path))
     assert result.error is None and _visible(tmp_path) == [result.name]
     assert "time-out" in capsys.readouterr().err
     _assert_server_clean(server)  # including the actors the first attempt could not destroy
@@ -154,7 +154,7 @@ def test_a_lost_connection_is_retried_and_leftovers_are_cleaned(carla_env, tmp_p
 def test_ctrl_c_mid_episode_cleans_up_and_writes_nothing(carla_env, tmp_path, monkeypatch) -> None:
     server = carla_double.serve("localhost", 2000)
     calls = {"n": 0}
-    real = episode.cameras.road_to_model
+    real = carla_episode.cameras.road_to_model
 
     def interrupted(rgb):
         calls["n"] += 1
@@ -162,11 +162,11 @@ def test_ctrl_c_mid_episode_cleans_up_and_writes_nothing(carla_env, tmp_path, mo
             raise KeyboardInterrupt
         return real(rgb)
 
-    monkeypatch.setattr(episode.cameras, "road_to_model", interrupted)
+    monkeypatch.setattr(carla_episode.cameras, "road_to_model", interrupted)
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     with pytest.raises(KeyboardInterrupt):
-        backend.run_episode_on(client, version, address, _spec(tmp_path))
+        carla_backend.run_episode_on(client, version, address, _spec(tmp_path))
     assert _visible(tmp_path) == []
     _assert_server_clean(server)
 
@@ -187,7 +187,7 @@ def test_an_unsupported_server_version_is_refused(carla_env, tmp_path) -> None:
     carla_double.serve("localhost", 2000, version="0.9.14")
     specs = [_spec(tmp_path)]
     with pytest.raises(SimulatorError, match="0.9.14 is not supported"):
-        collect(specs, progress=False, carla=backend.CarlaOptions("localhost", 2000, 8000))
+        collect(specs, progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000))
     assert _visible(tmp_path) == []
 
 
@@ -196,7 +196,7 @@ def test_parallel_workers_each_use_their_own_server(carla_env, tmp_path, monkeyp
     carla_double.serve("localhost", 2000)
     carla_double.serve("localhost", 2003)  # for the parent's up-front check
     specs = [_spec(tmp_path, k=k) for k in range(2)]
-    summary = collect(specs, workers=2, progress=False, carla=backend.CarlaOptions("localhost", 2000, 8000, 2))
+    summary = collect(specs, workers=2, progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000, 2))
     assert [r.name for r in summary.written] == [s.name for s in specs] and summary.failed == []
     ports = [json.loads((tmp_path / "shards" / s.name / "zarr.json").read_text())["attributes"]["carla_port"]
              for s in specs]
@@ -207,18 +207,18 @@ def test_a_commanded_lane_change_moves_the_ego_that_way_and_is_labelled(carla_en
     from sunnypilot_training.contract.constants import Desire, Meta
 
     carla_double.serve("localhost", 2000)
-    real_plan = backend.plan_episode
+    real_plan = carla_backend.plan_episode
 
     def with_lane_changes(*args, **kwargs):  # left after 1.5 s, back right after 6 s (one of them is possible)
         plan = real_plan(*args, **kwargs)
         plan.events = [(10, "blink", -1.0), (30, "lane_change", -1.0), (100, "blink", 1.0), (120, "lane_change", 1.0)]
         return plan
 
-    monkeypatch.setattr(backend, "plan_episode", with_lane_changes)
+    monkeypatch.setattr(carla_backend, "plan_episode", with_lane_changes)
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     spec = EpisodeSpec("carla", "lane_change", 0, 0, 10.0, str(tmp_path / "shards"))
-    shard = S.open_shard(tmp_path / "shards" / backend.run_episode_on(client, version, address, spec).name)
+    shard = S.open_shard(tmp_path / "shards" / carla_backend.run_episode_on(client, version, address, spec).name)
     assert shard.attrs["lane_changes"] >= 1 and shard.attrs["lane_changes_refused"] == 0
     labels = S.read_labels(shard)
     desire = labels["desire"].argmax(axis=1)
@@ -235,22 +235,22 @@ def test_a_commanded_lane_change_moves_the_ego_that_way_and_is_labelled(carla_en
 
 
 def test_a_lead_that_cannot_be_spawned_is_not_replaced_by_traffic(carla_env, tmp_path, monkeypatch) -> None:
-    from sunnypilot_training.collector.carla_backend import episode as ep
+    from sunnypilot_training.collector.carla_backend import carla_episode
 
     carla_double.serve("localhost", 2000)
-    monkeypatch.setattr(ep, "_spawn_lead", lambda *args: None)  # e.g. the place ahead is occupied
-    real_plan = backend.plan_episode
+    monkeypatch.setattr(carla_episode, "_spawn_lead", lambda *args: None)  # e.g. the place ahead is occupied
+    real_plan = carla_backend.plan_episode
 
     def braking_lead(*args, **kwargs):
         plan = real_plan(*args, **kwargs)
         plan.lead, plan.events = "stop_and_go", [(5, "lead_speed", 0.0)]
         return plan
 
-    monkeypatch.setattr(backend, "plan_episode", braking_lead)
+    monkeypatch.setattr(carla_backend, "plan_episode", braking_lead)
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     server = carla_double.get_server("localhost", 2000)
-    shard = S.open_shard(tmp_path / "shards" / backend.run_episode_on(client, version, address, _spec(tmp_path)).name)
+    shard = S.open_shard(tmp_path / "shards" / carla_backend.run_episode_on(client, version, address, _spec(tmp_path)).name)
     assert shard.attrs["lead_behaviour"] == "none" and shard.attrs["lead_planned"] == "stop_and_go"
     desired = [p.get("desired_speed") for p in server.traffic_managers[8000].vehicles.values()]
     assert 0.0 not in desired  # no traffic car was told to stop in the lead's place
@@ -260,7 +260,7 @@ def test_a_client_that_does_not_match_the_server_is_refused(carla_env, tmp_path,
     monkeypatch.setattr(carla_double.client, "CLIENT_VERSION", "0.9.16")
     carla_double.serve("localhost", 2000, version="0.10.0")
     with pytest.raises(SimulatorError, match=r"client is 0\.9\.16 but the server .* runs 0\.10\.0.*carla/dist"):
-        collect([_spec(tmp_path)], progress=False, carla=backend.CarlaOptions("localhost", 2000, 8000))
+        collect([_spec(tmp_path)], progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000))
 
 
 def test_lines_follow_the_branch_the_ego_took_at_a_junction(carla_env) -> None:

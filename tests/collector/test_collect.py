@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector import shards as S
+from sunnypilot_training.episodes import shards as S
 from sunnypilot_training.collector.collect import collect, plan_episodes
 from sunnypilot_training.contract import camera, yuv
 from sunnypilot_training.contract import constants as C

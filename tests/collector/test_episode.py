@@ -1,4 +1,4 @@
-"""Tests of collector.builtin.episode: a whole simulated episode and the truth it hands to the labeller."""
+"""Tests of collector.builtin.simulation: a whole simulated episode and the truth it hands to the labeller."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin import ego as E
-from sunnypilot_training.collector.builtin.episode import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
+from sunnypilot_training.collector.builtin import expert as E
+from sunnypilot_training.collector.builtin.simulation import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
 from sunnypilot_training.collector.scenarios import DriverProfile, get_scenario, scenario_names
 from sunnypilot_training.contract.constants import Desire, LaneLine
 
@@ -122,7 +122,7 @@ def _digest(ep: SimulatedEpisode) -> str:
 
 def test_episode_is_identical_in_another_process() -> None:
     code = ("import hashlib, dataclasses, numpy as np\n"
-            "from sunnypilot_training.collector.builtin.episode import simulate_episode\n"
+            "from sunnypilot_training.collector.builtin.simulation import simulate_episode\n"
             "ep = simulate_episode('curvy_road', 0, 0, 20.0)\n"
             "h = hashlib.sha256()\n"
             "for f in dataclasses.fields(ep.truth):\n"

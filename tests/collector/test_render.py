@@ -12,10 +12,10 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin import boxes as boxes_module
-from sunnypilot_training.collector.builtin import render as render_module
-from sunnypilot_training.collector.builtin.raster import GroundRaster, Material, hash_u32, texture_level
-from sunnypilot_training.collector.builtin.render import Renderer, rear_light_centres_ned
+from sunnypilot_training.collector.builtin.render import boxes as boxes_module
+from sunnypilot_training.collector.builtin.render import renderer as render_module
+from sunnypilot_training.collector.builtin.render.raster import GroundRaster, Material, hash_u32, texture_level
+from sunnypilot_training.collector.builtin.render.renderer import Renderer, rear_light_centres_ned
 from sunnypilot_training.collector.builtin.world import (
     Lighting,
     Marking,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector import shards as S
+from sunnypilot_training.episodes import shards as S
 from sunnypilot_training.errors import ShardFormatError
 
 from spt_testutil import REPO_ROOT, write_fake_shard
@@ -41,7 +41,7 @@ def test_error_inside_writer_leaves_nothing(tmp_path: Path) -> None:
 def test_killed_writer_leaves_no_visible_shard_and_temp_is_cleaned(tmp_path: Path) -> None:
     code = (
         "import os, signal, numpy as np\n"
-        "from sunnypilot_training.collector import shards as S\n"
+        "from sunnypilot_training.episodes import shards as S\n"
         f"w = S.ShardWriter({str(tmp_path)!r}, 'k_0_0.zarr', 50, {{}})\n"
         "w.write_frames(0, {k: np.ones((10,) + S.FRAME_SHAPE, np.uint8) for k in S.IMAGE_KEYS})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sunnypilot_training.collector.builtin import traffic as tr
-from sunnypilot_training.collector.builtin.episode import sample_vehicle
+from sunnypilot_training.collector.builtin.simulation import sample_vehicle
 from sunnypilot_training.collector.builtin.world import RoadSurface
 from sunnypilot_training.collector.scenarios import LeadProfile, TrafficProfile
 

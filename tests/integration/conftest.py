@@ -22,7 +22,7 @@ def make_tiny_checkpoint(path: Path) -> Path:
     """A real checkpoint of tiny, untrained models (1 DDIM step, 2 export samples)."""
     from sunnypilot_training.training.checkpoint import save_atomic
     from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
-    from sunnypilot_training.training.runtime import Runtime
+    from sunnypilot_training.training.device import Runtime
     from sunnypilot_training.training.trainer import RunState, build_models, checkpoint_dict
 
     settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",

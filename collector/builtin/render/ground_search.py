@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...contract import camera as cam
+from ....contract import camera as cam
 from .raster import GroundRaster
 
 NEWTON_ITERATIONS = 3

@@ -33,7 +33,7 @@ from .raster_grid import (
     SparseGrid,
     hash_u32,
 )
-from .world import MarkingColor, MarkingStyle, RoadSurface, World
+from ..world import MarkingColor, MarkingStyle, RoadSurface, World
 
 DOUBLE_LINE_SPACING_M = 0.3  # centre-to-centre distance of the two lines of a double solid marking
 _INNER_M = 0.2  # the deep interior of a strip lies this far inside its outline

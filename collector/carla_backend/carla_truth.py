@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...contract.constants import DT_S
-from ..truth import EpisodeTruth
+from ..episode_truth import EpisodeTruth
 from . import geometry
-from .episode import Recording
+from .carla_episode import Recording
 from .signals import LaneTrack, Signals, episode_signals
 
 TRACK_STRIDE = 2  # frames between the track points used to pick the branch the ego took

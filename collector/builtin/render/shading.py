@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 
 from .raster import EDGE_ID0, N_GROUND_IDS, TEXTURE_LEVELS, GroundRaster, Material
-from .world import Lighting, World
+from ..world import Lighting, World
 
 SKY_LEVELS = 64
 SKY_TAN_STEP = 0.004  # tan(elevation) per sky level

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S, TrafficConvention
 from ...errors import SimulatorError
-from .. import shards as S
+from ...episodes import shards as S
 from ..collect import EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs
 from ..labels import compute_labels
@@ -35,11 +35,11 @@ from .client import (
     server_addresses,
     wait_for_server,
 )
-from .episode import drive
-from .plan import episode_rng, plan_episode
+from .carla_episode import drive
+from .schedule import episode_rng, plan_episode
 from .sensors import SensorFrameError
-from .session import CarlaSession
-from .truth import episode_truth
+from .world_session import CarlaSession
+from .carla_truth import episode_truth
 from .versions import carla_scenario, choose_map, family_of
 
 SIMULATOR_NAME = "carla"

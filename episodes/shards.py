@@ -23,7 +23,7 @@ import numpy as np
 
 from ..contract import constants as C
 from ..errors import ShardFormatError
-from .pids import pid_alive
+from ..collector.pids import pid_alive
 
 SCHEMA_VERSION = 1
 LABEL_DEFINITIONS_VERSION = 1

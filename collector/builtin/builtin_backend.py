@@ -6,13 +6,13 @@ import time
 
 import numpy as np
 
-from .. import shards as S
+from ...episodes import shards as S
 from ..collect import EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
 from ..scenarios import get_scenario
-from .episode import simulate_episode
-from .render import Renderer
+from .simulation import simulate_episode
+from .render.renderer import Renderer
 
 SIMULATOR_NAME = "builtin"
 SIMULATOR_VERSION = "1.1"  # bump when the simulator's output for a given seed changes

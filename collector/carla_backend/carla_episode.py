@@ -12,13 +12,13 @@ import numpy as np
 
 from ...contract import camera
 from ...contract.constants import DT_S
-from .. import shards as S
+from ...episodes import shards as S
 from ..frames import pack_frames
 from . import actors as A
 from . import cameras, geometry
-from .plan import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
+from .schedule import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
 from .sensors import SensorQueue, image_bgra
-from .session import CarlaSession
+from .world_session import CarlaSession
 
 WRITE_BLOCK_FRAMES = 40
 

@@ -28,9 +28,9 @@ import numpy as np
 from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S
 from ..scenarios import LEAD_BEHAVIOURS, LightingProfile, Scenario, TrafficProfile, get_scenario, sample_range
-from ..truth import EpisodeTruth
+from ..episode_truth import EpisodeTruth
 from . import traffic as tr
-from .ego import ExpertDriver
+from .expert import ExpertDriver
 from .roads import CROSS_HALF_M, RoadNetwork, build_network
 from .world import Lighting, RoadSurface, VehicleBox, World
 
