@@ -1,8 +1,8 @@
-"""The one error hierarchy of the toolkit.
+"""The one error hierarchy of the toolkit (a base module: standard library only, importable by every layer).
 
-Every error raised at a boundary (a file, a config, a simulator, a target folder) is one of these, with a
-message that says what was found, what was expected and what to do. The CLI maps them to exit code 2 and a
-one-line message; anything else is a bug and exits 1 with a traceback.
+Every error raised at a boundary (a file, a config, a simulator, a target folder, a value outside the modeld
+contract) is one of these, with a message that says what was found, what was expected and what to do. The CLI maps
+them to exit code 2 and a one-line message; anything else is a bug and exits 1 with a traceback.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from .contract.errors import ContractError
-
 __all__ = [
     "SunnypilotTrainingError",
     "ContractError",
+    "UnknownProfileError",
     "ConfigError",
     "ShardFormatError",
     "ExportError",
     "InstallError",
     "SimulatorError",
-    "USER_ERRORS",
     "EXIT_OK",
     "EXIT_UNEXPECTED",
     "EXIT_USAGE",
@@ -31,6 +29,17 @@ __all__ = [
 
 class SunnypilotTrainingError(Exception):
     """Base class of every error the toolkit raises on purpose."""
+
+
+class ContractError(SunnypilotTrainingError, ValueError):
+    """A value does not fit the modeld contract: unknown profile, wrong shape or width, unsafe pickle."""
+
+
+class UnknownProfileError(ContractError, KeyError):
+    """A contract profile id that is not defined."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown profile"
 
 
 class ConfigError(SunnypilotTrainingError, ValueError):
@@ -53,9 +62,6 @@ class SimulatorError(SunnypilotTrainingError):
     """A simulator cannot be reached or fails during an episode."""
 
 
-# What the CLI reports as a user-facing error (exit code 2) rather than a bug (exit code 1).
-USER_ERRORS: tuple[type[BaseException], ...] = (SunnypilotTrainingError, ContractError)
-
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -69,7 +75,7 @@ def run_guarded(prog: str, func: Callable[..., int | None], *args: object) -> in
     """
     try:
         code = func(*args)
-    except USER_ERRORS as exc:
+    except SunnypilotTrainingError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head` and friends

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from sunnypilot_training.collector.collect import collect, plan_episodes
+from sunnypilot_training.collector.collect import collect, schedule_episodes
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        specs = plan_episodes("builtin", args.scenario, args.episodes, out, seed=1, duration_s=args.seconds)
+        specs = schedule_episodes("builtin", args.scenario, args.episodes, out, seed=1, duration_s=args.seconds)
         summary = collect(specs, workers=1, progress=False)
         print(summary.format())
         totals = summary.stage_totals()

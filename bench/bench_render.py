@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from sunnypilot_training.collector.builtin.simulation import simulate_episode
 from sunnypilot_training.collector.builtin.render.raster import GroundRaster
 from sunnypilot_training.collector.builtin.render.renderer import Renderer
+from sunnypilot_training.collector.builtin.simulation import simulate_episode
 from sunnypilot_training.collector.builtin.world import (
     Lighting,
     Marking,

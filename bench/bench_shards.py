@@ -18,7 +18,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
-from sunnypilot_training.episodes import shards as S
+from sunnypilot_training.episodes.shards import IMAGE_KEYS, Shard, open_shard
 
 LAYOUTS = {
     "1 frame, no compression": (1, None),
@@ -32,8 +32,8 @@ LAYOUTS = {
 }
 
 
-def measure(src: S.Shard, pairs: int, workdir: Path) -> list[tuple[str, float, float, float]]:
-    data = {k: np.asarray(src.arrays[k][:]) for k in S.IMAGE_KEYS}
+def measure(src: Shard, pairs: int, workdir: Path) -> list[tuple[str, float, float, float]]:
+    data = {k: np.asarray(src.arrays[k][:]) for k in IMAGE_KEYS}
     T = len(data["img"])
     rng = np.random.default_rng(0)
     ts = rng.integers(4, T, size=pairs)
@@ -52,7 +52,7 @@ def measure(src: S.Shard, pairs: int, workdir: Path) -> list[tuple[str, float, f
         reopened = zarr.open_group(str(path), mode="r")
         t0 = time.perf_counter()
         for t in ts:
-            for k in S.IMAGE_KEYS:
+            for k in IMAGE_KEYS:
                 a = reopened[k]
                 np.asarray(a[t - 4]), np.asarray(a[t])
         read_s = time.perf_counter() - t0
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("shard")
     parser.add_argument("--pairs", type=int, default=400)
     args = parser.parse_args()
-    src = S.open_shard(args.shard)
+    src = open_shard(args.shard)
     workdir = Path(tempfile.mkdtemp())
     try:
         rows = measure(src, args.pairs, workdir)

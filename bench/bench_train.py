@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from sunnypilot_training.contract import constants as C
+from sunnypilot_training.contract.constants import FEATURE_LEN
 from sunnypilot_training.training.diffusion import DiffusionConfig
 from sunnypilot_training.training.models.blocks import count_flops, count_parameters
 from sunnypilot_training.training.models.policy import PolicyModel
@@ -34,7 +34,7 @@ def vision_batch(b: int, device) -> dict[str, torch.Tensor]:
 
 def policy_batch(b: int, device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in {
-        "features_buffer": torch.randn(b, 25, C.FEATURE_LEN), "desire_pulse": torch.zeros(b, 25, 8),
+        "features_buffer": torch.randn(b, 25, FEATURE_LEN), "desire_pulse": torch.zeros(b, 25, 8),
         "traffic_convention": torch.tensor([[1.0, 0.0]]).repeat(b, 1), "plan": torch.randn(b, 33, 15),
         "desire_state": torch.eye(8)[torch.zeros(b, dtype=torch.long)],
     }.items()}

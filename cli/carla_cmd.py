@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..collector.carla_backend import launcher
+from ..collector.carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, PORT_STRIDE
+from ..collector.carla_backend.launcher import DEFAULT_START_TIMEOUT_S, QUALITIES
+from .commands import help_of
+
+NAME = "carla"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..collector.carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, PORT_STRIDE
-    from ..collector.carla_backend.launcher import DEFAULT_START_TIMEOUT_S, QUALITIES
-
     parser = sub.add_parser(
-        "carla", help="start, stop or check CARLA servers",
+        NAME, help=help_of(NAME),
         description="Start CARLA off-screen (CarlaUE4 / CarlaUnreal under CARLA_ROOT or --carla-root) and wait "
                     "until it answers; stop the servers this command started; or show what answers.")
     parser.add_argument("action", choices=("start", "stop", "status"), help="what to do")
@@ -29,9 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..collector.carla_backend import launcher
-    from ..collector.carla_backend.client import DEFAULT_PORT
-
     port = DEFAULT_PORT if args.port is None else args.port
     state_dir = Path(args.state_dir) if args.state_dir else None
     if args.action == "start":

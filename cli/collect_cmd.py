@@ -1,15 +1,88 @@
-"""``sptrain collect``: simulate episodes into Zarr shards."""
+"""``sptrain collect``: simulate episodes into Zarr shards (also ``python collector/collect_data.py``).
+
+Also the CARLA server flags (``--host``, ``--port``, ...), which ``sptrain pipeline`` shares with a ``carla-``
+prefix.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..collector import collect
+from ..collector.carla_backend.carla_backend import CarlaOptions
+from ..collector.carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_TM_PORT, PORT_STRIDE
+from ..collector.collect import DEFAULT_EPISODE_SECONDS, SIMULATORS, collect, schedule_episodes
+from ..collector.scenarios import scenario_names
+from ..errors import ConfigError
+from .commands import help_of
+
+NAME = "collect"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("collect", help="simulate driving episodes into Zarr shards",
+    parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Simulate driving episodes and write one Zarr shard per episode. "
                                         "Complete shards are skipped when the command is run again.")
-    collect.add_arguments(parser)
-    parser.set_defaults(func=collect.run)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--simulator", default="builtin", choices=SIMULATORS, help="simulator backend")
+    parser.add_argument("--scenario", required=True, help=f"scenario: {', '.join(scenario_names())}")
+    parser.add_argument("--episodes", type=int, default=1, help="number of episodes (one shard each)")
+    parser.add_argument("--output", required=True, help="directory for the shards")
+    parser.add_argument("--seed", type=int, default=0, help="base seed; episode k of seed S is reproducible")
+    parser.add_argument("--episode-seconds", type=float, default=DEFAULT_EPISODE_SECONDS,
+                        help=f"length of each episode in seconds (default {DEFAULT_EPISODE_SECONDS:g}; the last "
+                             f"10 s of each hold no plan label)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="parallel processes (default 1); with CARLA, one server per worker")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_carla_arguments(parser)
+
+
+def add_carla_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The CARLA server options: --host, --port, ... (``prefix`` 'carla-': --carla-host, ... for the pipeline);
+    the timeout is --carla-timeout either way."""
+    group = parser.add_argument_group("CARLA server (with --simulator carla)")
+    group.add_argument(f"--{prefix}host", default=DEFAULT_HOST, help=f"CARLA host (default {DEFAULT_HOST})")
+    group.add_argument(f"--{prefix}port", type=int, default=DEFAULT_PORT,
+                       help=f"CARLA RPC port (default {DEFAULT_PORT})")
+    group.add_argument(f"--{prefix}tm-port", type=int, default=DEFAULT_TM_PORT,
+                       help=f"Traffic Manager port (default {DEFAULT_TM_PORT}); worker i uses this + i")
+    group.add_argument(f"--{prefix}base-port", type=int, default=None,
+                       help=f"with --workers N: the servers listen on this, +{PORT_STRIDE}, +{2 * PORT_STRIDE}, "
+                            f"... (default: the port)")
+    group.add_argument("--carla-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help=f"seconds to wait for the server's answers (default {DEFAULT_TIMEOUT_S:g})")
+    group.add_argument(f"--{prefix}retries", type=int, default=2,
+                       help="times a failed episode is run again after a lost connection (default 2)")
+
+
+def carla_options(args: argparse.Namespace, workers: int, prefix: str = "") -> CarlaOptions:
+    """CarlaOptions from the parsed flags of :func:`add_carla_arguments` (same ``prefix``)."""
+
+    def flag(name: str):
+        return getattr(args, (prefix + name).replace("-", "_"))
+
+    base, retries = flag("base-port"), flag("retries")
+    if retries < 0:
+        raise ConfigError(f"--{prefix}retries {retries}; expected 0 or more")
+    return CarlaOptions(host=flag("host"), base_port=flag("port") if base is None else base, tm_port=flag("tm-port"),
+                        workers=workers, timeout_s=args.carla_timeout, retries=retries)
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = schedule_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
+                              args.episode_seconds)
+    options = carla_options(args, args.workers) if args.simulator == "carla" else None
+    summary = collect(specs, workers=args.workers, progress=not args.no_progress, options=options)
+    print(summary.format())
+    summary.raise_for_failures()
+    return 0
+
+
+def build_parser(prog: str = "collect_data.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Collect simulated driving episodes into Zarr shards.")
+    add_arguments(parser)
+    return parser

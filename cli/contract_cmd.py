@@ -6,10 +6,13 @@ import argparse
 import json
 
 from ..contract.profiles import DEFAULT_PROFILE, get_profile, profile_ids, profile_to_dict
+from .commands import help_of
+
+NAME = "contract"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("contract", help="show the modeld contract profiles",
+    parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Show what modeld expects of exported models, per contract profile.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="print one profile (inputs, output shape, output slices)",

@@ -18,11 +18,17 @@ import shutil
 import sys
 from pathlib import Path
 
+from .. import __version__
+from ..errors import ConfigError
+from .commands import help_of
+from .torch_index import torch_index_url
+
+NAME = "doctor"
 MIN_FREE_DISK_GB = 10.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("doctor", help="check Python, torch/CUDA, tinygrad, CARLA and disk",
+    parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Report what this machine offers the toolkit; warn about what is missing.")
     parser.add_argument("--output-dir", default="artifacts", help="where outputs go (free disk is checked there)")
     index = parser.add_argument_group("torch wheel index (for installers: prints one URL, nothing else)")
@@ -98,9 +104,10 @@ def _disk_lines(output_dir: str) -> tuple[list[str], list[str]]:
 
 def _contract_check() -> str | None:
     """None when the contract loads and is self-consistent, else what is broken."""
-    try:
-        from ..contract.metadata import build_metadata
-        from ..contract.profiles import PROFILES
+    try:  # numpy may not be installed yet: the contract is imported only here, where a failure is reported
+        from ..contract.metadata import build_metadata  # numpy may be missing: see the line above
+        from ..contract.profiles import PROFILES  # numpy may be missing: see the line above
+
         for profile in PROFILES.values():
             for spec in profile.models.values():
                 meta = build_metadata(spec, "doctor")
@@ -113,9 +120,6 @@ def _contract_check() -> str | None:
 
 
 def _print_torch_index(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from .torch_index import torch_index_url
-
     if not args.torch_index:
         given = "--cpu" if args.cpu else "--compute-capability"
         raise ConfigError(f"{given} only applies with --torch-index (sptrain doctor --torch-index {given} ...)")
@@ -124,8 +128,6 @@ def _print_torch_index(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-
     if args.torch_index or args.cpu or args.compute_capability is not None:
         return _print_torch_index(args)
     print(f"sunnypilot-training {__version__}")

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
+from ..export.artifacts import ArtifactPaths, resolve_model_names
+from ..export.exporter import export_models, format_summary
+from ..export.scripts import add_device_and_profile
+from ..training.checkpoint import latest_checkpoint
+from .commands import help_of
+
+NAME = "export"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..export.scripts import add_device_and_profile
-
     parser = sub.add_parser(
-        "export", help="export a checkpoint into modeld's ONNX, tinygrad and metadata files",
+        NAME, help=help_of(NAME),
         description="Export the EMA vision and policy models of a checkpoint as driving_vision.onnx, "
                     "driving_vision_tinygrad.pkl, driving_vision_metadata.pkl, driving_policy.onnx, "
                     "driving_policy_tinygrad.pkl and driving_policy_metadata.pkl (+ a JSON sidecar per tinygrad "
@@ -26,9 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.artifacts import ArtifactPaths, resolve_model_names
-    from ..export.exporter import export_models, format_summary
-
     names = resolve_model_names(args.models)
     targets = {name: ArtifactPaths.in_dir(args.out_dir, name) for name in names}
     report = export_models(newest_checkpoint(args.checkpoint), targets, args.device, args.profile)
@@ -38,9 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
 def newest_checkpoint(path: str) -> str:
     """``path`` itself, or for a training output folder (or its checkpoints/) the newest checkpoint in it."""
-    from ..errors import ConfigError
-    from ..training.checkpoint import latest_checkpoint
-
     folder = Path(path)
     if not folder.is_dir():
         return path

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..episodes.shard_report import shard_report
 from ..errors import ConfigError
+from ..export import describe
+from .commands import help_of
+
+NAME = "inspect"
 
 KINDS = ("shard", "onnx", "metadata", "tinygrad", "checkpoint")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "inspect", help="describe a shard, ONNX model, metadata/tinygrad pickle or checkpoint",
+        NAME, help=help_of(NAME),
         description="Describe an artifact: a Zarr shard (keys, shapes, dtypes, attributes, duration, label statistics);"
                     " an ONNX model (inputs, outputs, metadata_props, opset, size, parameters, FLOPs estimate, "
                     "contract check); a *_metadata.pkl (restricted loader, compared with the matching profile); a "
@@ -47,12 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if kind != "shard" and not path.is_file():
         raise ConfigError(f"{path}: no such file; inspect takes an existing {kind} file")
     if kind == "shard":
-        from ..collector.shard_report import shard_report
-
         print(shard_report(path))
         return 0
-    from ..export import describe
-
     report = {"onnx": describe.describe_onnx, "metadata": describe.describe_metadata,
               "tinygrad": describe.describe_tinygrad, "checkpoint": describe.describe_checkpoint}[kind]
     print(report(path))

@@ -6,14 +6,19 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..integration.target import SLOTS
+from ..integration.installer import install, restore
+from ..integration.target import SLOTS, files_in_dir, resolve_target
+from ..integration.validate import validate_files
+from .commands import help_of
+
+NAME = "install"
 
 FILE_FLAGS = tuple(SLOTS)  # vision_tinygrad ... policy_onnx -> --vision-tinygrad ... --policy-onnx
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "install", help="install exported models into a sunnypilot checkout or model folder",
+        NAME, help=help_of(NAME),
         description="Install driving_{vision,policy}_tinygrad.pkl and _metadata.pkl (and optionally the ONNX files) "
                     "into a sunnypilot/openpilot checkout (selfdrive/modeld/models/) or a model folder. The files are "
                     "validated first; every replaced file is backed up into <models dir>/.sptrain_backups/<UTC "
@@ -40,10 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..integration.installer import install, restore
-    from ..integration.target import files_in_dir, resolve_target
-    from ..integration.validate import validate_files
-
     given = {slot: getattr(args, slot) for slot in FILE_FLAGS}
     if args.restore:
         if args.from_dir or any(given.values()):

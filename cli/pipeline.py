@@ -8,15 +8,32 @@ exists when skipped or re-run (complete shards are skipped, training resumes fro
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..collector.carla_backend import launcher
+from ..collector.carla_backend.client import ServerAddress, wait_for_server
+from ..collector.collect import collect, schedule_episodes
 from ..contract.constants import DT_S
-from ..errors import ConfigError, SunnypilotTrainingError
+from ..episodes.shards import find_shards
+from ..errors import ConfigError, SimulatorError, SunnypilotTrainingError
+from ..evaluation.open_loop import evaluate_exported, verdicts
+from ..export.artifacts import ArtifactPaths
+from ..export.exporter import export_models, format_summary
+from ..integration.installer import install
+from ..integration.target import files_in_dir, resolve_target
+from ..integration.validate import validate_files
+from ..training import checkpoint as ckpt_io
+from ..training.checkpoint import latest_checkpoint
+from ..training.config import load_config, path_override, settings_from_cfg
+from ..training.trainer import run_training
+from .collect_cmd import carla_options
 
 VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
 
@@ -54,10 +71,7 @@ def resolve_simulator(args) -> tuple[str, str]:
     """(simulator, note). ``auto``: CARLA when a server answers or a CARLA folder is known, else the built-in."""
     if args.simulator != "auto":
         return args.simulator, ""
-    import os
 
-    from ..collector.carla_backend.client import ServerAddress, wait_for_server
-    from ..errors import SimulatorError
 
     try:
         answers = wait_for_server(ServerAddress(args.carla_host, args.carla_port), 0.0) is not None
@@ -86,7 +100,6 @@ class CarlaServers:
         self.options, self.carla_root, self.keep_running, self.started = options, carla_root, keep_running, []
 
     def __enter__(self) -> CarlaServers:
-        from ..collector.carla_backend import launcher
 
         o = self.options
         lines, self.started = launcher.start(self.carla_root, o.host, o.base_port, o.workers)
@@ -95,7 +108,6 @@ class CarlaServers:
 
     def __exit__(self, *exc) -> None:
         if self.started and not self.keep_running:
-            from ..collector.carla_backend import launcher
 
             for port in self.started:
                 print("\n".join(launcher.stop(port)))
@@ -104,9 +116,7 @@ class CarlaServers:
 
 
 def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
-    from contextlib import nullcontext
 
-    from ..collector.collect import carla_options, collect, plan_episodes
 
     seconds = args.episode_seconds or preset["episode_seconds"]
     workers = _workers(args, simulator, preset)
@@ -115,8 +125,8 @@ def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
     with CarlaServers(carla, args.carla_root, args.keep_carla_running) if carla else nullcontext():
         for split, episodes, seed in (("train", args.train_episodes, args.seed),
                                       ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
-            specs = plan_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
-            summary = collect(specs, workers=workers, progress=not args.no_progress, carla=carla)
+            specs = schedule_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
+            summary = collect(specs, workers=workers, progress=not args.no_progress, options=carla)
             print(summary.format())
             summary.raise_for_failures()
             stats[split] = {"episodes": episodes, "seed": seed, "written": len(summary.written),
@@ -126,9 +136,6 @@ def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
 
 
 def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    from ..training import checkpoint as ckpt_io
-    from ..training.config import load_config, path_override
-    from ..training.session import run_training
 
     base = [path_override("dataset.train_path", data / "train"), path_override("dataset.val_path", data / "val"),
             path_override("output_dir", train_dir),
@@ -143,8 +150,6 @@ def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str,
 
 
 def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
-    from ..export.artifacts import ArtifactPaths
-    from ..export.exporter import export_models, format_summary
 
     export_dir.mkdir(parents=True, exist_ok=True)
     targets = {name: ArtifactPaths.in_dir(export_dir, name) for name in ("driving_vision", "driving_policy")}
@@ -154,21 +159,15 @@ def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
 
 
 def _install(args, export_dir: Path) -> dict[str, Any]:
-    from ..integration.installer import install
-    from ..integration.target import files_in_dir, resolve_target
-    from ..integration.validate import validate_files
 
     target = resolve_target(args.sunnypilot_root, args.models_dir)
     result = install(target, validate_files(files_in_dir(export_dir)), dry_run=False)
     return {"target": str(target.models_dir), "backup": result.get("backup")}
 
 
-def _evaluate(export_dir: Path, data: Path, profile: str, progress: bool) -> dict[str, Any]:
-    from ..episodes.shards import find_shards
-    from ..training.evaluate import evaluate_exported, verdicts
+def _evaluate(export_dir: Path, data: Path, progress: bool) -> dict[str, Any]:
 
-    metrics = evaluate_exported(export_dir / "driving_vision.onnx", export_dir / "driving_policy.onnx",
-                                find_shards(data / "val"), profile, progress=progress)
+    metrics = evaluate_exported(export_dir, find_shards(data / "val"), progress=progress)
     return {"metrics": metrics, "verdicts": verdicts(metrics)}
 
 
@@ -248,7 +247,6 @@ def run_pipeline(args) -> int:
         print(f"NOTE: {note}", file=sys.stderr)
         log.notes.append(note)
     info["simulator"] = simulator
-    from ..training.config import load_config, settings_from_cfg
 
     info["profile"] = settings_from_cfg(load_config(overrides)).contract.profile
     if not args.skip_collect and not args.checkpoint:
@@ -259,7 +257,6 @@ def run_pipeline(args) -> int:
         checkpoint = info["train"]["checkpoint"]
         info["plots"] = sorted(str(p) for p in (train_dir / "plots").glob("*.png"))
     if checkpoint is None:
-        from ..training.checkpoint import latest_checkpoint
 
         last = latest_checkpoint(train_dir)
         if last is None:
@@ -270,7 +267,7 @@ def run_pipeline(args) -> int:
     if not args.skip_export:
         info["export"] = log.run("export", _export, checkpoint, export_dir)
         info["profile"] = info["export"]["profile"]  # the checkpoint's own profile
-        info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, info["profile"], not args.no_progress)
+        info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, not args.no_progress)
         (out / "evaluation.json").write_text(json.dumps(info["evaluation"], indent=2))
     if args.install:
         info["install"] = log.run("install", _install, args, export_dir)

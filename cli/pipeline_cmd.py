@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from ..collector.scenarios import scenario_names
+from .collect_cmd import add_carla_arguments
+from .commands import help_of
+from .pipeline import PRESETS, run_pipeline
+
+NAME = "pipeline"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..collector.scenarios import scenario_names
-    from .pipeline import PRESETS
-
     parser = sub.add_parser(
-        "pipeline", help="collect, train, export, evaluate (and install) in one command",
+        NAME, help=help_of(NAME),
         description="The main job: simulate episodes, train the vision model and the diffusion policy, export "
                     "modeld-ready artifacts, evaluate them on held-out episodes against baselines, optionally "
                     "install them, and write REPORT.md. Re-running reuses what exists.")
@@ -37,18 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     target.add_argument("--models-dir", help="install target: a model directory")
     parser.add_argument("--seed", type=int, default=0, help="base seed (validation uses seed + 1000003)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    from ..collector.collect import add_carla_arguments
-
     add_carla_arguments(parser, prefix="carla-")
     parser.add_argument("--carla-root", help="CARLA folder to start servers from when none answers "
                                              "(default: CARLA_ROOT)")
     parser.add_argument("--keep-carla-running", action="store_true",
                         help="leave the CARLA servers the pipeline started running afterwards")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides passed to training (key=value)")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from .pipeline import run_pipeline
-
-    return run_pipeline(args)
+    parser.set_defaults(func=run_pipeline)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ..training.config import load_config, path_override
+from ..training.trainer import run_training
+from .commands import help_of
+
+NAME = "train"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="train the vision model and the diffusion policy",
+    parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Train (vision -> feature cache -> policy) with Hydra overrides, e.g. "
                                         "`sptrain train dataset.train_path=data/train dataset.val_path=data/val "
                                         "training.vision_epochs=3 model=base`. Under torchrun use "
@@ -24,10 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def overrides_from(args: argparse.Namespace) -> list[str]:
     """The Hydra overrides the flags stand for (paths quoted for Hydra), then the explicit ones."""
-    from pathlib import Path
-
-    from ..training.config import path_override
-
     out = []
     if args.data:
         out += [path_override("dataset.train_path", Path(args.data) / "train"),
@@ -40,8 +43,5 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.config import load_config
-    from ..training.session import run_training
-
     run_training(load_config(overrides_from(args), args.config_name))
     return 0

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..episodes.pictures import render_viz
+from .commands import help_of
+
+NAME = "viz"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("viz", help="draw a shard's labels on its frames (PNG)",
+    parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Draw lane lines, road edges, the plan path and lead boxes on the road "
                                         "(img) and wide (big_img) frames of a shard.")
     parser.add_argument("shard", help="a shard directory (*.zarr)")
@@ -18,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..collector.viz import render_viz
-
     out = render_viz(args.shard, args.out, frame=args.frame, frames=args.frames)
     print(f"wrote {out}")
     return 0

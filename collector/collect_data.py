@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from sunnypilot_training.collector.collect import build_parser, run
+from sunnypilot_training.cli.collect_cmd import build_parser, run
 from sunnypilot_training.errors import run_guarded
 
 

@@ -10,16 +10,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract import camera
-from ..contract import constants as C
+from ..contract.constants import (
+    DESIRE_LEN,
+    IDX_N,
+    LEAD_T_IDXS,
+    LEAD_T_OFFSETS,
+    LEAD_TRAJ_LEN,
+    LEAD_WIDTH,
+    META_WIDTH,
+    PLAN_HORIZON_S,
+    PLAN_WIDTH,
+    T_IDXS,
+    X_IDXS,
+    LaneLine,
+    LeadField,
+    Meta,
+    Plan,
+    TrafficConvention,
+    encode_traffic_convention,
+)
+from ..episodes.schema import LABEL_KEYS
 from .episode_truth import EpisodeTruth
 
 LEAD_RANGE_M = 200.0  # a vehicle further than this is not a lead
 LEAD_LANE_MARGIN_M = 0.3  # a lead's centre may sit this far outside its lane lines (lane changes)
 HARD_BRAKE_MPS2 = (3.0, 4.0, 5.0)  # hardBrake3 / 4 / 5 thresholds (deceleration)
 ROAD_FIT_RANGE_M = (0.0, 10.0)  # where road_transform's plane is fitted
-LABEL_KEYS = ("plan", "lane_lines", "lane_lines_prob", "road_edges", "lead", "lead_prob", "pose",
-              "road_transform", "wide_from_device_euler", "desire", "meta", "traffic_convention",
-              "ego_speed", "ego_accel", "valid")
 
 
 # --- ego kinematics -------------------------------------------------------------------------------------
@@ -56,19 +72,19 @@ def _interp_frames(values: np.ndarray, times_f: np.ndarray) -> np.ndarray:
 def plan_labels(truth: EpisodeTruth, kin: dict[str, np.ndarray]) -> np.ndarray:
     """(T, 33, 15) plan from the ego's actual future at T_IDXS (clamped at the episode end)."""
     T = truth.n_frames
-    offsets_f = C.T_IDXS / truth.dt_s  # (33,) frames ahead
-    plan = np.zeros((T, C.IDX_N, C.PLAN_WIDTH), dtype=np.float64)
+    offsets_f = T_IDXS / truth.dt_s  # (33,) frames ahead
+    plan = np.zeros((T, IDX_N, PLAN_WIDTH), dtype=np.float64)
     for t in range(T):
         times = t + offsets_f
         pos = _interp_frames(kin["pos"], times)  # (33, 3)
         rot_t = kin["rot"][t]
         rot_future = camera.rot_from_euler(_interp_frames(kin["euler_unwrapped"], times))  # (33, 3, 3)
         rel_rot = np.einsum("ji,njk->nik", rot_t, rot_future)  # R_t^T R(t+tau)
-        plan[t, :, C.Plan.POSITION] = (pos - kin["pos"][t]) @ rot_t
-        plan[t, :, C.Plan.VELOCITY] = _interp_frames(kin["vel_local"], times)
-        plan[t, :, C.Plan.ACCELERATION] = _interp_frames(kin["acc_local"], times)
-        plan[t, :, C.Plan.T_FROM_CURRENT_EULER] = camera.euler_from_rot(rel_rot)
-        plan[t, :, C.Plan.ORIENTATION_RATE] = _interp_frames(kin["omega_local"], times)
+        plan[t, :, Plan.POSITION] = (pos - kin["pos"][t]) @ rot_t
+        plan[t, :, Plan.VELOCITY] = _interp_frames(kin["vel_local"], times)
+        plan[t, :, Plan.ACCELERATION] = _interp_frames(kin["acc_local"], times)
+        plan[t, :, Plan.T_FROM_CURRENT_EULER] = camera.euler_from_rot(rel_rot)
+        plan[t, :, Plan.ORIENTATION_RATE] = _interp_frames(kin["omega_local"], times)
     return plan.astype(np.float32)
 
 
@@ -91,22 +107,22 @@ def _line_at_x(points_d: np.ndarray) -> np.ndarray:
     if len(bad):
         stop = int(bad[0]) + 1
     x, yz = x[:stop], points_d[:stop, 1:]
-    out = np.empty((C.IDX_N, 2))
+    out = np.empty((IDX_N, 2))
     for k in range(2):
-        out[:, k] = np.interp(C.X_IDXS, x, yz[:, k])
-    beyond = C.X_IDXS > x[-1]
+        out[:, k] = np.interp(X_IDXS, x, yz[:, k])
+    beyond = X_IDXS > x[-1]
     if beyond.any() and stop >= 2:
         j = max(0, int(np.searchsorted(x, x[-1] - 10.0)) - 1)
         j = min(j, stop - 2)
         slope = (yz[-1] - yz[j]) / max(x[-1] - x[j], 1e-3)  # (2,)
-        out[beyond] = yz[-1] + np.outer(C.X_IDXS[beyond] - x[-1], slope)
+        out[beyond] = yz[-1] + np.outer(X_IDXS[beyond] - x[-1], slope)
     return out
 
 
 def line_labels(lines_ned: np.ndarray, kin: dict[str, np.ndarray]) -> np.ndarray:
     """(T, L, 33, 2) y, z at X_IDXS of L world polylines per frame (T, L, K, 3)."""
     T, L = lines_ned.shape[:2]
-    out = np.zeros((T, L, C.IDX_N, 2), dtype=np.float32)
+    out = np.zeros((T, L, IDX_N, 2), dtype=np.float32)
     for t in range(T):
         local = _to_device(lines_ned[t], kin["pos"][t], kin["rot"][t])  # (L, K, 3)
         for i in range(L):
@@ -120,12 +136,12 @@ def road_transform_labels(lanes: np.ndarray) -> np.ndarray:
     A plane z = h + a x + b y is fitted to the left and right lines over ROAD_FIT_RANGE_M; height = h (camera
     above the road), pitch = -atan(a) (road rising ahead = nose up), roll = atan(b) (right side lower).
     """
-    sel = (C.X_IDXS >= ROAD_FIT_RANGE_M[0]) & (C.X_IDXS <= ROAD_FIT_RANGE_M[1])
-    x = np.concatenate([C.X_IDXS[sel]] * 2)
+    sel = (X_IDXS >= ROAD_FIT_RANGE_M[0]) & (X_IDXS <= ROAD_FIT_RANGE_M[1])
+    x = np.concatenate([X_IDXS[sel]] * 2)
     out = np.zeros((lanes.shape[0], 6), dtype=np.float32)
     for t in range(lanes.shape[0]):
-        y = np.concatenate([lanes[t, C.LaneLine.LEFT, sel, 0], lanes[t, C.LaneLine.RIGHT, sel, 0]])
-        z = np.concatenate([lanes[t, C.LaneLine.LEFT, sel, 1], lanes[t, C.LaneLine.RIGHT, sel, 1]])
+        y = np.concatenate([lanes[t, LaneLine.LEFT, sel, 0], lanes[t, LaneLine.RIGHT, sel, 0]])
+        z = np.concatenate([lanes[t, LaneLine.LEFT, sel, 1], lanes[t, LaneLine.RIGHT, sel, 1]])
         A = np.stack([np.ones_like(x), x, y], axis=1)
         (h, a, b), *_ = np.linalg.lstsq(A, z, rcond=None)
         out[t, 2:5] = (h, np.arctan(b), -np.arctan(a))
@@ -147,8 +163,8 @@ def _lead_index(truth: EpisodeTruth, kin: dict, rear_w: np.ndarray, lanes: np.nd
     """Index of the vehicle that is the ego's lead at frame t, or -1."""
     local = _to_device(rear_w[t], kin["pos"][t], kin["rot"][t])  # (M, 3)
     x, y = local[:, 0], local[:, 1]
-    left = np.interp(x, C.X_IDXS, lanes[t, C.LaneLine.LEFT, :, 0]) - LEAD_LANE_MARGIN_M
-    right = np.interp(x, C.X_IDXS, lanes[t, C.LaneLine.RIGHT, :, 0]) + LEAD_LANE_MARGIN_M
+    left = np.interp(x, X_IDXS, lanes[t, LaneLine.LEFT, :, 0]) - LEAD_LANE_MARGIN_M
+    right = np.interp(x, X_IDXS, lanes[t, LaneLine.RIGHT, :, 0]) + LEAD_LANE_MARGIN_M
     ok = truth.others_present[t] & (x > 0.0) & (x < LEAD_RANGE_M) & (y > left) & (y < right)
     if not ok.any():
         return -1
@@ -165,22 +181,22 @@ def lead_labels(truth: EpisodeTruth, kin: dict, lanes: np.ndarray) -> tuple[np.n
     T = truth.n_frames
     rear_w = _rear_points(truth)
     lead_now = np.array([_lead_index(truth, kin, rear_w, lanes, t) for t in range(T)])
-    lead = np.zeros((T, len(C.LEAD_T_OFFSETS), C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), dtype=np.float32)
-    prob = np.zeros((T, len(C.LEAD_T_OFFSETS)), dtype=np.float32)
-    step = np.rint(C.LEAD_T_IDXS / truth.dt_s).astype(np.int64)
+    lead = np.zeros((T, len(LEAD_T_OFFSETS), LEAD_TRAJ_LEN, LEAD_WIDTH), dtype=np.float32)
+    prob = np.zeros((T, len(LEAD_T_OFFSETS)), dtype=np.float32)
+    step = np.rint(LEAD_T_IDXS / truth.dt_s).astype(np.int64)
     present = truth.others_present
     last_present = np.where(present.any(axis=0), T - 1 - np.argmax(present[::-1], axis=0), -1)  # (M,)
     for t in range(T):
-        for k, offset_s in enumerate(C.LEAD_T_OFFSETS):
+        for k, offset_s in enumerate(LEAD_T_OFFSETS):
             who = lead_now[min(t + int(round(offset_s / truth.dt_s)), T - 1)]
             if who < 0:
                 continue
             frames = np.minimum(t + step, last_present[who])  # (6,) held once the vehicle leaves the world
             local = _to_device(rear_w[frames, who], kin["pos"][t], kin["rot"][t])  # (6, 3)
-            lead[t, k, :, C.LeadField.X] = local[:, 0]
-            lead[t, k, :, C.LeadField.Y] = local[:, 1]
-            lead[t, k, :, C.LeadField.V] = truth.others_speed_mps[frames, who]
-            lead[t, k, :, C.LeadField.A] = truth.others_accel_mps2[frames, who]
+            lead[t, k, :, LeadField.X] = local[:, 0]
+            lead[t, k, :, LeadField.Y] = local[:, 1]
+            lead[t, k, :, LeadField.V] = truth.others_speed_mps[frames, who]
+            lead[t, k, :, LeadField.A] = truth.others_accel_mps2[frames, who]
             prob[t, k] = 1.0
     return lead, prob
 
@@ -197,8 +213,8 @@ def _any_within(events: np.ndarray, horizon_f: int) -> np.ndarray:
 def meta_labels(truth: EpisodeTruth) -> np.ndarray:
     """(T, 55) targets of the meta head (0/1), layout of contract Meta."""
     T = truth.n_frames
-    meta = np.zeros((T, C.META_WIDTH), dtype=np.float32)
-    meta[:, C.Meta.ENGAGED] = truth.engaged
+    meta = np.zeros((T, META_WIDTH), dtype=np.float32)
+    meta[:, Meta.ENGAGED] = truth.engaged
     decel = -truth.ego_accel_mps2
     events = {
         "GAS_DISENGAGE": truth.gas_disengage, "BRAKE_DISENGAGE": truth.brake_disengage,
@@ -206,39 +222,39 @@ def meta_labels(truth: EpisodeTruth) -> np.ndarray:
         "HARD_BRAKE_4": decel > HARD_BRAKE_MPS2[1], "HARD_BRAKE_5": decel > HARD_BRAKE_MPS2[2],
     }
     for name, ev in events.items():
-        for k, horizon_s in enumerate(C.Meta.DISENGAGE_T_IDXS):
-            meta[:, getattr(C.Meta, name)[k]] = _any_within(ev, int(round(horizon_s / truth.dt_s)))
+        for k, horizon_s in enumerate(Meta.DISENGAGE_T_IDXS):
+            meta[:, getattr(Meta, name)[k]] = _any_within(ev, int(round(horizon_s / truth.dt_s)))
     states = {"GAS_PRESS": truth.gas_pressed, "BRAKE_PRESS": truth.brake_pressed,
               "LEFT_BLINKER": truth.left_blinker, "RIGHT_BLINKER": truth.right_blinker}
     for name, st in states.items():
-        for k, when_s in enumerate(C.Meta.STATE_T_IDXS):
+        for k, when_s in enumerate(Meta.STATE_T_IDXS):
             frames = np.minimum(np.arange(T) + int(round(when_s / truth.dt_s)), T - 1)
-            meta[:, getattr(C.Meta, name)[k]] = st[frames]
+            meta[:, getattr(Meta, name)[k]] = st[frames]
     return meta
 
 
 def desire_labels(desire: np.ndarray) -> np.ndarray:
     """(T, 8) one-hot of the active desire."""
-    out = np.zeros((len(desire), C.DESIRE_LEN), dtype=np.float32)
+    out = np.zeros((len(desire), DESIRE_LEN), dtype=np.float32)
     out[np.arange(len(desire)), np.asarray(desire, dtype=np.int64)] = 1.0
     return out
 
 
 def valid_mask(n_frames: int, dt_s: float) -> np.ndarray:
     """(T,) True where a full plan horizon (10 s) of future exists."""
-    horizon_f = int(round(C.PLAN_HORIZON_S / dt_s))
+    horizon_f = int(round(PLAN_HORIZON_S / dt_s))
     return np.arange(n_frames) + horizon_f <= n_frames - 1
 
 
 def compute_labels(truth: EpisodeTruth) -> dict[str, np.ndarray]:
-    """Every label array of a shard (LABEL_KEYS), from an episode's ground truth."""
+    """Every label array of a shard (the schema's LABEL_KEYS), from an episode's ground truth."""
     truth.validate()
     kin = _ego_kinematics(truth)
     lanes = line_labels(truth.lines_ned, kin)
     lead, lead_prob = lead_labels(truth, kin, lanes)
     T = truth.n_frames
-    convention = C.TrafficConvention(truth.traffic_convention)
-    return {
+    convention = TrafficConvention(truth.traffic_convention)
+    out = {
         "plan": plan_labels(truth, kin),
         "lane_lines": lanes,
         "lane_lines_prob": truth.lines_exist.astype(np.float32),
@@ -250,8 +266,10 @@ def compute_labels(truth: EpisodeTruth) -> dict[str, np.ndarray]:
         "wide_from_device_euler": np.tile(np.asarray(truth.wide_from_device_rpy, np.float32), (T, 1)),
         "desire": desire_labels(truth.desire),
         "meta": meta_labels(truth),
-        "traffic_convention": np.tile(C.encode_traffic_convention(convention), (T, 1)),
+        "traffic_convention": np.tile(encode_traffic_convention(convention), (T, 1)),
         "ego_speed": truth.ego_speed_mps.astype(np.float32),
         "ego_accel": truth.ego_accel_mps2.astype(np.float32),
         "valid": valid_mask(T, truth.dt_s),
     }
+    assert set(out) == set(LABEL_KEYS), sorted(set(out) ^ set(LABEL_KEYS))
+    return out

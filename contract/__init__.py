@@ -3,13 +3,16 @@
 Pure numpy + stdlib; imports nothing else of ours. Everything that knows a shape, a slice, a grid or a frame
 lives here and is imported by the rest of the toolkit.
 
-The names below are loaded on first use (PEP 562), so importing ``sunnypilot_training.contract.errors`` (as the
-error hierarchy does) does not import numpy.
+The names below are loaded on first use (PEP 562), so importing the package (as ``sptrain doctor`` does before
+numpy is installed) imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from ..errors import ContractError as ContractError  # re-exported
+from ..errors import UnknownProfileError as UnknownProfileError  # re-exported
 
 _EXPORTS = {
     "DT_S": "constants",
@@ -30,8 +33,6 @@ _EXPORTS = {
     "RoadEdge": "constants",
     "TrafficConvention": "constants",
     "encode_traffic_convention": "constants",
-    "ContractError": "errors",
-    "UnknownProfileError": "errors",
     "DEFAULT_PROFILE": "profiles",
     "POLICY_MODEL": "profiles",
     "PROFILES": "profiles",
@@ -43,7 +44,7 @@ _EXPORTS = {
     "get_profile": "profiles",
     "profile_ids": "profiles",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "ContractError", "UnknownProfileError"])
 
 
 def __getattr__(name: str):

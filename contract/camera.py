@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ContractError
+from ..errors import ContractError
 
 __all__ = [
     "CAMERA_HEIGHT_M",

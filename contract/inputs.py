@@ -1,20 +1,76 @@
-"""How modeld builds the policy's history inputs at 20 Hz - reproduced for offline training samples.
+"""How modeld builds its inputs at 20 Hz - one implementation for training samples, evaluation and closed-loop runs.
 
+* ``img`` / ``big_img`` (12, 128, 256): the packed frames t-4 and t (:func:`frame_pairs`); before the first frame the
+  older one is zeros, as in modeld's zero-initialised frame queue.
 * ``desire_pulse`` (25, 8): each frame the desire one-hot (index 0 - "none" - zeroed) is kept only where it
   rises (``d - prev > 0.99``), pushed into a 100-frame queue, and max-pooled over 4-frame windows; entry k
   covers frames ``t - 99 + 4k .. t - 96 + 4k`` (the last entry: frames t-3 .. t).
 * ``features_buffer`` (25, 512): the vision ``hidden_state`` of frames ``t - 96, t - 92, ..., t``.
+* ``traffic_convention`` (2,), and for op-0.10.0 ``lateral_control_params`` = [v_ego, lateral delay] and a zero
+  ``prev_desired_curv`` (:func:`policy_inputs_at`).
 Queues start zeroed, so history from before the first frame is zero.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
-from .constants import DESIRE_LEN, HISTORY_BUFFER_LEN, HISTORY_SPAN_FRAMES, TEMPORAL_SKIP
+from .constants import (
+    DESIRE_LEN,
+    FRAME_PAIR_OFFSET,
+    HISTORY_BUFFER_LEN,
+    HISTORY_SPAN_FRAMES,
+    PREV_DESIRED_CURV_LEN,
+    TEMPORAL_SKIP,
+)
+from .yuv import stack_frame_pair
 
 FULL_HISTORY_FRAMES = HISTORY_BUFFER_LEN * TEMPORAL_SKIP  # 100 frames of desire history
 RISING_EDGE_THRESHOLD = 0.99
+LATERAL_DELAY_S = 0.2  # op-0.10.0 lateral_control_params[1]: the car's steer actuator delay fed to the model
+
+
+def frame_pairs(frames_at: Callable[[np.ndarray], np.ndarray], ts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """(n, 12, h, w) uint8 vision inputs at frames ``ts``: channels 0:6 = frame t-4, 6:12 = frame t.
+
+    ``frames_at(indices)`` returns the packed frames (m, 6, h, w) at those (non-negative, sorted, distinct) frame
+    indices; each needed frame is asked for once. A frame before the first one (t-4 < 0) is zeros.
+    """
+    ts = np.asarray(ts, dtype=np.int64).reshape(-1)  # (n,)
+    prev = ts - FRAME_PAIR_OFFSET
+    wanted = np.unique(np.concatenate([ts, prev[prev >= 0]]))  # sorted, distinct
+    frames = np.asarray(frames_at(wanted))  # (m, 6, h, w)
+    row = {int(t): k for k, t in enumerate(wanted)}
+    cur = frames[[row[int(t)] for t in ts]]  # (n, 6, h, w)
+    older = np.zeros_like(cur)
+    for k, p in enumerate(prev):
+        if p >= 0:
+            older[k] = frames[row[int(p)]]
+    return stack_frame_pair(older, cur)
+
+
+def policy_inputs_at(input_names: Sequence[str], features: np.ndarray, pulses: np.ndarray, t: int,
+                     traffic_convention: np.ndarray, v_ego_mps: float) -> dict[str, np.ndarray]:
+    """The policy's inputs at frame t (unbatched, float32) for a profile's ``input_names``, as modeld builds them.
+
+    ``features`` (T, 512) vision ``hidden_state`` per frame (at least up to t), ``pulses`` (T, 8) from
+    :func:`desire_rising_edges`, ``traffic_convention`` (2,), ``v_ego_mps`` the car's own speed (op-0.10.0's
+    ``lateral_control_params`` carries it). No label enters an input.
+    """
+    pulse = desire_pulse_at(pulses, t)
+    out = {"features_buffer": features_buffer_at(features, t),
+           "traffic_convention": np.asarray(traffic_convention, dtype=np.float32)}
+    if "desire_pulse" in input_names:
+        out["desire_pulse"] = pulse
+    if "desire" in input_names:  # op-0.10.0 names the same pulse input `desire`
+        out["desire"] = pulse
+    if "lateral_control_params" in input_names:
+        out["lateral_control_params"] = np.array([v_ego_mps, LATERAL_DELAY_S], np.float32)
+    if "prev_desired_curv" in input_names:  # later releases multiply it by 0; we feed zeros
+        out["prev_desired_curv"] = np.zeros((HISTORY_BUFFER_LEN, PREV_DESIRED_CURV_LEN), np.float32)
+    return out
 
 
 def desire_rising_edges(desire_onehot: np.ndarray) -> np.ndarray:

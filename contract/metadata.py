@@ -13,10 +13,11 @@ import codecs
 import io
 import os
 import pickle
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import ContractError
-from .profiles import ModelSpec
+from ..errors import ContractError
+from .profiles import PROFILES, ModelSpec
 
 METADATA_KEYS = ("model_checkpoint", "output_slices", "input_shapes", "output_shapes")
 PROP_OUTPUT_SLICES = "output_slices"
@@ -102,3 +103,28 @@ def compare_metadata(actual: dict[str, Any], expected: dict[str, Any]) -> list[s
         if list(a.items()) != list(e.items()):
             problems.append(f"{key}: {a} != {e}")
     return problems
+
+
+@dataclass(frozen=True)
+class ProfileMatch:
+    """The contract profile and model a metadata dict belongs to; ``problems`` is empty for an exact match."""
+
+    profile_id: str
+    spec: ModelSpec
+    problems: tuple[str, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        return not self.problems
+
+
+def match_metadata(metadata: dict[str, Any], model: str | None = None) -> ProfileMatch | None:
+    """The profile (and model, or only ``model``) whose metadata equals ``metadata`` in everything modeld reads;
+    else the first one with the same output shape, with its differences; None when no output shape fits."""
+    shape = tuple(metadata.get("output_shapes", {}).get("outputs", ()))
+    candidates = [(pid, spec) for pid, profile in PROFILES.items() for name, spec in profile.models.items()
+                  if (model is None or name == model) and spec.output_shape == shape]
+    matches = [ProfileMatch(pid, spec, tuple(compare_metadata(metadata, build_metadata(spec, ""))))
+               for pid, spec in candidates]
+    exact = [m for m in matches if m.exact]
+    return (exact or matches or [None])[0]

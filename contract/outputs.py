@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ContractError
+from ..errors import ContractError
 from .profiles import HeadKind, HeadSpec, ModelSpec
 
 SAFE_EXP_MAX = 11.0

@@ -12,8 +12,32 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from . import constants as C
-from .errors import UnknownProfileError
+from ..errors import UnknownProfileError
+from .constants import (
+    DESIRE_LEN,
+    DESIRE_PRED_LEN,
+    DESIRED_CURV_WIDTH,
+    FEATURE_LEN,
+    HISTORY_BUFFER_LEN,
+    IDX_N,
+    IMG_SHAPE,
+    LANE_LINES_WIDTH,
+    LATERAL_CONTROL_PARAMS_LEN,
+    LEAD_MHP_N,
+    LEAD_MHP_SELECTION,
+    LEAD_TRAJ_LEN,
+    LEAD_WIDTH,
+    META_WIDTH,
+    NUM_LANE_LINES,
+    NUM_ROAD_EDGES,
+    PLAN_MHP_N,
+    PLAN_MHP_SELECTION,
+    PLAN_WIDTH,
+    POSE_WIDTH,
+    PREV_DESIRED_CURV_LEN,
+    TRAFFIC_CONVENTION_LEN,
+    WIDE_FROM_DEVICE_WIDTH,
+)
 
 DEFAULT_PROFILE = "op-0.10.1"
 VISION_MODEL = "driving_vision"
@@ -151,31 +175,31 @@ class Profile:
 
 # --- the table --------------------------------------------------------------------------------------
 _MDN, _SIG, _SM, _RAW = HeadKind.MDN, HeadKind.SIGMOID, HeadKind.SOFTMAX, HeadKind.RAW
-_IMG = ("uint8", C.IMG_SHAPE)
+_IMG = ("uint8", IMG_SHAPE)
 
 
 def _vision_heads(lead: tuple) -> list[tuple]:
     return [
-        ("meta", _SIG, (C.META_WIDTH,)),
-        ("desire_pred", _SM, (C.DESIRE_PRED_LEN, C.DESIRE_LEN)),
-        ("pose", _MDN, (C.POSE_WIDTH,)),
-        ("wide_from_device_euler", _MDN, (C.WIDE_FROM_DEVICE_WIDTH,)),
-        ("road_transform", _MDN, (C.POSE_WIDTH,)),
-        ("lane_lines", _MDN, (C.NUM_LANE_LINES, C.IDX_N, C.LANE_LINES_WIDTH)),
-        ("lane_lines_prob", _SIG, (2 * C.NUM_LANE_LINES,)),
-        ("road_edges", _MDN, (C.NUM_ROAD_EDGES, C.IDX_N, C.LANE_LINES_WIDTH)),
+        ("meta", _SIG, (META_WIDTH,)),
+        ("desire_pred", _SM, (DESIRE_PRED_LEN, DESIRE_LEN)),
+        ("pose", _MDN, (POSE_WIDTH,)),
+        ("wide_from_device_euler", _MDN, (WIDE_FROM_DEVICE_WIDTH,)),
+        ("road_transform", _MDN, (POSE_WIDTH,)),
+        ("lane_lines", _MDN, (NUM_LANE_LINES, IDX_N, LANE_LINES_WIDTH)),
+        ("lane_lines_prob", _SIG, (2 * NUM_LANE_LINES,)),
+        ("road_edges", _MDN, (NUM_ROAD_EDGES, IDX_N, LANE_LINES_WIDTH)),
         lead,
-        ("lead_prob", _SIG, (C.LEAD_MHP_SELECTION,)),
-        ("hidden_state", _RAW, (C.FEATURE_LEN,)),
+        ("lead_prob", _SIG, (LEAD_MHP_SELECTION,)),
+        ("hidden_state", _RAW, (FEATURE_LEN,)),
     ]
 
 
-_LEAD_SINGLE = ("lead", _MDN, (C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH))
-_LEAD_MHP = ("lead", _MDN, (C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), C.LEAD_MHP_N, C.LEAD_MHP_SELECTION)
-_PLAN_SINGLE = ("plan", _MDN, (C.IDX_N, C.PLAN_WIDTH))
-_PLAN_MHP = ("plan", _MDN, (C.IDX_N, C.PLAN_WIDTH), C.PLAN_MHP_N, C.PLAN_MHP_SELECTION)
-_DESIRE_STATE = ("desire_state", _SM, (C.DESIRE_LEN,))
-_HIST = C.HISTORY_BUFFER_LEN
+_LEAD_SINGLE = ("lead", _MDN, (LEAD_MHP_SELECTION, LEAD_TRAJ_LEN, LEAD_WIDTH))
+_LEAD_MHP = ("lead", _MDN, (LEAD_TRAJ_LEN, LEAD_WIDTH), LEAD_MHP_N, LEAD_MHP_SELECTION)
+_PLAN_SINGLE = ("plan", _MDN, (IDX_N, PLAN_WIDTH))
+_PLAN_MHP = ("plan", _MDN, (IDX_N, PLAN_WIDTH), PLAN_MHP_N, PLAN_MHP_SELECTION)
+_DESIRE_STATE = ("desire_state", _SM, (DESIRE_LEN,))
+_HIST = HISTORY_BUFFER_LEN
 
 PROFILE_TABLE: dict[str, dict] = {
     "op-0.10.1": {
@@ -189,9 +213,9 @@ PROFILE_TABLE: dict[str, dict] = {
         },
         "driving_policy": {
             "inputs": [
-                ("desire_pulse", "float32", (1, _HIST, C.DESIRE_LEN)),
-                ("traffic_convention", "float32", (1, C.TRAFFIC_CONVENTION_LEN)),
-                ("features_buffer", "float32", (1, _HIST, C.FEATURE_LEN)),
+                ("desire_pulse", "float32", (1, _HIST, DESIRE_LEN)),
+                ("traffic_convention", "float32", (1, TRAFFIC_CONVENTION_LEN)),
+                ("features_buffer", "float32", (1, _HIST, FEATURE_LEN)),
             ],
             "heads": [_PLAN_SINGLE, _DESIRE_STATE],
             "pad": slice(-2, None),
@@ -210,13 +234,13 @@ PROFILE_TABLE: dict[str, dict] = {
         },
         "driving_policy": {
             "inputs": [
-                ("desire", "float32", (1, _HIST, C.DESIRE_LEN)),
-                ("traffic_convention", "float32", (1, C.TRAFFIC_CONVENTION_LEN)),
-                ("lateral_control_params", "float32", (1, C.LATERAL_CONTROL_PARAMS_LEN)),
-                ("prev_desired_curv", "float32", (1, _HIST, C.PREV_DESIRED_CURV_LEN)),
-                ("features_buffer", "float32", (1, _HIST, C.FEATURE_LEN)),
+                ("desire", "float32", (1, _HIST, DESIRE_LEN)),
+                ("traffic_convention", "float32", (1, TRAFFIC_CONVENTION_LEN)),
+                ("lateral_control_params", "float32", (1, LATERAL_CONTROL_PARAMS_LEN)),
+                ("prev_desired_curv", "float32", (1, _HIST, PREV_DESIRED_CURV_LEN)),
+                ("features_buffer", "float32", (1, _HIST, FEATURE_LEN)),
             ],
-            "heads": [_PLAN_MHP, _DESIRE_STATE, ("desired_curvature", _MDN, (C.DESIRED_CURV_WIDTH,))],
+            "heads": [_PLAN_MHP, _DESIRE_STATE, ("desired_curvature", _MDN, (DESIRED_CURV_WIDTH,))],
             "pad": slice(-3, None),
             "pad_width": 3,
         },

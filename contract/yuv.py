@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ContractError
 from .constants import FRAME_PAIR_OFFSET  # noqa: F401  (frames between the stacked pair)
-from .errors import ContractError
 
 __all__ = [
     "FRAME_CHANNELS",

@@ -1,4 +1,4 @@
-"""Zarr v3 episode shards: the schema, an atomic writer, and a validating reader.
+"""Zarr v3 episode shards: an atomic writer and a validating reader of the schema in ``schema.py``.
 
 One directory per episode, ``<output>/<scenario>_<seed>_<episode>.zarr``, with time-major arrays at 20 Hz:
 ``img`` / ``big_img`` uint8 (T, 6, 128, 256) - one packed YUV frame each (the model's 12-channel input of
@@ -11,6 +11,7 @@ partial shard; the next run skips complete shards and removes temporaries whose 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -20,36 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, ZstdCodec
 
-from ..contract import constants as C
+from ..contract.inputs import frame_pairs
 from ..errors import ShardFormatError
-from ..collector.pids import pid_alive
+from ..fileio import pid_alive
+from .schema import FRAME_SHAPE, IMAGE_KEYS, LABEL_DEFINITIONS_VERSION, LABEL_KEYS, SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-LABEL_DEFINITIONS_VERSION = 1
-FRAME_SHAPE = (6, 128, 256)
-IMAGE_KEYS = ("img", "big_img")
-# key -> (per-frame shape, dtype)
-SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
-    "img": (FRAME_SHAPE, "uint8"),
-    "big_img": (FRAME_SHAPE, "uint8"),
-    "plan": ((C.IDX_N, C.PLAN_WIDTH), "float32"),
-    "lane_lines": ((C.NUM_LANE_LINES, C.IDX_N, C.LANE_LINES_WIDTH), "float32"),
-    "lane_lines_prob": ((C.NUM_LANE_LINES,), "float32"),
-    "road_edges": ((C.NUM_ROAD_EDGES, C.IDX_N, C.LANE_LINES_WIDTH), "float32"),
-    "lead": ((C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH), "float32"),
-    "lead_prob": ((C.LEAD_MHP_SELECTION,), "float32"),
-    "pose": ((C.POSE_WIDTH,), "float32"),
-    "road_transform": ((C.POSE_WIDTH,), "float32"),
-    "wide_from_device_euler": ((C.WIDE_FROM_DEVICE_WIDTH,), "float32"),
-    "desire": ((C.DESIRE_LEN,), "float32"),
-    "meta": ((C.META_WIDTH,), "float32"),
-    "traffic_convention": ((C.TRAFFIC_CONVENTION_LEN,), "float32"),
-    "ego_speed": ((), "float32"),
-    "ego_accel": ((), "float32"),
-    "valid": ((), "bool"),
-}
-LABEL_KEYS = tuple(k for k in SCHEMA if k not in IMAGE_KEYS)
 REQUIRED_ATTRS = ("schema_version", "simulator", "simulator_version", "scenario", "seed", "episode_index",
                   "dt_s", "n_frames", "cameras", "label_definitions_version", "complete")
 # Chosen by measurement (docs/benchmarks.md, bench/bench_shards.py): one frame per chunk (random pair reads touch
@@ -79,8 +58,6 @@ def clean_stale_temporaries(output_dir: Path) -> list[Path]:
 
 def is_complete(path: Path) -> bool:
     """True when ``path`` is a shard whose writer finished (cheap check of the ``complete`` attribute)."""
-    import json
-
     meta = Path(path) / "zarr.json"
     try:
         return bool(json.loads(meta.read_text()).get("attributes", {}).get("complete", False))
@@ -92,9 +69,6 @@ class ShardWriter:
     """Writes one episode shard atomically. Use as a context manager; call :meth:`commit` at the end."""
 
     def __init__(self, output_dir: str | os.PathLike, name: str, n_frames: int, attrs: dict[str, Any]):
-        import zarr
-        from zarr.codecs import BloscCodec, ZstdCodec
-
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.final_path = self.output_dir / name
@@ -103,7 +77,8 @@ class ShardWriter:
         self._attrs = dict(attrs)
         self._group = zarr.open_group(str(self.tmp_path), mode="w-")
         self._arrays = {}
-        for key, (shape, dtype) in SCHEMA.items():
+        for key, spec in SCHEMA.items():
+            shape, dtype = spec.shape, spec.dtype
             is_image = key in IMAGE_KEYS
             chunks = (FRAMES_PER_CHUNK,) + shape if is_image else (self.n_frames,) + shape
             codec = BloscCodec(**IMAGE_CODEC) if is_image else ZstdCodec(level=LABEL_CODEC_LEVEL)
@@ -121,8 +96,8 @@ class ShardWriter:
     def write_labels(self, labels: dict[str, np.ndarray]) -> None:
         for key in LABEL_KEYS:
             value = np.asarray(labels[key])
-            assert value.shape == (self.n_frames,) + SCHEMA[key][0], (key, value.shape)
-            self._arrays[key][...] = value.astype(SCHEMA[key][1])
+            assert value.shape == (self.n_frames,) + SCHEMA[key].shape, (key, value.shape)
+            self._arrays[key][...] = value.astype(SCHEMA[key].dtype)
 
     def update_attrs(self, attrs: dict[str, Any]) -> None:
         """Attributes known only after the episode ran (written at commit)."""
@@ -166,8 +141,6 @@ class Shard:
 
 def open_shard(path: str | os.PathLike) -> Shard:
     """Open and validate a shard; ShardFormatError names the shard, the key, found vs expected."""
-    import zarr
-
     path = Path(path)
     if not path.is_dir():
         raise ShardFormatError(f"{path}: no such shard directory (expected <scenario>_<seed>_<episode>.zarr)")
@@ -186,7 +159,8 @@ def open_shard(path: str | os.PathLike) -> Shard:
                                f"collect it again with this version")
     T = int(attrs["n_frames"])
     arrays = {}
-    for key, (shape, dtype) in SCHEMA.items():
+    for key, spec in SCHEMA.items():
+        shape, dtype = spec.shape, spec.dtype
         try:
             arr = group[key]
         except KeyError:
@@ -222,6 +196,12 @@ def read_frames(shard: Shard, key: str, frames: np.ndarray | list[int]) -> np.nd
     except Exception as exc:
         raise ShardFormatError(f"{shard.path}: cannot read {key!r} frames {idx.tolist()} ({type(exc).__name__}: "
                                f"{exc}); the shard is corrupt - delete it and collect again") from None
+
+
+def read_frame_pairs(shard: Shard, key: str, ts) -> np.ndarray:
+    """(n, 12, 128, 256) uint8 vision inputs ``key`` at frames ``ts``: frames t-4 and t, zeros before the start
+    (the one pairing of the contract, :func:`contract.inputs.frame_pairs`)."""
+    return frame_pairs(lambda idx: read_frames(shard, key, idx), ts)
 
 
 def find_shards(paths: str | os.PathLike | list) -> list[Path]:

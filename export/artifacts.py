@@ -8,16 +8,16 @@ every check passed, so a failed export never leaves a half-written set behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..contract.profiles import MODEL_NAMES, POLICY_MODEL, VISION_MODEL
+from ..errors import ConfigError
+from ..fileio import atomic_copy, atomic_write_text
 
 # short names used on the command line -> modeld model names
 MODEL_ALIASES = {"vision": VISION_MODEL, "policy": POLICY_MODEL}
@@ -57,8 +57,6 @@ def sidecar_path(tinygrad_pickle: str | os.PathLike) -> Path:
 
 def resolve_model_names(text: str) -> list[str]:
     """``"vision,policy"`` (or modeld names) -> modeld model names, in contract order, without duplicates."""
-    from ..errors import ConfigError
-
     wanted = []
     for part in (p.strip() for p in text.split(",")):
         name = MODEL_ALIASES.get(part, part)
@@ -69,14 +67,6 @@ def resolve_model_names(text: str) -> list[str]:
     if not wanted:
         raise ConfigError("--models is empty; use vision, policy or vision,policy")
     return [n for n in MODEL_NAMES if n in wanted]
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_staging_dir(near: str | os.PathLike) -> Path:
@@ -93,12 +83,8 @@ def move_into_place(moves: list[tuple[Path, Path]]) -> None:
         try:
             os.replace(src, dst)
         except OSError:  # another file system: copy beside the destination, then rename over it
-            tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            atomic_copy(src, dst)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    return path
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

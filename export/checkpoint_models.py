@@ -1,8 +1,8 @@
-"""A checkpoint -> the EMA vision and policy models to export, rebuilt from the checkpoint's own config.
+"""A checkpoint -> the EMA vision and policy models to export, rebuilt from the checkpoint's own ``model_args``.
 
-The models are built exactly as training builds them (``training.trainer.build_models`` with the settings stored
-in ``ckpt["config"]``), then the EMA weights (``vision_ema`` / ``policy_ema``) are loaded and the models put in
-eval mode. The ONNX ``model_checkpoint`` string is ``"<run_id>/<epoch>"``.
+The models are rebuilt by ``training.models.build_models`` from the arguments the checkpoint carries (neither the
+trainer nor the config machinery is involved), then the EMA weights (``vision_ema`` / ``policy_ema``) are loaded
+and the models put in eval mode. The ONNX ``model_checkpoint`` string is ``"<run_id>/<epoch>"``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 from ..contract.profiles import POLICY_MODEL, VISION_MODEL, ModelSpec, Profile, get_profile
 from ..errors import ConfigError, ContractError, ExportError
+from ..training.checkpoint import load_checkpoint, weights_hash
+from ..training.models import build_models
 
 EMA_KEYS = {VISION_MODEL: "vision_ema", POLICY_MODEL: "policy_ema"}
 
@@ -39,14 +41,12 @@ class ExportSource:
         return self.profile.model(model_name)
 
 
-def _settings(ckpt: dict, path: Path):
-    from ..training.config import settings_from_cfg
-
+def _build(ckpt: dict, path: Path):
     try:
-        return settings_from_cfg(ckpt["config"])
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise ExportError(f"checkpoint {path}: its stored config cannot rebuild the models ({exc}); export a "
-                          f"checkpoint written by this version of sunnypilot-training") from None
+        return build_models(ckpt["model_args"])
+    except (ConfigError, TypeError, ValueError, KeyError) as exc:
+        raise ExportError(f"checkpoint {path}: its model_args cannot rebuild the models ({exc}); export a checkpoint "
+                          f"written by this version of sunnypilot-training") from None
 
 
 def _load_ema(model, state: Any, key: str, path: Path) -> None:
@@ -57,19 +57,12 @@ def _load_ema(model, state: Any, key: str, path: Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ExportError(f"checkpoint {path}: the {key} weights do not fit the model its config describes "
-                          f"({first}); the checkpoint's config and weights disagree") from None
+        raise ExportError(f"checkpoint {path}: the {key} weights do not fit the model its model_args describe "
+                          f"({first}); the checkpoint's model_args and weights disagree") from None
 
 
 def load_export_source(path: str | os.PathLike, expect_profile: str | None = None) -> ExportSource:
     """Load ``path`` (weights_only) and rebuild both EMA models on the CPU, in eval mode."""
-    import torch
-
-    from ..training.checkpoint import load_checkpoint
-    from ..training.features import weights_hash
-    from ..training.device import Runtime
-    from ..training.trainer import build_models
-
     path = Path(path)
     try:
         ckpt = load_checkpoint(path)
@@ -84,15 +77,14 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
         profile = get_profile(profile_id)
     except ContractError as exc:
         raise ExportError(f"checkpoint {path}: {exc}") from None
-    settings = _settings(ckpt, path)
-    if settings.contract.profile != profile_id:
-        raise ExportError(f"checkpoint {path}: profile {profile_id} but its config says contract.profile="
-                          f"{settings.contract.profile}; the checkpoint is inconsistent")
     missing = [k for k in EMA_KEYS.values() if k not in ckpt]
     if missing:
         raise ExportError(f"checkpoint {path} lacks {missing}; export needs the EMA weights of both models")
-    built = build_models(settings, Runtime(device=torch.device("cpu"), precision="fp32"))
-    models = {VISION_MODEL: built.vision, POLICY_MODEL: built.policy}
+    vision, policy = _build(ckpt, path)
+    if {vision.profile_id, policy.profile_id} != {profile_id}:
+        raise ExportError(f"checkpoint {path}: profile {profile_id} but its models are built for "
+                          f"{sorted({vision.profile_id, policy.profile_id})}; the checkpoint is inconsistent")
+    models = {VISION_MODEL: vision, POLICY_MODEL: policy}
     for name, model in models.items():
         _load_ema(model, ckpt[EMA_KEYS[name]], EMA_KEYS[name], path)
         model.eval()

@@ -16,36 +16,32 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract.metadata import build_metadata, compare_metadata, load_metadata
-from ..contract.profiles import PROFILES, ModelSpec
+import onnx
+from onnx.helper import tensor_dtype_to_np_dtype
+
+from ..contract.metadata import load_metadata, match_metadata
+from ..contract.profiles import PROFILES
 from ..errors import ContractError, ExportError
-from .artifacts import sha256_file, sidecar_path
+from ..fileio import sha256_file
+from ..training.checkpoint import load_checkpoint
+from ..training.models import build_models, count_parameters
+from .artifacts import sidecar_path
 from .exporter import size_text
-
-
-def matching_spec(metadata: dict[str, Any]) -> tuple[str, ModelSpec] | None:
-    """(profile id, spec) whose output shape equals the metadata's, preferring one with no differences."""
-    shape = tuple(metadata.get("output_shapes", {}).get("outputs", ()))
-    candidates = [(pid, spec) for pid, profile in PROFILES.items() for spec in profile.models.values()
-                  if spec.output_shape == shape]
-    for pid, spec in candidates:
-        if not compare_metadata(metadata, build_metadata(spec, "")):
-            return pid, spec
-    return candidates[0] if candidates else None
+from .onnx_export import metadata_from_onnx
 
 
 def _contract_lines(metadata: dict[str, Any]) -> list[str]:
-    match = matching_spec(metadata)
+    match = match_metadata(metadata)
     if match is None:
         shape = metadata.get("output_shapes")
         return [f"  contract: no profile has output shape {shape}; known: "
                 + ", ".join(f"{pid} {s.name} {s.output_shape}" for pid, p in PROFILES.items()
                             for s in p.models.values())]
-    pid, spec = match
-    problems = compare_metadata(metadata, build_metadata(spec, ""))
-    if not problems:
-        return [f"  contract: matches {pid} {spec.name} (input names/order/shapes, output shape, slices)"]
-    return [f"  contract: output shape of {pid} {spec.name}, but:"] + [f"    - {p}" for p in problems]
+    if match.exact:
+        return [f"  contract: matches {match.profile_id} {match.spec.name} (input names/order/shapes, output shape, "
+                f"slices)"]
+    return [f"  contract: output shape of {match.profile_id} {match.spec.name}, but:"] + [
+        f"    - {p}" for p in match.problems]
 
 
 def _metadata_lines(metadata: dict[str, Any]) -> list[str]:
@@ -95,9 +91,6 @@ def _node_flops(node, shapes: dict[str, tuple[int, ...]]) -> int:
 
 def onnx_facts(path: str | os.PathLike) -> dict[str, Any]:
     """Facts about an ONNX file (no external data is loaded)."""
-    import onnx
-    from onnx.helper import tensor_dtype_to_np_dtype
-
     proto = onnx.load(str(path), load_external_data=False)
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
@@ -118,7 +111,6 @@ def onnx_facts(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def describe_onnx(path: str | os.PathLike) -> str:
-    from .onnx_export import metadata_from_onnx
 
     f = onnx_facts(path)
     lines = [f"ONNX {path}", f"  size {size_text(f['size'])}; opsets {f['opsets']}; {f['nodes']} nodes; "
@@ -162,24 +154,15 @@ def describe_tinygrad(path: str | os.PathLike) -> str:
 def _parameter_counts(ckpt: dict) -> dict[str, str]:
     """Exact trainable parameter counts from the rebuilt models; state-dict value counts if they cannot be built."""
     try:
-        import torch
-
-        from ..training.config import settings_from_cfg
-        from ..training.models.blocks import count_parameters
-        from ..training.device import Runtime
-        from ..training.trainer import build_models
-
-        built = build_models(settings_from_cfg(ckpt["config"]), Runtime(torch.device("cpu"), "fp32"))
-        return {"vision": f"{count_parameters(built.vision) / 1e6:.3f} M parameters",
-                "policy": f"{count_parameters(built.policy) / 1e6:.3f} M parameters"}
-    except Exception as exc:  # an older config: fall back to what the state dicts hold
+        vision, policy = build_models(ckpt["model_args"])
+        return {"vision": f"{count_parameters(vision) / 1e6:.3f} M parameters",
+                "policy": f"{count_parameters(policy) / 1e6:.3f} M parameters"}
+    except Exception as exc:  # model_args this version cannot build: fall back to what the state dicts hold
         values = {k: sum(int(v.numel()) for v in ckpt.get(k, {}).values()) for k in ("vision", "policy")}
         return {k: f"{v / 1e6:.3f} M state-dict values (models not rebuilt: {exc})" for k, v in values.items()}
 
 
 def describe_checkpoint(path: str | os.PathLike) -> str:
-    from ..training.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(path)
     cfg = ckpt.get("config") or {}
     model, diff, vis = cfg.get("model", {}), cfg.get("diffusion", {}), cfg.get("vision", {})

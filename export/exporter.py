@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import __version__
 from ..contract.metadata import dump_metadata
 from ..contract.profiles import ModelSpec
 from ..errors import ExportError
+from ..fileio import sha256_file
 from . import checks, onnx_export
-from . import tinygrad_compile as tg
-from .artifacts import ArtifactPaths, make_staging_dir, move_into_place, sha256_file, write_json
+from .artifacts import ArtifactPaths, make_staging_dir, move_into_place, write_json
 from .checkpoint_models import ExportSource, load_export_source
+from .tinygrad_compile import DEFAULT_DEVICE, Job, check_device, start_compile, start_fresh_run, wait
 
 Log = Callable[[str], None]
 
@@ -57,8 +59,6 @@ def _timed(report: dict, key: str, start: float) -> None:
 
 def _prepare(source: ExportSource, name: str, final: ArtifactPaths, stage: Path, log: Log) -> _Model:
     """torch -> ONNX -> metadata -> onnxruntime parity, all in ``stage``."""
-    import torch
-
     spec = source.spec(name)
     model = source.models[name]
     staged = ArtifactPaths.in_dir(stage, name)
@@ -84,11 +84,11 @@ def _prepare(source: ExportSource, name: str, final: ArtifactPaths, stage: Path,
     return item
 
 
-def _run_children(items: list[_Model], start_job: Callable[[_Model], tg.Job], what: str) -> list[dict]:
+def _run_children(items: list[_Model], start_job: Callable[[_Model], Job], what: str) -> list[dict]:
     """Start one child per model, wait for all; on the first failure stop the others and re-raise."""
     jobs = [start_job(item) for item in items]
     try:
-        return [tg.wait(job, what) for job in jobs]
+        return [wait(job, what) for job in jobs]
     finally:
         for job in jobs:
             if job.proc.poll() is None:
@@ -98,7 +98,7 @@ def _run_children(items: list[_Model], start_job: Callable[[_Model], tg.Job], wh
 
 def _tinygrad(items: list[_Model], device: str, stage: Path, log: Log) -> None:
     log(f"{', '.join(i.name for i in items)}: compiling tinygrad pickles (DEV={device}; tens of seconds per model)")
-    compiled = _run_children(items, lambda i: tg.start_compile(
+    compiled = _run_children(items, lambda i: start_compile(
         i.name, i.staged.onnx, i.staged.tinygrad, i.inputs_npz, i.npz("tinygrad_jit"), stage, device), "compile")
     for item, comp in zip(items, compiled):
         if comp["device"].split(":")[0] != device.split(":")[0]:
@@ -106,7 +106,7 @@ def _tinygrad(items: list[_Model], device: str, stage: Path, log: Log) -> None:
                               f"check what `python -c \"from tinygrad import Device; print(Device.DEFAULT)\"` prints "
                               f"with DEV={device}")
     log(f"{', '.join(i.name for i in items)}: loading the pickles in fresh processes and running them like modeld")
-    fresh = _run_children(items, lambda i: tg.start_fresh_run(
+    fresh = _run_children(items, lambda i: start_fresh_run(
         i.name, i.staged.tinygrad, i.inputs_npz, i.npz("tinygrad_fresh"), stage, device), "fresh-process run")
     for item, comp, run in zip(items, compiled, fresh):
         item.report["tinygrad"] = comp
@@ -138,14 +138,14 @@ def _finish(item: _Model, source: ExportSource, device: str) -> None:
     write_json(item.staged.sidecar, sidecar)
 
 
-def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPaths], device: str = tg.DEFAULT_DEVICE,
+def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPaths], device: str = DEFAULT_DEVICE,
                   expect_profile: str | None = None, log: Log = print) -> dict[str, Any]:
     """Export the models named in ``targets`` (model name -> destination paths); all-or-nothing.
 
     Returns ``{"checkpoint", "profile", "model_checkpoint", "device", "models": {name: {"files", "parity",
     "timings_s", "onnx", "tinygrad", "fresh_run"}}, "files": [every written path], "total_s"}``.
     """
-    tg.check_device(device)
+    check_device(device)
     start = time.perf_counter()
     source = load_export_source(checkpoint, expect_profile)
     log(f"checkpoint {source.path}: run {source.run_id}, epoch {source.epoch} ({source.stage}), profile "

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx.helper import tensor_dtype_to_np_dtype
 
 from ..contract.metadata import (
     METADATA_KEYS,
@@ -30,9 +34,6 @@ PROTOBUF_LIMIT_BYTES = 2 * 1024**3  # one protobuf file cannot hold more; bigger
 
 def export_to_onnx(model, spec: ModelSpec, inputs: tuple, path: str | os.PathLike, model_checkpoint: str) -> Path:
     """Trace ``model`` (eval mode) into ``path`` with the profile's input names and the contract metadata."""
-    import onnx
-    import torch
-
     path = Path(path)
     names = [i.name for i in spec.inputs]
     with warnings.catch_warnings(), torch.no_grad():
@@ -58,8 +59,6 @@ def _props(proto) -> dict[str, str]:
 def metadata_from_onnx(path: str | os.PathLike) -> dict[str, Any]:
     """``{'model_checkpoint', 'output_slices', 'input_shapes', 'output_shapes'}`` read from the ONNX file itself
     (symbolic dims read as 0, like modeld's get_model_metadata.py; slices decoded with the restricted loader)."""
-    import onnx
-
     proto = onnx.load(str(path), load_external_data=False)
     props = _props(proto)
     if PROP_OUTPUT_SLICES not in props:
@@ -79,8 +78,6 @@ def metadata_from_onnx(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _external_tensors(proto) -> list[str]:
-    import onnx
-
     found = [t.name for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     for node in proto.graph.node:
         for attr in node.attribute:
@@ -90,8 +87,6 @@ def _external_tensors(proto) -> list[str]:
 
 
 def _check_io(proto, spec: ModelSpec, path: Path) -> None:
-    from onnx.helper import tensor_dtype_to_np_dtype
-
     found = [(i.name, _shape(i), str(tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type))) for i in
              proto.graph.input]
     expected = [(i.name, tuple(i.shape), i.dtype) for i in spec.inputs]
@@ -107,8 +102,6 @@ def _check_io(proto, spec: ModelSpec, path: Path) -> None:
 
 def check_onnx_file(path: str | os.PathLike, spec: ModelSpec, model_checkpoint: str) -> dict[str, Any]:
     """Structural checks modeld relies on; returns facts (opset, size, nodes) for the report."""
-    import onnx
-
     path = Path(path)
     size = path.stat().st_size
     if size >= PROTOBUF_LIMIT_BYTES:
@@ -138,8 +131,6 @@ def check_onnx_file(path: str | os.PathLike, spec: ModelSpec, model_checkpoint: 
 
 def run_onnxruntime(path: str | os.PathLike, feeds: dict[str, np.ndarray]) -> np.ndarray:
     """The first output of the model on the CPU execution provider."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

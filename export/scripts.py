@@ -9,6 +9,7 @@ from pathlib import Path
 from ..contract.profiles import profile_ids
 from ..errors import run_guarded
 from .artifacts import ArtifactPaths
+from .exporter import export_models, format_summary
 from .tinygrad_compile import DEFAULT_DEVICE
 
 
@@ -36,7 +37,6 @@ def single_model_main(model_name: str, script: str, argv: Sequence[str] | None =
     args = single_model_parser(model_name, script).parse_args(argv)
 
     def run() -> int:
-        from .exporter import export_models, format_summary
 
         paths = ArtifactPaths(onnx=args.onnx, tinygrad=args.tinygrad, metadata=args.metadata)
         report = export_models(args.checkpoint, {model_name: paths}, args.device, args.profile)

@@ -8,7 +8,7 @@ them; float16 graph inputs are fed as float32), checks that the captured replay 
 parity inputs and pickles the jitted function. ``run`` loads a pickle in a fresh process and calls it the way modeld
 does (``run(**inputs).contiguous().realize().uop.base.buffer.numpy()``).
 
-The child imports numpy, tinygrad and the standard library only.
+The child imports numpy, tinygrad, the standard library and the toolkit's error module only.
 """
 
 from __future__ import annotations
@@ -16,15 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sunnypilot_training.errors import ConfigError, ExportError
+from sunnypilot_training.evaluation.model_runner import load_tinygrad_pickle, run_tinygrad, tinygrad_tensors
 
 MODULE = "sunnypilot_training.export.tinygrad_compile"
 DEFAULT_DEVICE = "CPU"
@@ -35,8 +40,6 @@ _DEVICE_RE = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Za-z0-9_+]+)?$")
 
 # --- parent side ---------------------------------------------------------------------------------------------
 def check_device(device: str) -> str:
-    from sunnypilot_training.errors import ConfigError
-
     if not _DEVICE_RE.match(device or ""):
         raise ConfigError(f"--device {device!r}: expected a tinygrad device name such as CPU, CUDA, NV, AMD, METAL, CL "
                           f"or QCOM (what DEV= takes)")
@@ -78,8 +81,6 @@ def start_fresh_run(model_name: str, pkl_path: Path, inputs_npz: Path, outputs_n
 
 def wait(job: Job, what: str) -> dict[str, Any]:
     """Wait for the child; its JSON report, or ExportError with the tail of its log."""
-    from sunnypilot_training.errors import ExportError
-
     try:
         code = job.proc.wait(timeout=max(job.timeout_s - (time.perf_counter() - job.started_s), 1))
     except subprocess.TimeoutExpired:
@@ -96,26 +97,13 @@ def wait(job: Job, what: str) -> dict[str, Any]:
 
 # --- child side ----------------------------------------------------------------------------------------------
 def _feed_dtype(spec_dtype) -> Any:
-    from tinygrad import dtypes
+    from tinygrad import dtypes  # child process: after DEV is set
 
     return dtypes.float32 if spec_dtype == dtypes.float16 else spec_dtype  # openpilot feeds float16 as float32
 
 
-def modeld_tensors(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """numpy -> realized tensors as modeld makes them: images on the default device, the rest as ``NPY``."""
-    from tinygrad import Tensor, dtypes
-
-    out = {}
-    for name, arr in arrays.items():
-        if "img" in name:
-            out[name] = Tensor(arr, dtype=dtypes.uint8 if arr.dtype == np.uint8 else None).realize()
-        else:
-            out[name] = Tensor(np.ascontiguousarray(arr, dtype=np.float32), device="NPY").realize()
-    return out
-
-
 def _random_inputs(graph_inputs: dict, seed: int = 100) -> dict[str, np.ndarray]:
-    from tinygrad import dtypes
+    from tinygrad import dtypes  # child process: after DEV is set
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -153,11 +141,8 @@ def _kernel_count(jit) -> int | None:
 
 
 def compile_onnx(onnx_path: str, pkl_path: str, check_inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-    import pickle
-    from importlib.metadata import version
-
-    from tinygrad import Device, TinyJit, dtypes
-    from tinygrad.nn.onnx import OnnxRunner
+    from tinygrad import Device, TinyJit, dtypes  # child process: after DEV is set
+    from tinygrad.nn.onnx import OnnxRunner  # child process: after DEV is set
 
     runner = OnnxRunner(onnx_path)
     _check_feed(check_inputs, runner.graph_inputs)
@@ -168,12 +153,12 @@ def compile_onnx(onnx_path: str, pkl_path: str, check_inputs: dict[str, np.ndarr
     runs_s, results = [], []
     for _ in range(3):  # plain run, capture, replay
         start = time.perf_counter()
-        results.append(jit(**modeld_tensors(warm)).numpy().copy())
+        results.append(jit(**tinygrad_tensors(warm)).numpy().copy())
         runs_s.append(round(time.perf_counter() - start, 3))
     if not np.array_equal(results[1], results[2]):
         raise SystemExit(f"the captured JIT replay differs from the capture run (max |diff| "
                          f"{float(np.abs(results[1] - results[2]).max()):.3g}); tinygrad cannot replay this graph")
-    out = jit(**modeld_tensors(check_inputs)).numpy().copy()  # a replay on other data: inputs really flow through
+    out = jit(**tinygrad_tensors(check_inputs)).numpy().copy()  # a replay on other data: inputs really flow through
     with open(pkl_path, "wb") as f:
         pickle.dump(jit, f)
     report = {"tinygrad_version": version("tinygrad"), "device": Device.DEFAULT, "output": first,
@@ -184,20 +169,16 @@ def compile_onnx(onnx_path: str, pkl_path: str, check_inputs: dict[str, np.ndarr
 
 def run_pickle(pkl_path: str, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
     """Load a pickled jit (this executes the pickle: only for our own files) and call it like modeld."""
-    import pickle
-    from importlib.metadata import version
-
-    from tinygrad import Device
+    from tinygrad import Device  # child process: after DEV is set
 
     start = time.perf_counter()
-    with open(pkl_path, "rb") as f:
-        run = pickle.load(f)
+    run = load_tinygrad_pickle(pkl_path)
     loaded_s = time.perf_counter() - start
     names = sorted(getattr(getattr(run, "captured", None), "expected_names", []) or [])
     if names != sorted(inputs):
         raise SystemExit(f"{pkl_path}: the pickled jit expects inputs {names}, the parity inputs are {sorted(inputs)}")
     start = time.perf_counter()
-    out = run(**modeld_tensors(inputs)).contiguous().realize().uop.base.buffer.numpy().copy()
+    out = run_tinygrad(run, inputs)
     return out, {"tinygrad_version": version("tinygrad"), "device": Device.DEFAULT, "load_s": round(loaded_s, 3),
                  "run_s": round(time.perf_counter() - start, 3)}
 

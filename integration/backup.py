@@ -9,16 +9,14 @@ install failed and was undone), ``restored`` (undone by ``--restore``) or ``pre_
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import InstallError
+from ..fileio import atomic_copy, atomic_write_text, sha256_file
 from .target import InstallTarget
 
 MANIFEST = "manifest.json"
@@ -38,41 +36,12 @@ class FileChange:
     source: str | None = None
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def atomic_copy(src: Path, dst: Path) -> str:
-    """Copy ``src`` over ``dst`` through a temporary file in ``dst``'s folder + ``os.replace``; the copy's sha256."""
-    tmp = dst.with_name(f".{dst.name}.sptrain-tmp-{os.getpid()}")
-    digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            for block in iter(lambda: fin.read(1 << 20), b""):
-                digest.update(block)
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return digest.hexdigest()
-
-
 def write_manifest(backup_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = backup_dir / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, backup_dir / MANIFEST)
+    atomic_write_text(backup_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def read_manifest(backup_dir: Path) -> dict[str, Any]:

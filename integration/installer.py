@@ -13,7 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InstallError
-from . import backup as B
+from ..fileio import atomic_copy, sha256_file
+from .backup import (
+    INSTALLED,
+    INSTALLING,
+    PRE_RESTORE,
+    RESTORED,
+    ROLLED_BACK,
+    FileChange,
+    create_backup,
+    latest_undoable,
+    put_back,
+    read_manifest,
+    set_status,
+)
 from .smoke_test import run_smoke_test
 from .target import SLOTS, InstallTarget, slot_filename
 from .validate import ValidatedFiles
@@ -21,7 +34,7 @@ from .validate import ValidatedFiles
 Log = Callable[[str], None]
 
 
-def plan_changes(target: InstallTarget, files: ValidatedFiles) -> list[B.FileChange]:
+def plan_changes(target: InstallTarget, files: ValidatedFiles) -> list[FileChange]:
     """One change per file to install, in slot order, with what is there now."""
     changes = []
     for slot in SLOTS:
@@ -30,13 +43,13 @@ def plan_changes(target: InstallTarget, files: ValidatedFiles) -> list[B.FileCha
         source = files.files[slot]
         dest = target.models_dir / slot_filename(slot)
         existed = dest.is_file()
-        changes.append(B.FileChange(name=dest.name, existed=existed,
-                                    original_sha256=B.sha256_file(dest) if existed else None,
-                                    installed_sha256=B.sha256_file(source), source=str(source)))
+        changes.append(FileChange(name=dest.name, existed=existed,
+                                    original_sha256=sha256_file(dest) if existed else None,
+                                    installed_sha256=sha256_file(source), source=str(source)))
     return changes
 
 
-def format_plan(target: InstallTarget, files: ValidatedFiles, changes: list[B.FileChange], dry_run: bool) -> str:
+def format_plan(target: InstallTarget, files: ValidatedFiles, changes: list[FileChange], dry_run: bool) -> str:
     lines = [f"{'dry run: would install' if dry_run else 'installing'} profile {files.profile_id} models into "
              f"{target.describe()}"]
     if not target.models_dir.exists():
@@ -54,16 +67,16 @@ def format_plan(target: InstallTarget, files: ValidatedFiles, changes: list[B.Fi
     return "\n".join(lines)
 
 
-def _copy_and_verify(target: InstallTarget, changes: list[B.FileChange]) -> None:
+def _copy_and_verify(target: InstallTarget, changes: list[FileChange]) -> None:
     for c in changes:
         dest = target.models_dir / c.name
-        sha = B.atomic_copy(Path(c.source), dest)
+        sha = atomic_copy(Path(c.source), dest)
         if sha != c.installed_sha256:
             raise InstallError(f"{c.source} changed while it was being installed (sha256 {sha[:12]}..., expected "
                                f"{c.installed_sha256[:12]}...); run the install again")
     for c in changes:  # read back what landed on disk
         dest = target.models_dir / c.name
-        if B.sha256_file(dest) != c.installed_sha256:
+        if sha256_file(dest) != c.installed_sha256:
             raise InstallError(f"{dest}: sha256 after copying differs from {c.source}; the target file system "
                                f"did not store the file faithfully")
 
@@ -75,23 +88,23 @@ def install(target: InstallTarget, files: ValidatedFiles, dry_run: bool = False,
     if dry_run:
         return {"dry_run": True, "changes": changes}
     target.models_dir.mkdir(parents=True, exist_ok=True)
-    backup_dir = B.create_backup(target, changes, B.INSTALLING, profile=files.profile_id)
+    backup_dir = create_backup(target, changes, INSTALLING, profile=files.profile_id)
     log(f"  backed up the originals into {backup_dir}")
     try:
         _copy_and_verify(target, changes)
         log(f"  copied and verified {len(changes)} file(s); smoke test (child process, DEV={files.device}) ...")
         smoke = run_smoke_test(target.models_dir, files.profile_id, files.device, target.checkout)
     except BaseException as exc:
-        actions = B.put_back(target, backup_dir)
+        actions = put_back(target, backup_dir)
         reason = str(exc) if isinstance(exc, InstallError) else f"{type(exc).__name__}: {exc}"
-        B.set_status(backup_dir, B.ROLLED_BACK, reason=reason)
+        set_status(backup_dir, ROLLED_BACK, reason=reason)
         for line in actions:
             log(f"  {line}")
         if isinstance(exc, InstallError):
             raise InstallError(f"install failed and was undone (the original files are back; their copies stay in "
                                f"{backup_dir}): {reason}") from None
         raise
-    B.set_status(backup_dir, B.INSTALLED, smoke_test=smoke)
+    set_status(backup_dir, INSTALLED, smoke_test=smoke)
     log(f"  smoke test passed with {smoke['parser']} on {smoke['device']} (models loaded in {smoke['load_s']:.1f} s)")
     log(f"installed {len(changes)} file(s) into {target.models_dir}; undo with --restore")
     return {"dry_run": False, "backup": str(backup_dir), "smoke_test": smoke, "changes": changes}
@@ -99,11 +112,11 @@ def install(target: InstallTarget, files: ValidatedFiles, dry_run: bool = False,
 
 def restore(target: InstallTarget, dry_run: bool = False, log: Log = print) -> dict[str, Any]:
     """Put back the files the newest install in effect replaced (and remove the ones it added)."""
-    backup_dir = B.latest_undoable(target)
+    backup_dir = latest_undoable(target)
     if backup_dir is None:
         raise InstallError(f"nothing to restore in {target.models_dir}: no install recorded in {target.backups_dir} "
                            f"is still in effect")
-    manifest = B.read_manifest(backup_dir)
+    manifest = read_manifest(backup_dir)
     log(f"{'dry run: would restore' if dry_run else 'restoring'} {target.describe()} from {backup_dir} "
         f"(install of {manifest.get('created_utc')}, status {manifest['status']})")
     for c in manifest["files"]:
@@ -111,13 +124,13 @@ def restore(target: InstallTarget, dry_run: bool = False, log: Log = print) -> d
     if dry_run:
         log("  nothing was changed")
         return {"dry_run": True, "backup": str(backup_dir)}
-    current = [B.FileChange(name=c.name, existed=(target.models_dir / c.name).is_file(),
-                            original_sha256=B.sha256_file(target.models_dir / c.name)
+    current = [FileChange(name=c.name, existed=(target.models_dir / c.name).is_file(),
+                            original_sha256=sha256_file(target.models_dir / c.name)
                             if (target.models_dir / c.name).is_file() else None) for c in manifest["files"]]
-    snapshot = B.create_backup(target, current, B.PRE_RESTORE, restores=str(backup_dir))
+    snapshot = create_backup(target, current, PRE_RESTORE, restores=str(backup_dir))
     log(f"  snapshot of the current files in {snapshot}")
-    for line in B.put_back(target, backup_dir):
+    for line in put_back(target, backup_dir):
         log(f"  {line}")
-    B.set_status(backup_dir, B.RESTORED, snapshot=str(snapshot))
+    set_status(backup_dir, RESTORED, snapshot=str(snapshot))
     log(f"restored {target.models_dir} to its state before {manifest.get('created_utc')}")
     return {"dry_run": False, "backup": str(backup_dir), "snapshot": str(snapshot)}

@@ -34,6 +34,7 @@ import numpy as np
 from sunnypilot_training.contract.metadata import load_metadata
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.contract.profiles import POLICY_MODEL, VISION_MODEL, HeadKind, ModelSpec, get_profile
+from sunnypilot_training.errors import InstallError
 
 MODULE = "sunnypilot_training.integration.smoke_test"
 TIMEOUT_S = 600
@@ -43,8 +44,6 @@ TIMEOUT_S = 600
 def run_smoke_test(models_dir: Path, profile_id: str, device: str, checkout: Path | None,
                    timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     """Run the child; its JSON report, or InstallError with the reason (the child's last lines)."""
-    from sunnypilot_training.errors import InstallError
-
     work = Path(tempfile.mkdtemp(prefix="sptrain-smoke-"))
     report = work / "report.json"
     cmd = [sys.executable, "-m", MODULE, str(models_dir), "--profile", profile_id, "--report", str(report)]
@@ -96,7 +95,7 @@ def _run(run, inputs: dict[str, Any]) -> np.ndarray:
 
 
 def _vision_inputs(metadata: dict, rng: np.random.Generator) -> dict[str, Any]:
-    from tinygrad import Tensor, dtypes
+    from tinygrad import Tensor, dtypes  # child process: after DEV is set
 
     return {name: Tensor(rng.integers(0, 256, size=shape, dtype=np.uint8), dtype=dtypes.uint8).realize()
             for name, shape in metadata["input_shapes"].items()}
@@ -143,7 +142,7 @@ def _check_parsed(spec: ModelSpec, parsed: dict[str, np.ndarray], flat: np.ndarr
 
 
 def smoke(models_dir: Path, profile_id: str, checkout: Path | None) -> dict[str, Any]:
-    from tinygrad import Device, Tensor
+    from tinygrad import Device, Tensor  # child process: after DEV is set
 
     profile = get_profile(profile_id)
     meta = {m: load_metadata(models_dir / f"{m}_metadata.pkl") for m in (VISION_MODEL, POLICY_MODEL)}

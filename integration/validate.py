@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract.metadata import build_metadata, compare_metadata, load_metadata
+from ..contract.metadata import load_metadata, match_metadata
 from ..contract.profiles import PROFILES
 from ..errors import ContractError, InstallError
 from .target import REQUIRED_SLOTS, SLOTS, slot_filename, slot_flag
@@ -43,16 +43,12 @@ def _metadata_profile(slot: str, path: Path) -> tuple[str, dict[str, Any]]:
         metadata = load_metadata(path)
     except ContractError as exc:
         raise InstallError(f"{slot_flag(slot)}: {exc}") from None
-    problems_by_profile = {}
-    for pid, profile in PROFILES.items():
-        problems = compare_metadata(metadata, build_metadata(profile.model(model), ""))
-        if not problems:
-            return pid, metadata
-        problems_by_profile[pid] = problems
+    match = match_metadata(metadata, model)
+    if match is not None and match.exact:
+        return match.profile_id, metadata
     shape = tuple(metadata.get("output_shapes", {}).get("outputs", ()))
-    same_shape = [pid for pid, p in PROFILES.items() if p.model(model).output_shape == shape]
-    if same_shape:
-        details = f"its output shape is {same_shape[0]}'s but {problems_by_profile[same_shape[0]][0][:300]}"
+    if match is not None:
+        details = f"its output shape is {match.profile_id}'s but {match.problems[0][:300]}"
     else:
         details = f"output shape {shape}; a {model} outputs " + ", ".join(
             f"{p.model(model).output_shape} ({pid})" for pid, p in PROFILES.items())

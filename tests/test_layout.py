@@ -16,39 +16,77 @@ import pytest
 from spt_testutil import REPO_ROOT
 
 PACKAGE = "sunnypilot_training"
-LAYERS = ("contract", "collector", "training", "export", "integration", "cli")
-SCRIPT_FOLDERS = ("collector", "training", "export", "integration", "contract", "windows")
-# What each layer must never import (house style).
-FORBIDDEN = {
-    "contract": {"collector", "training", "export", "integration", "cli", "errors"},
-    "collector": {"training", "export", "integration", "cli"},
-    "integration": {"training", "export", "cli"},
-    "training": {"integration", "cli"},
-    "export": {"integration", "cli"},
+BASE_MODULES = ("errors", "fileio")  # standard library only; every layer may import them
+LAYERS = ("contract", "episodes", "collector", "evaluation", "training", "export", "integration", "cli")
+SCRIPT_FOLDERS = ("collector", "training", "export", "integration", "contract", "episodes", "evaluation", "windows")
+# What each layer may import of ours (besides itself and the base modules); the house style's layering.
+ALLOWED = {
+    "contract": set(),
+    "episodes": {"contract"},
+    "collector": {"contract", "episodes"},
+    "evaluation": {"contract", "episodes"},
+    "training": {"contract", "episodes", "evaluation"},
+    "export": {"contract", "training", "evaluation"},
+    "integration": {"contract"},
+    "cli": set(LAYERS),
 }
-FORBIDDEN_THIRD_PARTY = {"integration": {"torch"}, "collector": {"torch"}}
+FORBIDDEN_THIRD_PARTY = {"integration": {"torch"}, "collector": {"torch"}, "episodes": {"torch"},
+                         "evaluation": {"torch"}, "contract": {"torch", "zarr"}}
+# Script entry points: a file run as `python <layer>/<script>.py` that only hands its arguments to the CLI.
+SCRIPT_ENTRY_POINTS = {"collector/collect_data.py": {"cli"}}
+# Sub-layers: training's models never import the data pipeline; export rebuilds models without the trainer.
+FORBIDDEN_MODULES = {
+    "training/models": ("training.data", "training.features", "training.trainer", "training.config",
+                        "training.epoch_loop", "training.evaluate"),
+    "export": ("training.trainer", "training.config", "training.data", "training.features", "training.epoch_loop"),
+}
 
 
 def _python_files(folder: str) -> list[Path]:
-    return sorted(p for p in (REPO_ROOT / folder).rglob("*.py") if ".venv" not in p.parts)
+    base = REPO_ROOT / folder
+    files = [base] if base.suffix == ".py" else sorted(base.rglob("*.py"))
+    return [p for p in files if ".venv" not in p.parts]
 
 
-def _imports(path: Path) -> list[tuple[str, int]]:
-    """(absolute module name, lineno) of every import in ``path``, relative imports resolved."""
+def _product_files() -> list[Path]:
+    return [p for layer in LAYERS for p in _python_files(layer)] + [REPO_ROOT / f"{m}.py" for m in BASE_MODULES]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join([PACKAGE, *parts])
+
+
+def _imports(path: Path) -> list[tuple[str, int, bool]]:
+    """(absolute module name, lineno, at module level) of every import in ``path``, relative imports resolved;
+    ``from P import name`` counts as importing ``P.name`` when that is a module of ours."""
     rel = path.relative_to(REPO_ROOT).with_suffix("")
     package_parts = [PACKAGE, *rel.parts[:-1]]
+    tree = ast.parse(path.read_text(), str(path))
+    top_level = {id(n) for n in tree.body}
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(alias.name, node.lineno) for alias in node.names]
+            found += [(alias.name, node.lineno, id(node) in top_level) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package_parts[: len(package_parts) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
-            found.append((module, node.lineno))
+            subs = [f"{module}.{a.name}" for a in node.names if _is_our_module(f"{module}.{a.name}")]
+            found += [(m, node.lineno, id(node) in top_level) for m in (subs or [module])]
     return found
+
+
+def _is_our_module(name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return False
+    base = REPO_ROOT.joinpath(*parts[1:])
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _layer_of(module: str) -> str | None:
@@ -56,30 +94,90 @@ def _layer_of(module: str) -> str | None:
     return parts[1] if parts[0] == PACKAGE and len(parts) > 1 else None
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+@pytest.mark.parametrize("layer", LAYERS)
 def test_layering(layer: str) -> None:
     offences = []
     for path in _python_files(layer):
-        for module, line in _imports(path):
+        where = path.relative_to(REPO_ROOT).as_posix()
+        for module, line, _ in _imports(path):
             target = _layer_of(module)
-            if target in FORBIDDEN[layer]:
-                offences.append(f"{path.relative_to(REPO_ROOT)}:{line} imports {module}")
+            allowed = ALLOWED[layer] | SCRIPT_ENTRY_POINTS.get(where, set())
+            if target is not None and target not in {layer, *BASE_MODULES} and target not in allowed:
+                offences.append(f"{where}:{line} imports {module}")
             if module.split(".")[0] in FORBIDDEN_THIRD_PARTY.get(layer, set()):
-                offences.append(f"{path.relative_to(REPO_ROOT)}:{line} imports {module}")
+                offences.append(f"{where}:{line} imports {module}")
+            for folder, banned in FORBIDDEN_MODULES.items():
+                if where.startswith(folder + "/") and any(module.startswith(f"{PACKAGE}.{b}") for b in banned):
+                    offences.append(f"{where}:{line} imports {module}")
     assert offences == []
 
 
-def test_contract_imports_only_numpy_and_stdlib() -> None:
+def test_base_modules_import_only_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"__future__"}
+    offences = [f"{m}.py:{line} imports {module}" for m in BASE_MODULES
+                for module, line, _ in _imports(REPO_ROOT / f"{m}.py") if module.split(".")[0] not in allowed]
+    assert offences == []
+
+
+def test_contract_imports_only_numpy_the_standard_library_and_the_base_modules() -> None:
     allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
     offences = []
     for path in _python_files("contract"):
-        for module, line in _imports(path):
+        for module, line, _ in _imports(path):
             top = module.split(".")[0]
             if top != PACKAGE and top not in allowed:
                 offences.append(f"{path.name}:{line} imports {module}")
-            if top == PACKAGE and _layer_of(module) != "contract":
+            if top == PACKAGE and _layer_of(module) not in ("contract", *BASE_MODULES):
                 offences.append(f"{path.name}:{line} imports {module}")
     assert offences == []
+
+
+def test_no_import_cycles() -> None:
+    """The module graph of the product code (function-level imports included) has no cycle."""
+    graph = {_module_name(p): {m for m, _, _ in _imports(p) if _is_our_module(m)} for p in _product_files()}
+    for node in list(graph):  # importing a.b.c imports the packages a.b and a first
+        for target in list(graph[node]):
+            parts = target.split(".")
+            graph[node] |= {".".join(parts[:k]) for k in range(2, len(parts)) if ".".join(parts[:k]) in graph}
+        graph[node].discard(node)
+    cycles, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open" and not _is_package_parent(nxt, node):
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert cycles == []
+
+
+def _is_package_parent(package: str, module: str) -> bool:
+    """A module inside a package may be imported by that package's __init__ (re-exports) without a cycle."""
+    return module.startswith(package + ".")
+
+
+def test_function_level_imports_say_why() -> None:
+    """An import inside a function hides the graph: allowed only with a comment on its line (or on the line above,
+    e.g. ``try:  # why``) that says why (an optional dependency, a platform-only module, a child process that must
+    not load it before its environment is set, ...)."""
+    offences = []
+    for path in _product_files():
+        lines = path.read_text().splitlines()
+        for module, line, at_top in _imports(path):
+            if at_top:
+                continue
+            here, above = lines[line - 1], lines[line - 2] if line >= 2 else ""
+            if "#" not in here and "#" not in above:
+                offences.append(f"{path.relative_to(REPO_ROOT)}:{line} imports {module} inside a function")
+    assert sorted(set(offences)) == []
 
 
 def test_integration_does_not_load_torch_at_runtime() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sunnypilot_training.cli import pipeline
+from sunnypilot_training.cli.collect_cmd import carla_options
 from sunnypilot_training.cli.main import build_parser
 from sunnypilot_training.collector.carla_backend import launcher
-from sunnypilot_training.collector.collect import carla_options
 
 carla_double = pytest.importorskip("carla_double")
 

@@ -1,13 +1,15 @@
 """Self-describing checkpoints: written atomically, loadable with ``torch.load(..., weights_only=True)``.
 
-A checkpoint is one dict (nanoGPT style) holding everything to continue exactly: model and EMA weights (with
-their normalisers, which live in the state dicts), optimiser / scheduler / grad-scaler states, the stage, epoch
-and step, every RNG state, the resolved config and the contract profile. Only tensors, containers and plain
+A checkpoint is one dict (nanoGPT style) holding everything to continue exactly: the arguments that rebuild both
+models (``model_args``), model and EMA weights (with their normalisers, which live in the state dicts), optimiser /
+scheduler / grad-scaler states, the stage, epoch and step, every RNG state, the resolved config and the contract
+profile. Only tensors, containers and plain
 Python values go in, so ``weights_only=True`` loads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -17,8 +19,11 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..fileio import atomic_writer
+from .models import model_args_from_config
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds "model_args"; format 1 is still read (its model_args are derived from its config)
+READABLE_FORMATS = (1, 2)
 REQUIRED_KEYS = ("format_version", "vision", "policy", "stage", "epoch", "step", "config", "profile", "run_id")
 
 
@@ -28,19 +33,9 @@ def checkpoint_path(output_dir: str | os.PathLike, epoch: int) -> Path:
 
 def save_atomic(obj: dict[str, Any], path: str | os.PathLike) -> Path:
     """torch.save into a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -56,10 +51,21 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise ConfigError(f"checkpoint {path} lacks {missing}; it is not a sunnypilot-training checkpoint")
-    if ckpt["format_version"] != FORMAT_VERSION:
+    if ckpt["format_version"] not in READABLE_FORMATS:
         raise ConfigError(f"checkpoint {path} has format_version {ckpt['format_version']}, this version reads "
-                          f"{FORMAT_VERSION}; use the sunnypilot-training version that wrote it")
+                          f"{list(READABLE_FORMATS)}; use the sunnypilot-training version that wrote it")
+    if "model_args" not in ckpt:
+        ckpt["model_args"] = model_args_from_config(ckpt["config"])
     return ckpt
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 (16 hex digits) over a model's state dict, names and values in order: the identity of its weights."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:

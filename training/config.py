@@ -12,6 +12,12 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..contract.profiles import PROFILES
 from ..errors import ConfigError
 from .diffusion import DiffusionConfig
 
@@ -42,7 +48,6 @@ class ContractSettings:
     profile: str = "op-0.10.1"
 
     def __post_init__(self) -> None:
-        from ..contract.profiles import PROFILES
 
         _check(self.profile in PROFILES, "contract.profile", self.profile, f"one of {list(PROFILES)}")
 
@@ -127,8 +132,6 @@ def _section(name: str, cls: type, raw: dict) -> Any:
 
 def settings_from_cfg(cfg: Any) -> Settings:
     """Validated settings from a composed OmegaConf config (or a plain dict)."""
-    from omegaconf import DictConfig, OmegaConf
-
     raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     raw.pop("hydra", None)
     top = {"output_dir", "checkpoint"} | set(_SECTIONS)
@@ -143,18 +146,12 @@ def settings_from_cfg(cfg: Any) -> Settings:
 def path_override(key: str, path) -> str:
     """``key='path'`` as a Hydra override that survives any folder name: forward slashes (Windows accepts them;
     Hydra would read backslashes as escapes) and quoted (Hydra's grammar rejects unquoted ``( , ' [ = #``)."""
-    from pathlib import Path
-
     text = Path(path).as_posix().replace("'", "\\'")
     return f"{key}='{text}'"
 
 
 def load_config(overrides: list[str] | None = None, config_name: str = "default") -> Any:
     """Compose the Hydra config with command-line style overrides (``key=value``)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             return compose(config_name=config_name, overrides=list(overrides or []))
@@ -172,8 +169,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 def config_leaf_keys(cfg: Any) -> set[str]:
     """Dotted keys of every leaf of a composed config (the ``hydra`` node excluded)."""
-    from omegaconf import OmegaConf
-
     raw = OmegaConf.to_container(cfg, resolve=True)
     raw.pop("hydra", None)
     keys: set[str] = set()
@@ -187,31 +182,3 @@ def config_leaf_keys(cfg: Any) -> set[str]:
 
     walk(raw, "")
     return keys
-
-
-class ReadRecorder:
-    """A read-only view of settings that records the dotted keys read through it."""
-
-    def __init__(self, target: Any, log: set[str] | None = None, prefix: str = ""):
-        object.__setattr__(self, "_target", target)
-        object.__setattr__(self, "_log", set() if log is None else log)
-        object.__setattr__(self, "_prefix", prefix)
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._target, name)
-        key = f"{self._prefix}{name}"
-        if is_dataclass(value):
-            return ReadRecorder(value, self._log, key + ".")
-        self._log.add(key)
-        return value
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("settings are read-only")
-
-    @property
-    def keys_read(self) -> set[str]:
-        return set(self._log)
-
-    @property
-    def unwrapped(self) -> Any:
-        return self._target

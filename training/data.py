@@ -20,16 +20,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..episodes import shards as S
-from ..contract import constants as C
-from ..contract import inputs as I
+from ..contract.constants import DESIRE_PRED_T_IDXS, DT_S, FRAME_PAIR_OFFSET
+from ..contract.inputs import desire_rising_edges, policy_inputs_at
+from ..episodes.schema import VISION_TARGET_KEYS
+from ..episodes.shards import Shard, find_shards, open_shard, read_frame_pairs, read_labels
 from ..errors import ConfigError, ShardFormatError
 
 log = logging.getLogger(__name__)
 ON_CORRUPT = ("error", "skip")
-VISION_TARGET_KEYS = ("lane_lines", "lane_lines_prob", "road_edges", "lead", "lead_prob", "pose", "road_transform",
-                      "wide_from_device_euler", "meta")
-DESIRE_PRED_OFFSETS_F = np.rint(C.DESIRE_PRED_T_IDXS / C.DT_S).astype(np.int64)
+DESIRE_PRED_OFFSETS_F = np.rint(DESIRE_PRED_T_IDXS / DT_S).astype(np.int64)
 
 
 def resolve_shards(paths: str | os.PathLike | Sequence, key: str = "dataset.train_path") -> list[Path]:
@@ -41,7 +40,7 @@ def resolve_shards(paths: str | os.PathLike | Sequence, key: str = "dataset.trai
         if not Path(item).exists():
             raise ConfigError(f"{key}: {item} does not exist; collect shards there first (sptrain collect) or "
                               f"point {key} at an existing directory")
-    found = S.find_shards(items)
+    found = find_shards(items)
     if not found:
         raise ConfigError(f"{key}: no *.zarr shards in {', '.join(map(str, items))}; run sptrain collect first")
     return found
@@ -58,8 +57,8 @@ class ShardSet:
         self.skipped: list[tuple[Path, str]] = []
         for path in paths:
             try:
-                shard = S.open_shard(path)
-                labels = S.read_labels(shard)
+                shard = open_shard(path)
+                labels = read_labels(shard)
             except ShardFormatError as exc:
                 if on_corrupt == "error":
                     raise
@@ -70,27 +69,22 @@ class ShardSet:
             self.labels.append(labels)
         if not self.paths:
             raise ShardFormatError(f"no readable shards among {len(paths)} given (skipped: {len(self.skipped)})")
-        self._open: dict[int, S.Shard] = {}
+        self._open: dict[int, Shard] = {}
         self._pid = os.getpid()
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def shard(self, i: int) -> S.Shard:
+    def shard(self, i: int) -> Shard:
         if self._pid != os.getpid():  # a DataLoader worker: zarr handles are not shared across processes
             self._open, self._pid = {}, os.getpid()
         if i not in self._open:
-            self._open[i] = S.open_shard(self.paths[i])
+            self._open[i] = open_shard(self.paths[i])
         return self._open[i]
 
-    def frame_pair(self, i: int, key: str, t: int) -> np.ndarray:
-        """(12, 128, 256) uint8: frames t-4 (zeros before the start, like modeld's buffer) and t."""
-        prev_t = t - C.FRAME_PAIR_OFFSET
-        if prev_t >= 0:
-            frames = S.read_frames(self.shard(i), key, [prev_t, t])
-            return frames.reshape(12, *S.FRAME_SHAPE[1:])
-        cur = S.read_frames(self.shard(i), key, [t])[0]
-        return np.concatenate([np.zeros_like(cur), cur], axis=0)
+    def frame_pairs(self, i: int, key: str, ts) -> np.ndarray:
+        """(n, 12, 128, 256) uint8 vision inputs of shard i at frames ``ts`` (contract.inputs.frame_pairs)."""
+        return read_frame_pairs(self.shard(i), key, ts)
 
     def n_frames(self, i: int) -> int:
         return len(self.labels[i]["valid"])
@@ -111,24 +105,6 @@ def valid_index(shards: ShardSet, first_frame: int) -> np.ndarray:
     return np.concatenate(index) if index else np.zeros((0, 2), np.int64)
 
 
-def policy_inputs_at(input_names: Sequence[str], labels: dict[str, np.ndarray], pulses: np.ndarray,
-                     features: np.ndarray, t: int) -> dict[str, np.ndarray]:
-    """The policy's inputs at frame t (unbatched, float32), built as modeld builds them; no label among them
-    (``ego_speed`` is the car's own measurement, which op-0.10.0's ``lateral_control_params`` carries)."""
-    pulse = I.desire_pulse_at(pulses, t)
-    out = {"features_buffer": I.features_buffer_at(features, t),
-           "traffic_convention": labels["traffic_convention"][t].astype(np.float32)}
-    if "desire_pulse" in input_names:
-        out["desire_pulse"] = pulse
-    if "desire" in input_names:  # op-0.10.0 names the same pulse input `desire`
-        out["desire"] = pulse
-    if "lateral_control_params" in input_names:
-        out["lateral_control_params"] = np.array([labels["ego_speed"][t], LATERAL_DELAY_S], np.float32)
-    if "prev_desired_curv" in input_names:  # later releases multiply it by 0; we feed zeros
-        out["prev_desired_curv"] = np.zeros((C.HISTORY_BUFFER_LEN, C.PREV_DESIRED_CURV_LEN), np.float32)
-    return out
-
-
 def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
     """(4, 8) desire one-hot at t + 0, 2, 4, 6 s (clamped to the episode)."""
     idx = np.minimum(t + DESIRE_PRED_OFFSETS_F, len(desire) - 1)
@@ -140,7 +116,7 @@ class VisionDataset(Dataset):
 
     def __init__(self, shards: ShardSet):
         self.shards = shards
-        self.index = valid_index(shards, first_frame=C.FRAME_PAIR_OFFSET)
+        self.index = valid_index(shards, first_frame=FRAME_PAIR_OFFSET)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -149,8 +125,8 @@ class VisionDataset(Dataset):
         i, t = (int(v) for v in self.index[k])
         labels = self.shards.labels[i]
         sample = {
-            "img": torch.from_numpy(self.shards.frame_pair(i, "img", t)),
-            "big_img": torch.from_numpy(self.shards.frame_pair(i, "big_img", t)),
+            "img": torch.from_numpy(self.shards.frame_pairs(i, "img", [t])[0]),
+            "big_img": torch.from_numpy(self.shards.frame_pairs(i, "big_img", [t])[0]),
             "desire_pred": torch.from_numpy(desire_pred_target(labels["desire"], t)),
             "shard_index": torch.tensor(i), "frame": torch.tensor(t),
         }
@@ -167,7 +143,7 @@ class PolicyDataset(Dataset):
             raise ValueError(f"{len(features)} feature arrays for {len(shards)} shards")
         self.shards, self.features = shards, list(features)
         self.profile_inputs = tuple(profile_inputs)
-        self.pulses = [I.desire_rising_edges(labels["desire"]) for labels in shards.labels]
+        self.pulses = [desire_rising_edges(labels["desire"]) for labels in shards.labels]
         self.index = valid_index(shards, first_frame=0)
 
     def __len__(self) -> int:
@@ -176,12 +152,11 @@ class PolicyDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, t = (int(v) for v in self.index[k])
         labels = self.shards.labels[i]
-        inputs = policy_inputs_at(self.profile_inputs, labels, self.pulses[i], self.features[i], t)
+        inputs = policy_inputs_at(self.profile_inputs, self.features[i], self.pulses[i], t,
+                                  labels["traffic_convention"][t], labels["ego_speed"][t])
         sample = {name: torch.from_numpy(value) for name, value in inputs.items()}
         sample.update({"plan": torch.from_numpy(labels["plan"][t]),
                        "desire_state": torch.from_numpy(labels["desire"][t]),
                        "shard_index": torch.tensor(i), "frame": torch.tensor(t)})
         return sample
 
-
-LATERAL_DELAY_S = 0.2  # op-0.10.0 lateral_control_params[1]: the car's steer actuator delay fed to the model

@@ -9,27 +9,20 @@ zeros (modeld's zero-initialised buffer).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from ..contract import constants as C
+from ..contract.constants import FEATURE_LEN
+from ..episodes.shards import read_frame_pairs
 from ..errors import ConfigError
+from ..fileio import atomic_writer
 from .data import ShardSet
 
 CACHE_BATCH = 32
-
-
-def weights_hash(model: torch.nn.Module) -> str:
-    """sha256 (16 hex digits) over a model's state dict, names and values in order."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def cache_dir(output_dir: str | os.PathLike, key: str) -> Path:
@@ -40,27 +33,16 @@ def _shard_file(directory: Path, shard_path: Path, n_frames: int) -> Path:
     return directory / f"{shard_path.stem}_{n_frames}.npy"
 
 
-def _pairs(frames: np.ndarray, first: int, ts: range) -> np.ndarray:
-    """(n, 12, 128, 256) pairs (t-4, t) for ``ts`` from consecutive frames starting at frame ``first``."""
-    zeros = np.zeros_like(frames[0])
-    return np.stack([np.concatenate([frames[t - C.FRAME_PAIR_OFFSET - first] if t >= C.FRAME_PAIR_OFFSET else zeros,
-                                     frames[t - first]]) for t in ts])
-
-
 @torch.no_grad()
 def shard_features(model: torch.nn.Module, shards: ShardSet, i: int, device: torch.device) -> np.ndarray:
     """(T, 512) float32 hidden_state of every frame of shard ``i`` (frames read in contiguous blocks)."""
-    from ..episodes.shards import read_frames
-
     shard = shards.shard(i)
     T = shards.n_frames(i)
-    out = np.zeros((T, C.FEATURE_LEN), np.float32)
+    out = np.zeros((T, FEATURE_LEN), np.float32)
     for start in range(0, T, CACHE_BATCH):
-        ts = range(start, min(start + CACHE_BATCH, T))
-        first = max(start - C.FRAME_PAIR_OFFSET, 0)
-        block = np.arange(first, ts[-1] + 1)
-        img = torch.from_numpy(_pairs(read_frames(shard, "img", block), first, ts)).to(device)
-        big = torch.from_numpy(_pairs(read_frames(shard, "big_img", block), first, ts)).to(device)
+        ts = np.arange(start, min(start + CACHE_BATCH, T))
+        img = torch.from_numpy(read_frame_pairs(shard, "img", ts)).to(device)
+        big = torch.from_numpy(read_frame_pairs(shard, "big_img", ts)).to(device)
         out[start:start + len(ts)] = model.features(img, big).float().cpu().numpy()
     return out
 
@@ -68,8 +50,6 @@ def shard_features(model: torch.nn.Module, shards: ShardSet, i: int, device: tor
 def load_or_compute(model: torch.nn.Module, shards: ShardSet, directory: Path, device: torch.device,
                     compute: bool = True, progress: bool = False) -> list[np.ndarray]:
     """Per-shard features from the cache, computing (and atomically storing) what is missing when ``compute``."""
-    from tqdm import tqdm
-
     directory.mkdir(parents=True, exist_ok=True)
     model.eval()
     result = []
@@ -80,9 +60,7 @@ def load_or_compute(model: torch.nn.Module, shards: ShardSet, directory: Path, d
                 raise ConfigError(f"feature cache {path} is missing: rank 0 writes it and every rank reads it, so "
                                   f"output_dir must be on storage all ranks share")
             feats = shard_features(model, shards, i, device)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            with open(tmp, "wb") as f:
+            with atomic_writer(path) as f:
                 np.save(f, feats)
-            os.replace(tmp, path)
         result.append(np.load(path))
     return result

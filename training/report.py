@@ -6,10 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 
-from ..collector import viz
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+
 from ..contract import camera, yuv
+from ..episodes import pictures
+from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards
+from .features import load_or_compute
+from .validation import predict_policy, predict_vision
 
 PRED_PALETTE = {"lane": [(255, 0, 255)] * 4, "edge": (160, 0, 255), "plan": (255, 80, 40), "lead": (255, 0, 255)}
 BASELINE_PAIRS = (("plan_ade_10s", "plan_ade_10s_cv", "plan ADE 10 s (m)"),
@@ -18,12 +25,42 @@ BASELINE_PAIRS = (("plan_ade_10s", "plan_ade_10s_cv", "plan ADE 10 s (m)"),
                   ("lane_right_err_60m", "lane_right_err_60m_straight", "right line @60 m (m)"))
 
 
+class _Subset:
+    """A dataset view over chosen indices (keeps ``index`` for lookups)."""
+
+    def __init__(self, dataset, picks: np.ndarray):
+        self.dataset, self.picks = dataset, picks
+        self.index = dataset.index[picks]
+
+    def __len__(self) -> int:
+        return len(self.picks)
+
+    def __getitem__(self, k: int):
+        return self.dataset[int(self.picks[k])]
+
+
+def final_plots(vision_model, policy_model, dataset_settings, result: dict, out: Path) -> list[Path]:
+    """Loss curves, validation metrics against baselines and three validation frames with predictions drawn on."""
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    written = plot_curves(result["history"], plots)
+    val_shards = ShardSet(resolve_shards(dataset_settings.val_path, "dataset.val_path"), dataset_settings.on_corrupt)
+    vision_set = VisionDataset(val_shards)
+    if len(vision_set) == 0:
+        return written
+    picks = np.unique(np.linspace(0, len(vision_set) - 1, 3).astype(np.int64))
+    device = next(vision_model.parameters()).device
+    vision_parsed, _ = predict_vision(vision_model, _Subset(vision_set, picks), device)
+    feats = load_or_compute(vision_model, val_shards, Path(result["feature_cache"]), device, compute=False)
+    policy_set = PolicyDataset(val_shards, feats, policy_model.input_names)
+    lookup = {(int(i), int(t)): k for k, (i, t) in enumerate(policy_set.index)}
+    policy_picks = np.array([lookup[tuple(int(v) for v in vision_set.index[k])] for k in picks])
+    policy_parsed, _ = predict_policy(policy_model, _Subset(policy_set, policy_picks), device)
+    written.append(validation_frames(vision_parsed, policy_parsed, val_shards, vision_set, picks, plots))
+    return written
+
+
 def plot_curves(history: list[dict[str, Any]], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     written = []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, stage in zip(axes, ("vision", "policy")):
@@ -62,8 +99,8 @@ def validation_frames(vision_parsed: dict, policy_parsed: dict | None, shards, d
     for row, k in enumerate(indices):
         i, t = (int(v) for v in dataset.index[k])
         labels = shards.labels[i]
-        y = yuv.six_channel_to_y(shards.frame_pair(i, "img", t)[6:])
-        pic = viz.overlay_labels(y, labels, t, camera.MEDMODEL)
+        y = yuv.six_channel_to_y(shards.frame_pairs(i, "img", [t])[0, 6:])
+        pic = pictures.overlay_labels(y, labels, t, camera.MEDMODEL)
         pred = {key: labels[key].copy() for key in ("road_transform", "lead", "lead_prob", "plan")}
         pred["lane_lines"] = vision_parsed["lane_lines"][row][None].repeat(len(labels["valid"]), 0)
         pred["lane_lines_prob"] = vision_parsed["lane_lines_prob"][row][None, 1::2].repeat(len(labels["valid"]), 0)
@@ -71,10 +108,10 @@ def validation_frames(vision_parsed: dict, policy_parsed: dict | None, shards, d
         pred["lead"][t], pred["lead_prob"][t] = vision_parsed["lead"][row], vision_parsed["lead_prob"][row]
         if policy_parsed is not None:
             pred["plan"][t] = policy_parsed["plan"][row]
-        viz.draw_labels(pic, pred, t, camera.MEDMODEL, PRED_PALETTE, draw_plan=policy_parsed is not None)
+        pictures.draw_labels(pic, pred, t, camera.MEDMODEL, PRED_PALETTE, draw_plan=policy_parsed is not None)
         rows += [pic, np.full((4, pic.shape[1], 3), 255, np.uint8)]
     path = out / "val_frames.png"
-    viz.write_png(path, np.concatenate(rows[:-1]))
+    pictures.write_png(path, np.concatenate(rows[:-1]))
     return path
 
 

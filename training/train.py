@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sunnypilot_training.errors import run_guarded
-from sunnypilot_training.training.session import run_training
+from sunnypilot_training.training.trainer import run_training
 
 
 def _train(cfg: DictConfig) -> int:

@@ -1,8 +1,11 @@
-"""Staged training, as the runtime uses the models: (1) vision; (2) the feature cache from the EMA vision model;
-(3) the diffusion policy on ``features_buffer`` windows from that cache.
+"""A training run end to end: settings -> device -> models -> (1) vision -> (2) feature cache -> (3) policy -> report.
 
-One checkpoint per epoch (``<output_dir>/checkpoints/epoch_XXXX.pt``, epochs counted across both stages), written
-atomically by rank 0; ``training.resume=true checkpoint=PATH`` continues exactly where that checkpoint stopped.
+(1) the vision model; (2) the EMA vision model's ``hidden_state`` for every frame (the feature cache); (3) the
+diffusion policy on ``features_buffer`` windows from that cache, as the runtime uses the models. One checkpoint per
+epoch (``<output_dir>/checkpoints/epoch_XXXX.pt``, epochs counted across both stages), written atomically by rank 0
+and carrying the ``model_args`` that rebuild both models; ``training.resume=true checkpoint=PATH`` continues exactly
+where that checkpoint stopped. Shared by ``python training/train.py`` (Hydra) and ``sptrain train`` (the Hydra
+compose API): both hand a composed config to :func:`run_training`.
 """
 
 from __future__ import annotations
@@ -14,35 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+import numpy as np
+from omegaconf import OmegaConf
 
+from ..contract.inputs import LATERAL_DELAY_S
 from ..contract.profiles import get_profile
+from ..episodes.schema import VISION_TARGET_KEYS
 from ..errors import ConfigError
+from ..fileio import atomic_write_text
 from . import checkpoint as ckpt_io
 from . import features as feature_cache
+from . import report
+from .config import Settings, settings_from_cfg, settings_to_dict
 from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards
+from .device import Runtime, broadcast_object, seed_everything, setup_runtime, teardown
 from .diffusion import DiffusionConfig
+from .epoch_loop import StageTrainer
+from .models import count_parameters
 from .models.policy import PolicyModel
 from .models.vision import VisionModel
-from .optim import Ema, make_optimizer, make_scheduler
-from .device import Runtime, all_reduce_mean, broadcast_object, seed_everything
+from .optim import Ema
 from .validation import policy_metrics, vision_metrics
 
-GRAD_CLIP_NORM = 1.0
 STAGES = ("vision", "policy")
-
-
-class LossModule(nn.Module):
-    """``forward(batch) = model.loss(batch)`` so DDP sees the loss computation as the forward pass."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]):
-        return self.model.loss(batch)
 
 
 @dataclass
@@ -61,8 +58,13 @@ class Models:
     vision_ema: Ema
     policy_ema: Ema
 
+    @property
+    def model_args(self) -> dict[str, dict[str, Any]]:
+        """What rebuilds both models (``training.models.build_models``): stored in every checkpoint."""
+        return {"vision": self.vision.model_args, "policy": self.policy.model_args}
 
-def build_models(s, runtime: Runtime) -> Models:
+
+def make_models(s: Settings, runtime: Runtime) -> Models:
     d = s.diffusion
     diffusion = DiffusionConfig(train_timesteps=d.train_timesteps, steps=d.steps, schedule=d.schedule,
                                 prediction=d.prediction, export_samples=d.export_samples, seed=d.seed,
@@ -76,82 +78,13 @@ def build_models(s, runtime: Runtime) -> Models:
     return Models(vision, policy, Ema(vision, decay), Ema(policy, decay))
 
 
-def _loader(dataset, s, runtime: Runtime, epoch: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(s.training.seed * 100_003 + epoch)
-    if runtime.distributed:
-        sampler = DistributedSampler(dataset, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True,
-                                     seed=s.training.seed, drop_last=True)
-        sampler.set_epoch(epoch)
-    else:
-        sampler = RandomSampler(dataset, generator=generator)
-    return DataLoader(dataset, batch_size=s.training.batch_size, sampler=sampler, num_workers=s.training.num_workers,
-                      generator=generator, drop_last=len(dataset) >= 2 * s.training.batch_size,
-                      persistent_workers=False)
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-class StageTrainer:
-    """Optimiser, schedule, scaler and the epoch loop of one stage."""
-
-    def __init__(self, name: str, model: nn.Module, ema: Ema, dataset, s, runtime: Runtime, epochs: int):
-        self.name, self.model, self.ema, self.dataset, self.s, self.rt = name, model, ema, dataset, s, runtime
-        self.steps_per_epoch = max(len(_loader(dataset, s, runtime, 0)), 1)
-        self.optimizer = make_optimizer(model, s.training.lr, s.training.weight_decay)
-        self.scheduler = make_scheduler(self.optimizer, s.training.warmup_steps, self.steps_per_epoch * epochs)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.use_grad_scaler)
-        wrapped = LossModule(model)
-        if runtime.distributed:
-            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-            wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=ids, find_unused_parameters=True)
-        self.wrapped = wrapped
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-
-    def run_epoch(self, epoch: int, state: RunState, progress: bool) -> dict[str, float]:
-        from tqdm import tqdm
-
-        self.model.train()
-        loader = _loader(self.dataset, self.s, self.rt, epoch)
-        totals: dict[str, float] = {}
-        n = 0
-        bar = tqdm(loader, desc=f"{self.name} epoch {epoch}", unit="batch", leave=False,
-                   disable=not (progress and self.rt.is_main))
-        for batch in bar:
-            batch = _to_device(batch, self.rt.device)
-            with self.rt.autocast():
-                loss, parts = self.wrapped(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP_NORM)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.ema.update(self.model)
-            state.step += 1
-            n += 1
-            for k, v in {"loss": float(loss.detach()), **parts}.items():
-                totals[k] = totals.get(k, 0.0) + v
-            bar.set_postfix_str(f"loss {float(loss.detach()):.3f}")
-        return {f"train_{k}": all_reduce_mean(v / max(n, 1), self.rt) for k, v in totals.items()}
-
-
 def run_epochs(trainer: StageTrainer, epochs: range, val_set, metrics_fn, state: RunState, progress: bool, save,
                log, feature_key: str | None) -> dict[str, Any]:
     """Train ``epochs`` of one stage; after each: validate the EMA model (rank 0), log, checkpoint."""
     record: dict[str, Any] = {}
     for epoch in epochs:
-        record = {"stage": trainer.name, "epoch": epoch, **trainer.run_epoch(epoch, state, progress)}
+        losses, state.step = trainer.run_epoch(epoch, state.step, progress)
+        record = {"stage": trainer.name, "epoch": epoch, **losses}
         if trainer.rt.is_main:
             record.update({f"val_{k}": v for k, v in metrics_fn(trainer.ema.model, val_set, trainer.rt.device).items()})
         state.epoch, state.stage = epoch, trainer.name
@@ -162,23 +95,15 @@ def run_epochs(trainer: StageTrainer, epochs: range, val_set, metrics_fn, state:
     return record
 
 
-def _labels_of(shards: ShardSet, key: str):
-    import numpy as np
-
+def _labels_of(shards: ShardSet, key: str) -> np.ndarray:
     return np.concatenate([lab[key][lab["valid"]] for lab in shards.labels])
 
 
 def fit_normalizers(models: Models, shards: ShardSet) -> None:
     """Normalisers from the training labels (valid frames), before any training."""
-    keys = ("lane_lines", "lane_lines_prob", "road_edges", "lead", "lead_prob", "pose", "road_transform",
-            "wide_from_device_euler")
-    models.vision.fit_normalizers({k: _labels_of(shards, k) for k in keys})
+    models.vision.fit_normalizers({k: _labels_of(shards, k) for k in VISION_TARGET_KEYS})
     lat = None
     if "lateral_control_params" in models.policy.input_names:
-        import numpy as np
-
-        from .data import LATERAL_DELAY_S
-
         speed = _labels_of(shards, "ego_speed")
         lat = np.stack([speed, np.full_like(speed, LATERAL_DELAY_S)], axis=1)
     models.policy.fit_normalizers(_labels_of(shards, "plan"), lat)
@@ -189,7 +114,7 @@ def fit_normalizers(models: Models, shards: ShardSet) -> None:
 def checkpoint_dict(models: Models, state: RunState, stage: StageTrainer | None, config: dict, profile: str,
                     feature_key: str | None) -> dict[str, Any]:
     return {
-        "format_version": ckpt_io.FORMAT_VERSION,
+        "format_version": ckpt_io.FORMAT_VERSION, "model_args": models.model_args,
         "run_id": state.run_id, "stage": state.stage, "epoch": state.epoch, "step": state.step,
         "vision": models.vision.state_dict(), "policy": models.policy.state_dict(),
         "vision_ema": models.vision_ema.state_dict(), "policy_ema": models.policy_ema.state_dict(),
@@ -229,7 +154,7 @@ def trim_metrics(path: Path, last_epoch: int) -> None:
     """Drop metrics rows of epochs after ``last_epoch`` (a resume from an older checkpoint redoes them)."""
     if path.exists():
         rows = [line for line in path.read_text().splitlines() if line.strip()]
-        path.write_text("".join(line + "\n" for line in rows if json.loads(line)["epoch"] <= last_epoch))
+        atomic_write_text(path, "".join(line + "\n" for line in rows if json.loads(line)["epoch"] <= last_epoch))
 
 
 def log_epoch(record: dict[str, Any], output_dir: Path, writer, runtime: Runtime) -> None:
@@ -244,7 +169,7 @@ def log_epoch(record: dict[str, Any], output_dir: Path, writer, runtime: Runtime
         writer.flush()
 
 
-def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict | None, config: dict,
+def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, ckpt: dict | None, config: dict,
                progress: bool = True) -> dict[str, Any]:
     """Train what remains of the vision and policy stages; returns timings and the final metrics."""
     out = Path(s.output_dir)
@@ -272,8 +197,8 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
     # (1) vision
     start = time.perf_counter()
     if state.epoch < v_epochs:
-        trainer = StageTrainer("vision", models.vision, models.vision_ema, VisionDataset(train_shards), s, runtime,
-                               v_epochs)
+        trainer = StageTrainer("vision", models.vision, models.vision_ema, VisionDataset(train_shards), s.training,
+                               runtime, v_epochs)
         if resume_trainer is not None and state.stage == "vision":
             trainer.load_state_dict(resume_trainer)
         epochs = range(state.epoch + 1, v_epochs + 1)
@@ -283,7 +208,7 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
 
     # (2) feature cache from the EMA vision model
     start = time.perf_counter()
-    key = broadcast_object(feature_cache.weights_hash(models.vision_ema.model), runtime)  # rank 0's weights
+    key = broadcast_object(ckpt_io.weights_hash(models.vision_ema.model), runtime)  # rank 0's weights
     directory = feature_cache.cache_dir(out, key)
     if runtime.is_main:
         for shards in (train_shards, val_shards):
@@ -301,7 +226,7 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
     start = time.perf_counter()
     if state.epoch < v_epochs + p_epochs:
         dataset = PolicyDataset(train_shards, train_feats, inputs)
-        trainer = StageTrainer("policy", models.policy, models.policy_ema, dataset, s, runtime, p_epochs)
+        trainer = StageTrainer("policy", models.policy, models.policy_ema, dataset, s.training, runtime, p_epochs)
         if resume_trainer is not None and state.stage == "policy":
             trainer.load_state_dict(resume_trainer)
         epochs = range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1)
@@ -317,7 +242,7 @@ def run_stages(s, models: Models, state: RunState, runtime: Runtime, ckpt: dict 
 def _tensorboard(out: Path, runtime: Runtime):
     if not runtime.is_main:
         return None
-    try:
+    try:  # optional: tensorboard is a dependency, but a broken install only loses the scalars
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is a dependency; a broken install only loses the scalars
         return None
@@ -327,10 +252,10 @@ def _tensorboard(out: Path, runtime: Runtime):
 LATEST_CHECKPOINT = "latest"  # checkpoint=latest: the newest checkpoint in <output_dir>/checkpoints
 
 
-def start_run(s, runtime: Runtime, config: dict) -> tuple[Models, RunState, dict | None]:
+def start_run(s: Settings, runtime: Runtime, config: dict) -> tuple[Models, RunState, dict | None]:
     """Seed, build the models, and apply ``checkpoint`` (weights only, or everything with resume)."""
     seed_everything(s.training.seed)  # identical initial weights on every rank
-    models = build_models(s, runtime)
+    models = make_models(s, runtime)
     seed_everything(s.training.seed + runtime.rank)  # per-rank noise streams
     path = s.checkpoint
     if path == LATEST_CHECKPOINT:
@@ -348,3 +273,35 @@ def start_run(s, runtime: Runtime, config: dict) -> tuple[Models, RunState, dict
     if s.training.resume and runtime.is_main:
         trim_metrics(Path(s.output_dir) / "metrics.jsonl", state.epoch)
     return models, state, ckpt
+
+
+def run_training(cfg: Any, progress: bool = True) -> dict[str, Any]:
+    """Train from a composed config (Hydra/OmegaConf or a plain dict); returns the result."""
+    s: Settings = settings_from_cfg(cfg)
+    runtime = setup_runtime(s.training.device, s.training.precision)
+    try:
+        out = Path(s.output_dir)
+        config = settings_to_dict(s)
+        if runtime.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            text = OmegaConf.to_yaml(OmegaConf.create(config))
+            print("resolved config:\n" + text)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            name = "config.yaml" if not (out / "config.yaml").exists() else f"config_{stamp}.yaml"
+            atomic_write_text(out / name, text)  # every start keeps its own resolved config
+            print(f"device: {runtime.device} ({runtime.precision}); world size {runtime.world_size}"
+                  + (f"; note: {runtime.note}" if runtime.note else ""))
+        models, state, ckpt = start_run(s, runtime, config)
+        if runtime.is_main:
+            print(f"model preset {s.model.name}: vision {count_parameters(models.vision) / 1e6:.2f} M parameters, "
+                  f"policy {count_parameters(models.policy) / 1e6:.2f} M parameters")
+        result = run_stages(s, models, state, runtime, ckpt, config, progress=progress)
+        last = ckpt_io.latest_checkpoint(out)
+        if runtime.is_main:
+            result["plots"] = [str(p) for p in report.final_plots(models.vision_ema.model, models.policy_ema.model,
+                                                                  s.dataset, result, out)]
+            print(report.format_summary(result, out, last))
+        result.update({"run_id": state.run_id, "checkpoint": str(last) if last else None})
+        return result
+    finally:
+        teardown(runtime)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..contract import constants as C
+from ..contract.constants import Plan
 from ..contract.outputs import parse_outputs
 from ..contract.profiles import get_profile
-from . import metrics as M
+from ..evaluation.metrics import desire_accuracy, lane_metrics, lead_metrics, plan_metrics
 from .data import PolicyDataset, VisionDataset
 
 VAL_MAX_SAMPLES = 256
@@ -45,11 +45,11 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     if len(dataset) == 0:
         return {}
     parsed, target = predict_vision(model, dataset, device)
-    out = M.lane_metrics(parsed["lane_lines"], parsed["lane_lines_stds"], target["lane_lines"],
+    out = lane_metrics(parsed["lane_lines"], parsed["lane_lines_stds"], target["lane_lines"],
                          target["lane_lines_prob"])
     lead_prob = parsed["lead_prob"]
-    out.update(M.lead_metrics(parsed["lead"], lead_prob, target["lead"], target["lead_prob"]))
-    out["desire_pred_accuracy_0s"] = M.desire_accuracy(parsed["desire_pred"][:, 0], target["desire_pred"][:, 0])
+    out.update(lead_metrics(parsed["lead"], lead_prob, target["lead"], target["lead_prob"]))
+    out["desire_pred_accuracy_0s"] = desire_accuracy(parsed["desire_pred"][:, 0], target["desire_pred"][:, 0])
     return out
 
 
@@ -71,7 +71,7 @@ def policy_metrics(model, dataset: PolicyDataset, device: torch.device) -> dict[
     if len(dataset) == 0:
         return {}
     parsed, target = predict_policy(model, dataset, device)
-    speed = target["plan"][:, 0, C.Plan.VELOCITY][:, 0]  # the car's current speed (what modeld's v_ego is)
-    out = M.plan_metrics(parsed["plan"], parsed["plan_stds"], target["plan"], speed)
-    out["desire_state_accuracy"] = M.desire_accuracy(parsed["desire_state"], target["desire_state"])
+    speed = target["plan"][:, 0, Plan.VELOCITY][:, 0]  # the car's current speed (what modeld's v_ego is)
+    out = plan_metrics(parsed["plan"], parsed["plan_stds"], target["plan"], speed)
+    out["desire_state_accuracy"] = desire_accuracy(parsed["desire_state"], target["desire_state"])
     return out

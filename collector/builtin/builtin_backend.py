@@ -1,18 +1,23 @@
-"""The built-in simulator as a collector backend: simulate -> label -> render -> pack -> write one shard."""
+"""The built-in simulator as a collector backend: simulate -> label -> render -> pack -> write one shard.
+
+Episodes run in this process, or in ``workers`` spawned processes (the same on Linux and Windows).
+"""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from typing import Any
 
 import numpy as np
 
-from ...episodes import shards as S
-from ..collect import EpisodeResult, EpisodeSpec
+from ...episodes.shards import ShardWriter
+from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
 from ..scenarios import get_scenario
-from .simulation import simulate_episode
 from .render.renderer import Renderer
+from .simulation import simulate_episode
 
 SIMULATOR_NAME = "builtin"
 SIMULATOR_VERSION = "1.1"  # bump when the simulator's output for a given seed changes
@@ -43,7 +48,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     attrs = {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
              "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": sim.truth.dt_s,
              "cameras": camera_attrs(), "traffic_convention": sim.truth.traffic_convention}
-    with S.ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
+    with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
         for block_start in range(0, T, WRITE_BLOCK_FRAMES):
             block = range(block_start, min(block_start + WRITE_BLOCK_FRAMES, T))
             road = np.empty((len(block), 256, 512, 3), np.uint8)
@@ -59,3 +64,26 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
         writer.commit()
         lap("write")
     return EpisodeResult(name=spec.name, n_frames=T, seconds=time.perf_counter() - start, timings_s=timings)
+
+
+class BuiltinBackend:
+    """The collector's view of the built-in simulator (needs no server and no options)."""
+
+    name = SIMULATOR_NAME
+    version = SIMULATOR_VERSION
+
+    def check(self, options: Any) -> None:
+        return None
+
+    def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
+        if workers == 1 or len(specs) <= 1:
+            for spec in specs:
+                done(run_episode(spec))
+            return
+        ctx = mp.get_context("spawn")  # same behaviour on Linux and Windows
+        with ctx.Pool(processes=min(workers, len(specs))) as pool:
+            for result in pool.imap_unordered(run_episode, specs):
+                done(result)
+
+
+BACKEND = BuiltinBackend()

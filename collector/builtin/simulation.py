@@ -27,11 +27,11 @@ import numpy as np
 
 from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S
-from ..scenarios import LEAD_BEHAVIOURS, LightingProfile, Scenario, TrafficProfile, get_scenario, sample_range
 from ..episode_truth import EpisodeTruth
-from . import traffic as tr
+from ..scenarios import LEAD_BEHAVIOURS, LightingProfile, Scenario, TrafficProfile, get_scenario, sample_range
 from .expert import ExpertDriver
 from .roads import CROSS_HALF_M, RoadNetwork, build_network
+from .traffic import Approach, Behaviour, JunctionGate, LeadScript, Traffic, TrafficPath, VehicleSpec
 from .world import Lighting, RoadSurface, VehicleBox, World
 
 START_S_M = 100.0  # the camera's route arc length at frame 0
@@ -95,26 +95,26 @@ def sample_lighting(profile: LightingProfile, rng: np.random.Generator) -> Light
                     sky_rgb=sky, noise_std=noise, asphalt_rgb=(grey, grey, grey + 2))
 
 
-def _junction_setup(net: RoadNetwork) -> tuple[list[tr.TrafficPath], tr.JunctionGate | None]:
+def _junction_setup(net: RoadNetwork) -> tuple[list[TrafficPath], JunctionGate | None]:
     """Traffic paths (route, crossing road or queue arms) and the junction's gate."""
-    paths = [tr.TrafficPath(net.route, net.route_curvature(net.route.s_m))]
+    paths = [TrafficPath(net.route, net.route_curvature(net.route.s_m))]
     j = net.junction
     if j is None:
         return paths, None
-    approaches = {(0, 1): tr.Approach(j.stop_s_m, j.stop_s_m, j.oncoming_stop_s_m, j.kind == "all_way_stop"),
-                  (0, -1): tr.Approach(-j.oncoming_stop_s_m, -j.oncoming_stop_s_m, -j.stop_s_m,
+    approaches = {(0, 1): Approach(j.stop_s_m, j.stop_s_m, j.oncoming_stop_s_m, j.kind == "all_way_stop"),
+                  (0, -1): Approach(-j.oncoming_stop_s_m, -j.oncoming_stop_s_m, -j.stop_s_m,
                                        j.kind == "all_way_stop")}
     if net.cross is not None:
-        paths.append(tr.TrafficPath(net.cross, np.zeros_like(net.cross.s_m)))
+        paths.append(TrafficPath(net.cross, np.zeros_like(net.cross.s_m)))
         lo, hi = CROSS_HALF_M - j.half_size_m, CROSS_HALF_M + j.half_size_m
-        approaches[(1, 1)] = tr.Approach(lo, lo, hi, True)
-        approaches[(1, -1)] = tr.Approach(-hi, -hi, -lo, True)
-    paths += [tr.TrafficPath(road, np.zeros_like(road.s_m)) for road, _, _ in net.arms]
-    return paths, tr.JunctionGate(approaches, j.kind)
+        approaches[(1, 1)] = Approach(lo, lo, hi, True)
+        approaches[(1, -1)] = Approach(-hi, -hi, -lo, True)
+    paths += [TrafficPath(road, np.zeros_like(road.s_m)) for road, _, _ in net.arms]
+    return paths, JunctionGate(approaches, j.kind)
 
 
 def sample_vehicle(rng: np.random.Generator, profile: TrafficProfile, v_ref_mps: float, path: int,
-                   direction: int, s_m: float, d_m: float, lanes_m: tuple[float, ...] = ()) -> tr.VehicleSpec:
+                   direction: int, s_m: float, d_m: float, lanes_m: tuple[float, ...] = ()) -> VehicleSpec:
     """A random car / SUV / van / truck with IDM parameters drawn from the traffic profile."""
     u = rng.random()
     kind = "truck" if u < profile.truck_fraction else "van" if u < profile.truck_fraction + profile.van_fraction \
@@ -123,7 +123,7 @@ def sample_vehicle(rng: np.random.Generator, profile: TrafficProfile, v_ref_mps:
     rgb = PALETTE_RGB[int(rng.integers(len(PALETTE_RGB)))]
     slow = 0.85 if kind == "truck" else 1.0
     v0 = max(2.0, v_ref_mps * sample_range(rng, profile.speed_factor) * slow)
-    return tr.VehicleSpec(path, direction, s_m, d_m, v0, size, rgb, v0,
+    return VehicleSpec(path, direction, s_m, d_m, v0, size, rgb, v0,
                        headway_s=sample_range(rng, profile.time_headway_s),
                        min_gap_m=sample_range(rng, profile.min_gap_m),
                        max_accel_mps2=sample_range(rng, profile.max_accel_mps2) * slow,
@@ -150,7 +150,7 @@ def _fill_lane(rng, profile, v_ref, path, direction, d_m, span, density_per_km, 
 
 
 def _spawn(scenario: Scenario, net: RoadNetwork, rng: np.random.Generator, v_cruise: float, lane: int,
-           lead_behaviour: str, v_ego: float) -> tuple[list[tr.VehicleSpec], int, tr.LeadScript | None]:
+           lead_behaviour: str, v_ego: float) -> tuple[list[VehicleSpec], int, LeadScript | None]:
     """Traffic in every lane around the ego, the scripted lead, crossing traffic and queued cars."""
     layout, prof, j = net.layout, scenario.traffic, net.junction
     fwd_lanes = tuple(float(x) for x in layout.forward_centre_m(np.arange(layout.n_forward)))
@@ -163,8 +163,8 @@ def _spawn(scenario: Scenario, net: RoadNetwork, rng: np.random.Generator, v_cru
         v_lead = v_cruise * sample_range(rng, scenario.lead.speed_factor)
         spec = sample_vehicle(rng, prof, v_lead, 0, 1, 0.0, fwd_lanes[lane])
         spec.s_m = START_S_M + 2.0 + lead_gap_m + 0.5 * spec.size_m[0]
-        spec.v0_mps, spec.speed_mps, spec.behaviour = v_lead, min(v_lead, v_ego), tr.Behaviour.LEAD
-        script = tr.LeadScript(lead_behaviour, scenario.lead, v_lead, rng)
+        spec.v0_mps, spec.speed_mps, spec.behaviour = v_lead, min(v_lead, v_ego), Behaviour.LEAD
+        script = LeadScript(lead_behaviour, scenario.lead, v_lead, rng)
         specs, lead_index = [spec], 0
     fwd_skip = [] if j is None else [(j.stop_s_m - 60.0, j.s_out_m + 10.0)]
     onc_skip = [] if j is None else [(j.s_in_m - 10.0, j.oncoming_stop_s_m + 60.0)]
@@ -190,7 +190,7 @@ def _spawn(scenario: Scenario, net: RoadNetwork, rng: np.random.Generator, v_cru
         for _ in range(int(rng.integers(0, 3))):
             spec = sample_vehicle(rng, prof, v_cruise, 1 + q, direction, 0.0, d_m)
             spec.s_m = direction * (p_front - 0.5 * spec.size_m[0])
-            spec.speed_mps, spec.behaviour = 0.0, tr.Behaviour.HOLD
+            spec.speed_mps, spec.behaviour = 0.0, Behaviour.HOLD
             p_front -= spec.size_m[0] + 2.5
             specs.append(spec)
     return specs, lead_index, script
@@ -227,7 +227,7 @@ def simulate_episode(scenario: Scenario | str, seed: int, episode_index: int, du
         v_ego = min(v_ego, specs[lead_index].speed_mps + 1.0)
     paths, gate = _junction_setup(net)
     span = None if net.junction is None else (net.junction.s_in_m, net.junction.s_out_m)
-    traffic = tr.Traffic(specs, paths, n_frames, DT_S, rng, lead_index, script, net.layout.side, span)
+    traffic = Traffic(specs, paths, n_frames, DT_S, rng, lead_index, script, net.layout.side, span)
     ego = ExpertDriver(scenario, net, rng, duration_s, DT_S, START_S_M, lane, v_ego, v_cruise)
     for k in range(n_frames):
         t_s = k * DT_S
@@ -268,7 +268,7 @@ def lane_geometry(net: RoadNetwork, s_cam_m: np.ndarray, d_cam_m: np.ndarray) ->
     return {"lines_ned": lines, "lines_exist": exist, "edges_ned": edges}
 
 
-def _others_poses(paths: list[tr.TrafficPath], traffic: tr.Traffic) -> np.ndarray:
+def _others_poses(paths: list[TrafficPath], traffic: Traffic) -> np.ndarray:
     """(T, M, 6) box-bottom-centre poses from the recorded (s, d) of every vehicle."""
     h = traffic.hist
     T, M = h["s"].shape
@@ -290,7 +290,7 @@ def _others_poses(paths: list[tr.TrafficPath], traffic: tr.Traffic) -> np.ndarra
     return pose
 
 
-def _truth(scenario: Scenario, net: RoadNetwork, ego: dict[str, np.ndarray], traffic: tr.Traffic) -> EpisodeTruth:
+def _truth(scenario: Scenario, net: RoadNetwork, ego: dict[str, np.ndarray], traffic: Traffic) -> EpisodeTruth:
     geometry = lane_geometry(net, ego["s_cam"], ego["d_cam"])
     h = traffic.hist
     truth = EpisodeTruth(

@@ -13,18 +13,20 @@ import multiprocessing as mp
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S, TrafficConvention
-from ...errors import SimulatorError
-from ...episodes import shards as S
-from ..collect import EpisodeResult, EpisodeSpec
+from ...episodes.shards import ShardWriter
+from ...errors import ConfigError, SimulatorError
+from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs
 from ..labels import compute_labels
 from ..scenarios import get_scenario
-from . import actors as A
+from .actors import CAMERA_MOUNT_X_M, choose_spawns
+from .carla_episode import drive
+from .carla_truth import episode_truth
 from .client import (
     DEFAULT_TIMEOUT_S,
     ServerAddress,
@@ -35,12 +37,10 @@ from .client import (
     server_addresses,
     wait_for_server,
 )
-from .carla_episode import drive
 from .schedule import episode_rng, plan_episode
 from .sensors import SensorFrameError
-from .world_session import CarlaSession
-from .carla_truth import episode_truth
 from .versions import carla_scenario, choose_map, family_of
+from .world_session import CarlaSession
 
 SIMULATOR_NAME = "carla"
 BACKEND_VERSION = "carla-1"  # bump when the backend's output for a given server, seed and episode changes
@@ -72,17 +72,17 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
     plan = plan_episode(scenario, mapping, rng, spec.duration_s, DT_S)
     n_frames = int(round(spec.duration_s / DT_S))
     with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1)), timeout_s=timeout_s) as session:
-        spawns, rule = A.choose_spawns(session.world.get_map(), mapping.rule, rng)
+        spawns, rule = choose_spawns(session.world.get_map(), mapping.rule, rng)
         attrs = {"simulator": SIMULATOR_NAME, "simulator_version": BACKEND_VERSION,
                  "carla_server_version": ".".join(map(str, version)), "carla_engine": family.engine,
                  "carla_port": address.port,
                  "map": map_name, "spawn_rule": rule.__dict__, "scenario": spec.scenario, "seed": spec.seed,
                  "episode_index": spec.episode_index, "dt_s": DT_S, "weather": plan.weather,
                  "lead_behaviour": plan.lead,
-                 "cameras": camera_attrs(mount_m={"x": A.CAMERA_MOUNT_X_M, "z": CAMERA_HEIGHT_M}),
+                 "cameras": camera_attrs(mount_m={"x": CAMERA_MOUNT_X_M, "z": CAMERA_HEIGHT_M}),
                  "traffic_convention": TrafficConvention.RIGHT_HAND.value}
         timings = {}
-        with S.ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
+        with ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
             rec = drive(session, plan, spawns, rng, n_frames, writer, mapping.traffic_radius_m)
             timings["drive"] = time.perf_counter() - start
             truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
@@ -161,7 +161,7 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _run_share(worker: CarlaWorker, specs: list[EpisodeSpec], emit: Callable[[EpisodeResult], None]) -> None:
+def _run_share(worker: CarlaWorker, specs: list[EpisodeSpec], emit: Done) -> None:
     """Run a worker's episodes in order; a fatal error fails the rest of them (reported) and is raised."""
     for k, spec in enumerate(specs):
         try:
@@ -180,7 +180,7 @@ def _worker_main(address: ServerAddress, options: CarlaOptions, specs: list[Epis
         print(f"worker for {address} stopped: {exc}", file=sys.stderr)
 
 
-def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Callable[[EpisodeResult], None]) -> None:
+def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Done) -> None:
     """Collect the pending episodes; ``done`` receives each result (written or failed) as it comes."""
     if not todo:
         return
@@ -229,3 +229,21 @@ def _stop_workers(procs: list) -> None:
         if proc.is_alive():
             proc.terminate()
             proc.join(10.0)
+
+
+class CarlaBackend:
+    """The collector's view of CARLA: ``options`` is a :class:`CarlaOptions` (one server per worker)."""
+
+    name = SIMULATOR_NAME
+    version = BACKEND_VERSION
+
+    def check(self, options: Any) -> None:
+        if not isinstance(options, CarlaOptions):
+            raise ConfigError("the CARLA simulator needs its server options (host, ports)")
+        check_servers(options)  # no server, or an unsupported one: an error before anything runs
+
+    def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
+        run_carla(specs, options, done)
+
+
+BACKEND = CarlaBackend()

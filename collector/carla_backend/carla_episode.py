@@ -12,10 +12,19 @@ import numpy as np
 
 from ...contract import camera
 from ...contract.constants import DT_S
-from ...episodes import shards as S
+from ...episodes.shards import ShardWriter
 from ..frames import pack_frames
-from . import actors as A
 from . import cameras, geometry
+from .actors import (
+    CAMERA_MOUNT_X_M,
+    ROAD_CAMERA_FOV_DEG,
+    WIDE_CAMERA_FOV_DEG,
+    camera_blueprint,
+    ego_blueprint,
+    four_wheelers,
+    nearest_spawns,
+    set_role,
+)
 from .schedule import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
 from .sensors import SensorQueue, image_bgra
 from .world_session import CarlaSession
@@ -73,8 +82,8 @@ def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.
                 traffic_radius_m: float) -> Cast:
     carla, world = session.carla, session.world
     library = world.get_blueprint_library()
-    ego_bp = A.ego_blueprint(library)
-    A.set_role(ego_bp, "hero")
+    ego_bp = ego_blueprint(library)
+    set_role(ego_bp, "hero")
     ego, start = None, None
     for start in spawns[:20]:
         ego = session.spawn(ego_bp, start)
@@ -82,20 +91,20 @@ def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.
             break
     if ego is None:
         raise RuntimeError("every candidate spawn point for the ego is occupied")
-    mount = carla.Transform(carla.Location(x=A.CAMERA_MOUNT_X_M, z=camera.CAMERA_HEIGHT_M))
+    mount = carla.Transform(carla.Location(x=CAMERA_MOUNT_X_M, z=camera.CAMERA_HEIGHT_M))
     size = (camera.C3_ROAD.width_px, camera.C3_ROAD.height_px)
-    road_cam = session.spawn(A.camera_blueprint(library, *size, A.ROAD_CAMERA_FOV_DEG), mount, attach_to=ego)
-    wide_cam = session.spawn(A.camera_blueprint(library, *size, A.WIDE_CAMERA_FOV_DEG), mount, attach_to=ego)
+    road_cam = session.spawn(camera_blueprint(library, *size, ROAD_CAMERA_FOV_DEG), mount, attach_to=ego)
+    wide_cam = session.spawn(camera_blueprint(library, *size, WIDE_CAMERA_FOV_DEG), mount, attach_to=ego)
     if road_cam is None or wide_cam is None:
         raise RuntimeError("the cameras could not be attached to the ego")
     queues = (SensorQueue("road camera"), SensorQueue("wide camera"))
     road_cam.listen(queues[0])
     wide_cam.listen(queues[1])
-    cars = A.four_wheelers(library)
+    cars = four_wheelers(library)
     lead_bp = cars[int(rng.integers(len(cars)))]  # drawn whether or not it spawns: the same stream either way
     lead = _spawn_lead(session, plan, start, lead_bp) if plan.lead != "none" else None
     traffic = []
-    for point in A.nearest_spawns(list(session.world.get_map().get_spawn_points()), start.location,
+    for point in nearest_spawns(list(session.world.get_map().get_spawn_points()), start.location,
                                    traffic_radius_m)[: plan.traffic]:
         vehicle = session.spawn(cars[int(rng.integers(len(cars)))], point)
         if vehicle is not None:
@@ -203,7 +212,7 @@ def _speed(vehicle) -> float:
 
 
 def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator, n_frames: int,
-          writer: S.ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
+          writer: ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
     """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
     cast = _spawn_cast(session, plan, spawns, rng, traffic_radius_m)
     _configure_traffic(session, plan, cast)

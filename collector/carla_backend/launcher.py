@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, SimulatorError
-from ..pids import pid_alive
+from ...fileio import atomic_write_text, pid_alive
 from .client import ServerAddress, rpc_ports, wait_for_server
 from .versions import UE4, UE5
 
@@ -74,9 +74,7 @@ class ServerRecord:
 
 def _save(record: ServerRecord, state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = record.path(state_dir).with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1))
-    os.replace(tmp, record.path(state_dir))
+    atomic_write_text(record.path(state_dir), json.dumps(asdict(record), indent=1))
 
 
 def records(state_dir: Path) -> list[ServerRecord]:

@@ -13,11 +13,12 @@ import json
 import numpy as np
 import pytest
 
-from sunnypilot_training.episodes import shards as S
+from sunnypilot_training.collector.backend_api import EpisodeSpec
 from sunnypilot_training.collector.carla_backend import carla_backend, carla_episode
 from sunnypilot_training.collector.carla_backend.client import ServerAddress, connect
-from sunnypilot_training.collector.collect import EpisodeSpec, collect
+from sunnypilot_training.collector.collect import collect
 from sunnypilot_training.contract.constants import X_IDXS
+from sunnypilot_training.episodes.shards import open_shard, read_frames, read_labels
 from sunnypilot_training.errors import SimulatorError
 
 carla_double = pytest.importorskip("carla_double")
@@ -59,7 +60,7 @@ def ue4_episode(tmp_path_factory):
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     result = carla_backend.run_episode_on(client, version, address, _spec(tmp))
-    yield result, S.open_shard(tmp / "shards" / result.name), server, client
+    yield result, open_shard(tmp / "shards" / result.name), server, client
     carla_double.stop_all()
     mp.undo()
 
@@ -79,7 +80,7 @@ def test_episode_runs_synchronously_and_leaves_the_server_as_it_found_it(ue4_epi
 
 def test_labels_agree_with_the_roads_geometry(ue4_episode) -> None:
     _, shard, _, _ = ue4_episode
-    labels = S.read_labels(shard)
+    labels = read_labels(shard)
     lines = labels["lane_lines"]  # (T, 4, 33, 2)
     width = lines[:, 2, 0, 0] - lines[:, 1, 0, 0]
     assert np.all(np.abs(width - 3.5) < 0.3)  # Town04 lanes are 3.5 m wide in the double
@@ -91,13 +92,13 @@ def test_labels_agree_with_the_roads_geometry(ue4_episode) -> None:
     assert speed.min() > 5.0  # the recording starts under way (adaptive warm-up)
     plan_x_1s = labels["plan"][:-20, 10, 0]  # position 1 s ahead
     assert np.allclose(plan_x_1s, speed[:-20], rtol=0.15)
-    frames = S.read_frames(shard, "img", [0, len(speed) - 1])
+    frames = read_frames(shard, "img", [0, len(speed) - 1])
     assert frames.std() > 5.0 and not np.array_equal(frames[0], frames[1])
 
 
 def test_lead_sits_between_the_ego_lane_lines(ue4_episode) -> None:
     _, shard, _, _ = ue4_episode
-    labels = S.read_labels(shard)
+    labels = read_labels(shard)
     has_lead = labels["lead_prob"][:, 0] > 0.5
     assert shard.attrs["lead_behaviour"] == "none" or has_lead.any()
     for t in np.flatnonzero(has_lead)[:: 10]:
@@ -113,7 +114,7 @@ def test_ue5_server_uses_town10_and_its_own_vehicles(carla_env, tmp_path) -> Non
     client, version = connect(address, 5.0)
     assert version == (0, 10, 0)
     result = carla_backend.run_episode_on(client, version, address, _spec(tmp_path, "urban_intersection"))
-    shard = S.open_shard(tmp_path / "shards" / result.name)
+    shard = open_shard(tmp_path / "shards" / result.name)
     assert shard.attrs["map"] == "Town10HD_Opt" and shard.attrs["carla_engine"] == "Unreal Engine 5"
     ego_types = {a.type_id for a in server.actors.values() if a.attributes.get("role_name") == "hero"}
     library = {bp.id for bp in client.get_world().get_blueprint_library().filter("vehicle.*")}
@@ -187,7 +188,7 @@ def test_an_unsupported_server_version_is_refused(carla_env, tmp_path) -> None:
     carla_double.serve("localhost", 2000, version="0.9.14")
     specs = [_spec(tmp_path)]
     with pytest.raises(SimulatorError, match="0.9.14 is not supported"):
-        collect(specs, progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000))
+        collect(specs, progress=False, options=carla_backend.CarlaOptions("localhost", 2000, 8000))
     assert _visible(tmp_path) == []
 
 
@@ -196,7 +197,7 @@ def test_parallel_workers_each_use_their_own_server(carla_env, tmp_path, monkeyp
     carla_double.serve("localhost", 2000)
     carla_double.serve("localhost", 2003)  # for the parent's up-front check
     specs = [_spec(tmp_path, k=k) for k in range(2)]
-    summary = collect(specs, workers=2, progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000, 2))
+    summary = collect(specs, workers=2, progress=False, options=carla_backend.CarlaOptions("localhost", 2000, 8000, 2))
     assert [r.name for r in summary.written] == [s.name for s in specs] and summary.failed == []
     ports = [json.loads((tmp_path / "shards" / s.name / "zarr.json").read_text())["attributes"]["carla_port"]
              for s in specs]
@@ -218,9 +219,9 @@ def test_a_commanded_lane_change_moves_the_ego_that_way_and_is_labelled(carla_en
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     spec = EpisodeSpec("carla", "lane_change", 0, 0, 10.0, str(tmp_path / "shards"))
-    shard = S.open_shard(tmp_path / "shards" / carla_backend.run_episode_on(client, version, address, spec).name)
+    shard = open_shard(tmp_path / "shards" / carla_backend.run_episode_on(client, version, address, spec).name)
     assert shard.attrs["lane_changes"] >= 1 and shard.attrs["lane_changes_refused"] == 0
-    labels = S.read_labels(shard)
+    labels = read_labels(shard)
     desire = labels["desire"].argmax(axis=1)
     for frame, side, value in ((30, -1, Desire.LANE_CHANGE_LEFT), (120, 1, Desire.LANE_CHANGE_RIGHT)):
         if desire[frame] != int(value):
@@ -250,7 +251,8 @@ def test_a_lead_that_cannot_be_spawned_is_not_replaced_by_traffic(carla_env, tmp
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     server = carla_double.get_server("localhost", 2000)
-    shard = S.open_shard(tmp_path / "shards" / carla_backend.run_episode_on(client, version, address, _spec(tmp_path)).name)
+    result = carla_backend.run_episode_on(client, version, address, _spec(tmp_path))
+    shard = open_shard(tmp_path / "shards" / result.name)
     assert shard.attrs["lead_behaviour"] == "none" and shard.attrs["lead_planned"] == "stop_and_go"
     desired = [p.get("desired_speed") for p in server.traffic_managers[8000].vehicles.values()]
     assert 0.0 not in desired  # no traffic car was told to stop in the lead's place
@@ -260,7 +262,7 @@ def test_a_client_that_does_not_match_the_server_is_refused(carla_env, tmp_path,
     monkeypatch.setattr(carla_double.client, "CLIENT_VERSION", "0.9.16")
     carla_double.serve("localhost", 2000, version="0.10.0")
     with pytest.raises(SimulatorError, match=r"client is 0\.9\.16 but the server .* runs 0\.10\.0.*carla/dist"):
-        collect([_spec(tmp_path)], progress=False, carla=carla_backend.CarlaOptions("localhost", 2000, 8000))
+        collect([_spec(tmp_path)], progress=False, options=carla_backend.CarlaOptions("localhost", 2000, 8000))
 
 
 def test_lines_follow_the_branch_the_ego_took_at_a_junction(carla_env) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sunnypilot_training.episodes import shards as S
-from sunnypilot_training.collector.collect import collect, plan_episodes
+from sunnypilot_training.collector.collect import collect, schedule_episodes
 from sunnypilot_training.contract import camera, yuv
-from sunnypilot_training.contract import constants as C
+from sunnypilot_training.contract.constants import X_IDXS, LaneLine
+from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels, shard_name
 
 from spt_testutil import REPO_ROOT
 
@@ -30,34 +30,34 @@ def _sptrain(*args: str, **kw) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def highway(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("highway")
-    collect(plan_episodes("builtin", "highway_follow", 1, out, seed=5, duration_s=SECONDS), progress=False)
-    return out / S.shard_name("highway_follow", 5, 0)
+    collect(schedule_episodes("builtin", "highway_follow", 1, out, seed=5, duration_s=SECONDS), progress=False)
+    return out / shard_name("highway_follow", 5, 0)
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
-    shard = S.open_shard(path)
+    shard = open_shard(path)
     return {k: np.asarray(a[:]) for k, a in shard.arrays.items()}
 
 
 def test_same_seed_gives_bit_identical_shards(highway: Path, tmp_path: Path) -> None:
-    specs = plan_episodes("builtin", "highway_follow", 1, tmp_path, seed=5, duration_s=SECONDS)
+    specs = schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=5, duration_s=SECONDS)
     collect(specs, progress=False)
     again, first = _arrays(tmp_path / highway.name), _arrays(highway)
     for key in first:
         assert np.array_equal(again[key], first[key]), key
-    assert S.open_shard(tmp_path / highway.name).attrs == S.open_shard(highway).attrs
-    other = plan_episodes("builtin", "highway_follow", 1, tmp_path / "other", seed=6, duration_s=SECONDS)
+    assert open_shard(tmp_path / highway.name).attrs == open_shard(highway).attrs
+    other = schedule_episodes("builtin", "highway_follow", 1, tmp_path / "other", seed=6, duration_s=SECONDS)
     collect(other, progress=False)
-    assert not np.array_equal(_arrays(tmp_path / "other" / S.shard_name("highway_follow", 6, 0))["img"], first["img"])
+    assert not np.array_equal(_arrays(tmp_path / "other" / shard_name("highway_follow", 6, 0))["img"], first["img"])
 
 
 def _line_brightness(y_img: np.ndarray, lines: np.ndarray, shift_m: float) -> list[float]:
     """Luma at the projected points (8-40 m) of a frame's lane lines, shifted sideways by ``shift_m``."""
-    x = C.X_IDXS[(C.X_IDXS > 8) & (C.X_IDXS < 40)]
+    x = X_IDXS[(X_IDXS > 8) & (X_IDXS < 40)]
     values = []
     for line in lines:
-        y = np.interp(x, C.X_IDXS, line[:, 0]) + shift_m
-        z = np.interp(x, C.X_IDXS, line[:, 1])
+        y = np.interp(x, X_IDXS, line[:, 0]) + shift_m
+        z = np.interp(x, X_IDXS, line[:, 1])
         px, front = camera.project_points_device(np.stack([x, y, z], axis=1), camera.MEDMODEL)
         for (u, v), ok in zip(px, front):
             r, c = int(round(v)), int(round(u))
@@ -67,12 +67,12 @@ def _line_brightness(y_img: np.ndarray, lines: np.ndarray, shift_m: float) -> li
 
 
 def test_lane_line_labels_land_on_marking_pixels(highway: Path) -> None:
-    shard = S.open_shard(highway)
-    labels = S.read_labels(shard)
+    shard = open_shard(highway)
+    labels = read_labels(shard)
     on, beside = [], []
     for t in range(0, shard.n_frames, 10):
-        painted = [i for i in (C.LaneLine.LEFT, C.LaneLine.RIGHT) if labels["lane_lines_prob"][t, i] > 0.5]
-        y_img = yuv.six_channel_to_y(S.read_frames(shard, "img", [t])[0]).astype(np.float64)
+        painted = [i for i in (LaneLine.LEFT, LaneLine.RIGHT) if labels["lane_lines_prob"][t, i] > 0.5]
+        y_img = yuv.six_channel_to_y(read_frames(shard, "img", [t])[0]).astype(np.float64)
         lines = labels["lane_lines"][t, painted]
         on += _line_brightness(y_img, lines, 0.0)
         beside += _line_brightness(y_img, lines, 0.5) + _line_brightness(y_img, lines, -0.5)
@@ -107,18 +107,18 @@ def test_killed_collect_leaves_no_shard_and_resumes(tmp_path: Path) -> None:
         time.sleep(0.05)  # polling for the writer's temporary directory (not a timing assertion)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert S.find_shards(tmp_path) == []  # a killed run leaves no visible shard
+    assert find_shards(tmp_path) == []  # a killed run leaves no visible shard
     first = _sptrain(*args)
     assert first.returncode == 0, first.stderr
     assert "2 written" in first.stdout and "stale temporaries removed" in first.stdout
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
     second = _sptrain(*args)
     assert "0 written, 2 already complete" in second.stdout
-    assert len(S.find_shards(tmp_path)) == 2
+    assert len(find_shards(tmp_path)) == 2
 
 
 def test_two_workers_write_the_same_shards(highway: Path, tmp_path: Path) -> None:
-    specs = plan_episodes("builtin", "highway_follow", 2, tmp_path, seed=5, duration_s=SECONDS)
+    specs = schedule_episodes("builtin", "highway_follow", 2, tmp_path, seed=5, duration_s=SECONDS)
     summary = collect(specs, workers=2, progress=False)
-    assert [r.name for r in summary.written] == [S.shard_name("highway_follow", 5, k) for k in (0, 1)]
+    assert [r.name for r in summary.written] == [shard_name("highway_follow", 5, k) for k in (0, 1)]
     assert np.array_equal(_arrays(tmp_path / highway.name)["big_img"], _arrays(highway)["big_img"])

@@ -11,7 +11,16 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin import expert as E
+from sunnypilot_training.collector.builtin.expert import (
+    BRAKE_PRESSED_MPS2,
+    CAMERA_AHEAD_OF_REAR_AXLE_M,
+    EGO_WIDTH_M,
+    FRONT_AHEAD_OF_REAR_AXLE_M,
+    GAS_PRESSED_MPS2,
+    LANE_CHANGE_MIN_SPEED_MPS,
+    REAR_BEHIND_REAR_AXLE_M,
+    RouteFrame,
+)
 from sunnypilot_training.collector.builtin.simulation import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
 from sunnypilot_training.collector.scenarios import DriverProfile, get_scenario, scenario_names
 from sunnypilot_training.contract.constants import Desire, LaneLine
@@ -57,14 +66,14 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _ego_box(truth) -> np.ndarray:
     pose = truth.ego_pose_ned
-    back = E.CAMERA_AHEAD_OF_REAR_AXLE_M
+    back = CAMERA_AHEAD_OF_REAR_AXLE_M
     x, y = pose[:, 0] - back * np.cos(pose[:, 5]), pose[:, 1] - back * np.sin(pose[:, 5])
-    return _boxes(x, y, pose[:, 5], E.FRONT_AHEAD_OF_REAR_AXLE_M, E.REAR_BEHIND_REAR_AXLE_M, E.EGO_WIDTH_M / 2)
+    return _boxes(x, y, pose[:, 5], FRONT_AHEAD_OF_REAR_AXLE_M, REAR_BEHIND_REAR_AXLE_M, EGO_WIDTH_M / 2)
 
 
 def _route_s(ep: SimulatedEpisode) -> np.ndarray:
     """(T,) the camera's arc length along the route, from its pose alone."""
-    frame = E.RouteFrame(ep.network)
+    frame = RouteFrame(ep.network)
     s, out = 100.0, []
     for x, y in ep.truth.ego_pose_ned[:, :2]:
         s, _ = frame.project(float(x), float(y), s)
@@ -210,7 +219,7 @@ def test_stop_and_go_lead_and_ego_stop_and_go_again() -> None:
 def test_four_way_stop_ego_stops_at_the_line_then_crosses() -> None:
     ep = _episode("suburban_four_way_stop", 0, 30.0)
     t, j = ep.truth, ep.network.junction
-    front = _route_s(ep) + (E.FRONT_AHEAD_OF_REAR_AXLE_M - E.CAMERA_AHEAD_OF_REAR_AXLE_M)
+    front = _route_s(ep) + (FRONT_AHEAD_OF_REAR_AXLE_M - CAMERA_AHEAD_OF_REAR_AXLE_M)
     stopped = t.ego_speed_mps < 0.1
     to_line = j.stop_s_m - front
     assert np.any(stopped & (to_line > -0.2) & (to_line < 3.0))
@@ -228,7 +237,7 @@ def test_junction_turn_sets_turn_desire_with_blinker() -> None:
         blinker = t.left_blinker if turn == "left" else t.right_blinker
         assert np.any(t.desire == desire)
         assert blinker[t.desire == desire].all()
-        assert np.all(t.ego_speed_mps[t.desire == desire] < E.LANE_CHANGE_MIN_SPEED_MPS)
+        assert np.all(t.ego_speed_mps[t.desire == desire] < LANE_CHANGE_MIN_SPEED_MPS)
         return
     pytest.fail("no turning episode among the seeds")
 
@@ -249,8 +258,8 @@ def test_no_collisions_and_bounded_lateral_acceleration(name: str) -> None:
 def test_pedal_signals_follow_the_commanded_acceleration() -> None:
     t = _episode("stop_and_go", 0, 30.0).truth
     moving = t.ego_speed_mps > 0.5
-    assert np.all(t.ego_accel_mps2[t.gas_pressed & moving] > E.GAS_PRESSED_MPS2 - 1e-9)
-    assert np.all(t.ego_accel_mps2[t.brake_pressed & moving] < E.BRAKE_PRESSED_MPS2 + 1e-9)
+    assert np.all(t.ego_accel_mps2[t.gas_pressed & moving] > GAS_PRESSED_MPS2 - 1e-9)
+    assert np.all(t.ego_accel_mps2[t.brake_pressed & moving] < BRAKE_PRESSED_MPS2 + 1e-9)
     assert t.gas_pressed.any() and t.brake_pressed.any()
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sunnypilot_training.collector import labels
-from sunnypilot_training.contract import constants as C
+from sunnypilot_training.contract.constants import LEAD_T_IDXS, T_IDXS, X_IDXS, LaneLine, LeadField, Meta, Plan
+from sunnypilot_training.episodes.schema import LABEL_KEYS
 
 from spt_testutil import make_truth
 
@@ -21,9 +22,9 @@ def _track(T=400, v=20.0, d=0.0, s0=0.0):
 def test_straight_plan_and_pose() -> None:
     out = labels.compute_labels(make_truth(_track()))
     plan = out["plan"][0]
-    np.testing.assert_allclose(plan[:, C.Plan.POSITION][:, 0], 20.0 * C.T_IDXS, atol=1e-3)
-    np.testing.assert_allclose(plan[:, C.Plan.POSITION][:, 1:], 0.0, atol=1e-6)
-    np.testing.assert_allclose(plan[:, C.Plan.VELOCITY], np.tile([20.0, 0, 0], (33, 1)), atol=1e-3)
+    np.testing.assert_allclose(plan[:, Plan.POSITION][:, 0], 20.0 * T_IDXS, atol=1e-3)
+    np.testing.assert_allclose(plan[:, Plan.POSITION][:, 1:], 0.0, atol=1e-6)
+    np.testing.assert_allclose(plan[:, Plan.VELOCITY], np.tile([20.0, 0, 0], (33, 1)), atol=1e-3)
     np.testing.assert_allclose(out["pose"][10], [20.0, 0, 0, 0, 0, 0], atol=1e-3)
 
 
@@ -32,12 +33,12 @@ def test_right_turn_signs() -> None:
     out = labels.compute_labels(make_truth(_track(v=v), radius_m=radius))
     plan = out["plan"][20]
     yaw_rate = v / radius
-    np.testing.assert_allclose(plan[:, C.Plan.ORIENTATION_RATE][:, 2], yaw_rate, rtol=1e-3)
-    np.testing.assert_allclose(plan[:, C.Plan.T_FROM_CURRENT_EULER][:, 2], yaw_rate * C.T_IDXS, rtol=1e-3,
+    np.testing.assert_allclose(plan[:, Plan.ORIENTATION_RATE][:, 2], yaw_rate, rtol=1e-3)
+    np.testing.assert_allclose(plan[:, Plan.T_FROM_CURRENT_EULER][:, 2], yaw_rate * T_IDXS, rtol=1e-3,
                                atol=1e-6)
-    expected_y = radius * (1 - np.cos(yaw_rate * C.T_IDXS))  # to the right: positive
-    np.testing.assert_allclose(plan[:, C.Plan.POSITION][:, 1], expected_y, atol=2e-3)
-    np.testing.assert_allclose(plan[5:, C.Plan.ACCELERATION][:, 1], v * v / radius, rtol=1e-2)
+    expected_y = radius * (1 - np.cos(yaw_rate * T_IDXS))  # to the right: positive
+    np.testing.assert_allclose(plan[:, Plan.POSITION][:, 1], expected_y, atol=2e-3)
+    np.testing.assert_allclose(plan[5:, Plan.ACCELERATION][:, 1], v * v / radius, rtol=1e-2)
     assert out["pose"][20, 5] == pytest.approx(yaw_rate, rel=1e-3)
 
 
@@ -55,8 +56,8 @@ def test_lane_lines_offsets_and_height() -> None:
 def test_lane_lines_on_a_curve_follow_the_arc() -> None:
     radius = 100.0
     out = labels.compute_labels(make_truth(_track(v=15.0), radius_m=radius))
-    right = out["lane_lines"][10, C.LaneLine.RIGHT]  # line 1.8 m right of the path, radius 98.2 m
-    x = C.X_IDXS[C.X_IDXS < 60]
+    right = out["lane_lines"][10, LaneLine.RIGHT]  # line 1.8 m right of the path, radius 98.2 m
+    x = X_IDXS[X_IDXS < 60]
     r_line = radius - 1.8
     expected_y = radius - np.sqrt(r_line**2 - x**2)  # circle centred at (0, R) in the device frame
     np.testing.assert_allclose(right[: len(x), 0], expected_y, atol=0.05)
@@ -88,7 +89,7 @@ def test_lead_in_lane_and_not_next_lane() -> None:
     assert out["lead_prob"][t].tolist() == [1.0, 1.0, 1.0]
     np.testing.assert_allclose(out["lead"][t, 0, 0], [gap, 0.0, 15.0, 0.0], atol=1e-3)
     # trajectory relative to the ego's pose at t: the lead's own motion
-    np.testing.assert_allclose(out["lead"][t, 0, :, C.LeadField.X], gap + 15.0 * C.LEAD_T_IDXS, atol=1e-3)
+    np.testing.assert_allclose(out["lead"][t, 0, :, LeadField.X], gap + 15.0 * LEAD_T_IDXS, atol=1e-3)
 
 
 def test_lead_offsets_see_a_future_cut_in() -> None:
@@ -109,14 +110,14 @@ def test_meta_hard_brake_and_blinkers() -> None:
     truth = make_truth(_track(T=T), speed_mps=speed)
     truth.left_blinker[150:170] = True
     meta = labels.compute_labels(truth)["meta"]
-    hb5_2s = C.Meta.HARD_BRAKE_5[0]
+    hb5_2s = Meta.HARD_BRAKE_5[0]
     assert meta[170, hb5_2s] == 1 and meta[150, hb5_2s] == 0  # 1.5 s / 2.5 s before the braking
-    assert meta[150, C.Meta.HARD_BRAKE_5[1]] == 1  # within 4 s
-    assert meta[150, C.Meta.HARD_BRAKE_3[0]] == 0 and meta[199, C.Meta.HARD_BRAKE_3[0]] == 1
-    assert meta[155, C.Meta.LEFT_BLINKER[0]] == 1
-    assert meta[115, C.Meta.LEFT_BLINKER[1]] == 1 and meta[115, C.Meta.LEFT_BLINKER[2]] == 0
-    assert meta[100, C.Meta.LEFT_BLINKER[0]] == 0
-    assert np.all(meta[:, C.Meta.ENGAGED] == 1)
+    assert meta[150, Meta.HARD_BRAKE_5[1]] == 1  # within 4 s
+    assert meta[150, Meta.HARD_BRAKE_3[0]] == 0 and meta[199, Meta.HARD_BRAKE_3[0]] == 1
+    assert meta[155, Meta.LEFT_BLINKER[0]] == 1
+    assert meta[115, Meta.LEFT_BLINKER[1]] == 1 and meta[115, Meta.LEFT_BLINKER[2]] == 0
+    assert meta[100, Meta.LEFT_BLINKER[0]] == 0
+    assert np.all(meta[:, Meta.ENGAGED] == 1)
 
 
 def test_valid_mask_and_shapes() -> None:
@@ -129,5 +130,5 @@ def test_valid_mask_and_shapes() -> None:
     for key, shape in shapes.items():
         assert out[key].shape == (300,) + shape, key
         assert out[key].dtype == np.float32
-    assert set(out) == set(labels.LABEL_KEYS)
+    assert set(out) == set(LABEL_KEYS)
     np.testing.assert_array_equal(out["traffic_convention"][0], [1, 0])

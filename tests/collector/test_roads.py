@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin import roads as R
+from sunnypilot_training.collector.builtin.roads import DS_M, STUB_M, RoadNetwork, build_network
 from sunnypilot_training.collector.builtin.world import MarkingStyle
 from sunnypilot_training.collector.scenarios import get_scenario
 
 LENGTH_M = 2500.0
 
 
-def _network(name: str, seed: int, junction_s_m: float | None = None) -> R.RoadNetwork:
+def _network(name: str, seed: int, junction_s_m: float | None = None) -> RoadNetwork:
     scenario = get_scenario(name)
-    return R.build_network(scenario, np.random.default_rng([seed, scenario.stable_id]), LENGTH_M, junction_s_m)
+    return build_network(scenario, np.random.default_rng([seed, scenario.stable_id]), LENGTH_M, junction_s_m)
 
 
 def _measured_curvature(road) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +40,7 @@ def test_centreline_follows_the_intended_curvature_profile(name: str, seed: int)
     s, k_measured = _measured_curvature(net.route)
     k_intended = net.route_curvature(s)
     assert np.abs(k_measured - k_intended).max() < 2e-4
-    assert net.route.length_m >= LENGTH_M - R.DS_M
+    assert net.route.length_m >= LENGTH_M - DS_M
 
 
 @pytest.mark.parametrize("name", ["highway_follow", "curvy_road"])
@@ -72,7 +72,7 @@ def test_heading_is_continuous_no_kinks(name: str) -> None:
     d = np.diff(net.route.centre_ned[:, :2], axis=0)
     heading = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
     k_max = np.abs(net.curvature_knots[:, 1]).max()
-    assert np.abs(np.diff(heading)).max() <= k_max * R.DS_M * 1.01 + 1e-9
+    assert np.abs(np.diff(heading)).max() <= k_max * DS_M * 1.01 + 1e-9
     # the stored tangent heading agrees with the points
     difference = net.route.heading_rad[1:-1] - 0.5 * (heading[1:] + heading[:-1])
     assert np.abs(np.angle(np.exp(1j * difference))).max() < 2e-3
@@ -85,7 +85,7 @@ def test_grade_is_smooth_bounded_and_integrates_to_z() -> None:
     assert np.abs(np.tan(route.grade_rad)).max() <= g_max + 1e-9
     assert np.abs(np.diff(route.grade_rad)).max() < 1e-3  # no steps in the grade
     rise = -np.diff(route.centre_ned[:, 2])  # z is down
-    np.testing.assert_allclose(rise / R.DS_M, np.tan(0.5 * (route.grade_rad[1:] + route.grade_rad[:-1])), atol=1e-4)
+    np.testing.assert_allclose(rise / DS_M, np.tan(0.5 * (route.grade_rad[1:] + route.grade_rad[:-1])), atol=1e-4)
 
 
 def test_lanes_and_markings_of_a_divided_highway() -> None:
@@ -119,7 +119,7 @@ def test_junction_network_pieces_line_up(seed: int) -> None:
     # after the junction, the world road that carries the route has the route's points
     after = np.linspace(j.s_out_m + 5.0, j.s_out_m + 300.0, 50)
     carrier = world.road("main" if j.turn == "straight" else "exit")
-    s_carrier = after - j.s_out_m + (j.half_size_m - 1.0 + R.STUB_M if j.turn != "straight" else j.s_out_m)
+    s_carrier = after - j.s_out_m + (j.half_size_m - 1.0 + STUB_M if j.turn != "straight" else j.s_out_m)
     np.testing.assert_allclose(carrier.point_at(s_carrier, 1.7), route.point_at(after, 1.7), atol=1e-3)
     # a turn leaves 90 degrees from the approach heading, a straight crossing road is perpendicular
     h_in, h_out = np.interp([j.s_in_m, j.s_out_m], route.s_m, np.unwrap(route.heading_rad))

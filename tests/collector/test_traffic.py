@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin import traffic as tr
 from sunnypilot_training.collector.builtin.simulation import sample_vehicle
+from sunnypilot_training.collector.builtin.traffic import (
+    LANE_CHANGE_S,
+    Approach,
+    Behaviour,
+    JunctionGate,
+    LeadScript,
+    Traffic,
+    TrafficPath,
+    VehicleSpec,
+    idm_accel,
+)
 from sunnypilot_training.collector.builtin.world import RoadSurface
 from sunnypilot_training.collector.scenarios import LeadProfile, TrafficProfile
 
@@ -14,19 +24,19 @@ DT_S = 0.05
 LANE_W_M = 3.6
 
 
-def _straight_path(length_m: float = 3000.0, heading_rad: float = 0.0) -> tr.TrafficPath:
+def _straight_path(length_m: float = 3000.0, heading_rad: float = 0.0) -> TrafficPath:
     s = np.arange(0.0, length_m + 0.5, 0.5)
     centre = np.stack([s * np.cos(heading_rad), s * np.sin(heading_rad), np.zeros_like(s)], axis=1)
     road = RoadSurface("p", centre, s, np.full_like(s, heading_rad), np.zeros_like(s), -0.5, 2 * LANE_W_M + 0.5)
-    return tr.TrafficPath(road, np.zeros_like(s))
+    return TrafficPath(road, np.zeros_like(s))
 
 
-def _car(s_m: float, d_m: float, v_mps: float, v0_mps: float, **kw) -> tr.VehicleSpec:
-    return tr.VehicleSpec(path=kw.pop("path", 0), direction=kw.pop("direction", 1), s_m=s_m, d_m=d_m,
+def _car(s_m: float, d_m: float, v_mps: float, v0_mps: float, **kw) -> VehicleSpec:
+    return VehicleSpec(path=kw.pop("path", 0), direction=kw.pop("direction", 1), s_m=s_m, d_m=d_m,
                           speed_mps=v_mps, size_m=(4.5, 1.8, 1.5), rgb=(200, 0, 0), v0_mps=v0_mps, **kw)
 
 
-def _run(traffic: tr.Traffic, n_frames: int, gate: tr.JunctionGate | None = None) -> None:
+def _run(traffic: Traffic, n_frames: int, gate: JunctionGate | None = None) -> None:
     for k in range(n_frames):
         agents = traffic.agents()
         if gate is not None:
@@ -34,27 +44,27 @@ def _run(traffic: tr.Traffic, n_frames: int, gate: tr.JunctionGate | None = None
         traffic.step(k, k * DT_S, agents, gate)
 
 
-def _gaps(traffic: tr.Traffic, follower: int, leader: int) -> np.ndarray:
+def _gaps(traffic: Traffic, follower: int, leader: int) -> np.ndarray:
     h = traffic.hist
     return h["s"][:, leader] - h["s"][:, follower] - 0.5 * (traffic.size_m[leader, 0] + traffic.size_m[follower, 0])
 
 
 def test_idm_free_road_and_interaction_terms() -> None:
     a_max = 1.5
-    assert tr.idm_accel(10.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) == pytest.approx(a_max * (1 - 0.5 ** 4))
-    assert tr.idm_accel(20.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) == pytest.approx(0.0)
-    assert tr.idm_accel(25.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) < 0.0
-    closing = tr.idm_accel(20.0, 25.0, 15.0, 8.0, 1.5, 2.0, a_max, 2.0)
+    assert idm_accel(10.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) == pytest.approx(a_max * (1 - 0.5 ** 4))
+    assert idm_accel(20.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) == pytest.approx(0.0)
+    assert idm_accel(25.0, 20.0, np.inf, 0.0, 1.5, 2.0, a_max, 2.0) < 0.0
+    closing = idm_accel(20.0, 25.0, 15.0, 8.0, 1.5, 2.0, a_max, 2.0)
     assert closing < -2.0  # fast approach to a slow leader brakes hard
 
 
 @pytest.mark.parametrize("behaviour", ["brakes", "stop_and_go", "cruise"])
 def test_a_queue_follows_a_scripted_lead_without_collisions(behaviour: str) -> None:
     rng = np.random.default_rng(3)
-    lead = _car(400.0, 1.8, 20.0, 20.0, behaviour=tr.Behaviour.LEAD)
+    lead = _car(400.0, 1.8, 20.0, 20.0, behaviour=Behaviour.LEAD)
     followers = [_car(400.0 - 30.0 * i, 1.8, 20.0, 25.0) for i in range(1, 10)]
-    script = tr.LeadScript(behaviour, LeadProfile(brake_decel_mps2=(5.0, 6.0)), 20.0, rng)
-    traffic = tr.Traffic([lead, *followers], [_straight_path()], 1200, DT_S, rng, lead_index=0, lead_script=script)
+    script = LeadScript(behaviour, LeadProfile(brake_decel_mps2=(5.0, 6.0)), 20.0, rng)
+    traffic = Traffic([lead, *followers], [_straight_path()], 1200, DT_S, rng, lead_index=0, lead_script=script)
     _run(traffic, 1200)
     for i in range(traffic.n - 1):
         assert _gaps(traffic, i + 1, i).min() > 0.5
@@ -71,15 +81,15 @@ def test_a_queue_follows_a_scripted_lead_without_collisions(behaviour: str) -> N
 def test_mobil_overtakes_a_slow_leader_with_a_smooth_lateral_move() -> None:
     rng = np.random.default_rng(0)
     lanes = (0.5 * LANE_W_M, 1.5 * LANE_W_M)
-    slow = _car(150.0, lanes[0], 10.0, 10.0, behaviour=tr.Behaviour.LEAD)
+    slow = _car(150.0, lanes[0], 10.0, 10.0, behaviour=Behaviour.LEAD)
     fast = _car(100.0, lanes[0], 25.0, 25.0, lc_threshold_mps2=0.2, lanes_m=lanes)
-    traffic = tr.Traffic([slow, fast], [_straight_path()], 400, DT_S, rng, lead_index=-1)
+    traffic = Traffic([slow, fast], [_straight_path()], 400, DT_S, rng, lead_index=-1)
     _run(traffic, 400)
     d = traffic.hist["d"][:, 1]
     assert d[-1] == pytest.approx(lanes[1])
     moving = np.flatnonzero(np.abs(np.diff(d)) > 1e-6)
     duration_s = (moving[-1] - moving[0] + 1) * DT_S
-    assert tr.LANE_CHANGE_S[0] - 0.1 <= duration_s <= tr.LANE_CHANGE_S[1] + 0.1
+    assert LANE_CHANGE_S[0] - 0.1 <= duration_s <= LANE_CHANGE_S[1] + 0.1
     assert np.abs(np.diff(d)).max() < 2.0 * abs(lanes[1] - lanes[0]) / duration_s * DT_S  # no jumps
     passed = traffic.hist["s"][-1, 1] > traffic.hist["s"][-1, 0]
     assert passed
@@ -88,10 +98,10 @@ def test_mobil_overtakes_a_slow_leader_with_a_smooth_lateral_move() -> None:
 def test_mobil_refuses_a_lane_change_into_a_close_follower() -> None:
     rng = np.random.default_rng(0)
     lanes = (0.5 * LANE_W_M, 1.5 * LANE_W_M)
-    slow = _car(140.0, lanes[0], 10.0, 10.0, behaviour=tr.Behaviour.LEAD)
+    slow = _car(140.0, lanes[0], 10.0, 10.0, behaviour=Behaviour.LEAD)
     fast = _car(120.0, lanes[0], 12.0, 25.0, lanes_m=lanes)
-    blocker = _car(117.0, lanes[1], 12.0, 12.0, behaviour=tr.Behaviour.LEAD)  # right beside it in the other lane
-    traffic = tr.Traffic([slow, fast, blocker], [_straight_path()], 20, DT_S, rng)
+    blocker = _car(117.0, lanes[1], 12.0, 12.0, behaviour=Behaviour.LEAD)  # right beside it in the other lane
+    traffic = Traffic([slow, fast, blocker], [_straight_path()], 20, DT_S, rng)
     _run(traffic, 20)
     assert np.all(traffic.hist["d"][:, 1] == lanes[0])
 
@@ -100,11 +110,11 @@ def test_all_way_stop_first_come_first_go() -> None:
     rng = np.random.default_rng(0)
     paths = [_straight_path(400.0), _straight_path(400.0, np.pi / 2)]
     box = (190.0, 210.0)
-    approaches = {(q, 1): tr.Approach(box[0], box[0], box[1], True) for q in (0, 1)}
-    gate = tr.JunctionGate(approaches, "all_way_stop")
+    approaches = {(q, 1): Approach(box[0], box[0], box[1], True) for q in (0, 1)}
+    gate = JunctionGate(approaches, "all_way_stop")
     first = _car(150.0, 1.8, 10.0, 10.0, path=0)
     second = _car(120.0, 1.8, 10.0, 10.0, path=1)
-    traffic = tr.Traffic([first, second], paths, 900, DT_S, rng)
+    traffic = Traffic([first, second], paths, 900, DT_S, rng)
     _run(traffic, 900, gate)
     h = traffic.hist
     front = h["s"] + 0.5 * traffic.size_m[:, 0]
@@ -121,11 +131,11 @@ def test_priority_junction_yielding_vehicle_waits_for_the_gap() -> None:
     rng = np.random.default_rng(0)
     paths = [_straight_path(600.0), _straight_path(600.0, np.pi / 2)]
     box = (290.0, 310.0)
-    approaches = {(0, 1): tr.Approach(box[0], box[0], box[1], False), (1, 1): tr.Approach(box[0], box[0], box[1], True)}
-    gate = tr.JunctionGate(approaches, "priority")
+    approaches = {(0, 1): Approach(box[0], box[0], box[1], False), (1, 1): Approach(box[0], box[0], box[1], True)}
+    gate = JunctionGate(approaches, "priority")
     major = _car(150.0, 1.8, 12.0, 12.0, path=0)  # reaches the box after ~12 s
     minor = _car(260.0, 1.8, 8.0, 10.0, path=1)  # at its line first
-    traffic = tr.Traffic([major, minor], paths, 800, DT_S, rng)
+    traffic = Traffic([major, minor], paths, 800, DT_S, rng)
     _run(traffic, 800, gate)
     h = traffic.hist
     front = h["s"] + 0.5 * traffic.size_m[:, 0]

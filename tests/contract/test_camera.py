@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sunnypilot_training.contract import camera as cam
-from sunnypilot_training.contract.errors import ContractError
+from sunnypilot_training.errors import ContractError
 
 # A point on the road 20 m ahead, 1.5 m to the left, calibrated FRD frame (z down: the road is below).
 ROAD_POINT_M = np.array([20.0, -1.5, cam.CAMERA_HEIGHT_M])

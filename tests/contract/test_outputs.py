@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sunnypilot_training.contract import outputs, profiles
-from sunnypilot_training.contract.errors import ContractError
 from sunnypilot_training.contract.profiles import HeadKind
+from sunnypilot_training.errors import ContractError
 
 B = 3
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sunnypilot_training.contract import metadata, profiles
-from sunnypilot_training.contract.errors import ContractError, UnknownProfileError
+from sunnypilot_training.errors import ContractError, UnknownProfileError
 
 from spt_testutil import REFERENCE_FILES, REFERENCE_METADATA, REPO_ROOT
 

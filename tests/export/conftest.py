@@ -33,16 +33,15 @@ def fitted_label_stats(n: int = 32, seed: int = 0) -> tuple[dict[str, np.ndarray
 
 def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = ()) -> Path:
     """A real checkpoint of tiny models (1 DDIM step, 2 export samples) with fitted normalisers, untrained."""
-    from sunnypilot_training.training.checkpoint import save_atomic
+    from sunnypilot_training.training.checkpoint import save_atomic, weights_hash
     from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
-    from sunnypilot_training.training.features import weights_hash
     from sunnypilot_training.training.device import Runtime
-    from sunnypilot_training.training.trainer import RunState, build_models, checkpoint_dict
+    from sunnypilot_training.training.trainer import RunState, checkpoint_dict, make_models
 
     settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",
                                               f"output_dir={path.parent}", *overrides]))
     torch.manual_seed(0)
-    models = build_models(settings, Runtime(torch.device("cpu"), "fp32"))
+    models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
     vision_labels, plans = fitted_label_stats()
     models.vision.fit_normalizers(vision_labels)
     models.policy.fit_normalizers(plans)

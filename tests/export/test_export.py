@@ -22,7 +22,8 @@ from sunnypilot_training.contract.metadata import (
 from sunnypilot_training.contract.profiles import get_profile
 from sunnypilot_training.errors import ConfigError, ExportError
 from sunnypilot_training.export import checks, exporter, onnx_export
-from sunnypilot_training.export.artifacts import ArtifactPaths, resolve_model_names, sha256_file
+from sunnypilot_training.export.artifacts import ArtifactPaths, resolve_model_names
+from sunnypilot_training.fileio import sha256_file
 
 from spt_testutil import REFERENCE_METADATA, REPO_ROOT
 

@@ -23,12 +23,12 @@ def make_tiny_checkpoint(path: Path) -> Path:
     from sunnypilot_training.training.checkpoint import save_atomic
     from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
     from sunnypilot_training.training.device import Runtime
-    from sunnypilot_training.training.trainer import RunState, build_models, checkpoint_dict
+    from sunnypilot_training.training.trainer import RunState, checkpoint_dict, make_models
 
     settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",
                                               f"output_dir={path.parent}"]))
     torch.manual_seed(1)
-    models = build_models(settings, Runtime(torch.device("cpu"), "fp32"))
+    models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
     state = RunState(run_id="inst0001", stage="policy", epoch=2)
     return save_atomic(checkpoint_dict(models, state, None, settings_to_dict(settings), "op-0.10.1", None), path)
 

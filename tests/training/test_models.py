@@ -13,7 +13,19 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from sunnypilot_training.contract import constants as C
+from sunnypilot_training.contract.constants import (
+    DESIRE_LEN,
+    FEATURE_LEN,
+    HISTORY_BUFFER_LEN,
+    IDX_N,
+    IMG_SHAPE,
+    LEAD_MHP_SELECTION,
+    LEAD_TRAJ_LEN,
+    LEAD_WIDTH,
+    META_WIDTH,
+    PLAN_WIDTH,
+    T_IDXS,
+)
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.contract.profiles import HeadKind, ModelSpec, get_profile, profile_ids
 from sunnypilot_training.errors import ConfigError
@@ -30,7 +42,7 @@ from sunnypilot_training.training.models.vision import lead_hypotheses
 PROFILES = profile_ids()
 HEADS = ("diffusion", "mdn")
 VISION_CASES = [(p, h) for p in PROFILES for h in HEADS]
-LEAD_SHAPE = (C.LEAD_MHP_SELECTION, C.LEAD_TRAJ_LEN, C.LEAD_WIDTH)
+LEAD_SHAPE = (LEAD_MHP_SELECTION, LEAD_TRAJ_LEN, LEAD_WIDTH)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,39 +66,39 @@ def vision_batch(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=g)
 
-    lines_y = torch.tensor([-5.4, -1.8, 1.8, 5.4])[None, :, None] + 0.3 * rand(batch, 4, C.IDX_N)
+    lines_y = torch.tensor([-5.4, -1.8, 1.8, 5.4])[None, :, None] + 0.3 * rand(batch, 4, IDX_N)
     lines = torch.stack([lines_y, torch.full_like(lines_y, 1.22)], dim=-1)  # (B, 4, 33, 2)
-    edges = torch.stack([torch.tensor([-7.0, 7.0])[None, :, None] + rand(batch, 2, C.IDX_N),
-                         torch.full((batch, 2, C.IDX_N), 1.2)], dim=-1)
+    edges = torch.stack([torch.tensor([-7.0, 7.0])[None, :, None] + rand(batch, 2, IDX_N),
+                         torch.full((batch, 2, IDX_N), 1.2)], dim=-1)
     lead_prob = (rand(batch, 3) > 0.4).float()
     lead = torch.stack([20 + 40 * rand(batch, 3, 6), rand(batch, 3, 6) - 0.5, 10 + 10 * rand(batch, 3, 6),
                         rand(batch, 3, 6) - 0.5], dim=-1) * lead_prob[:, :, None, None]
-    desire = torch.nn.functional.one_hot(torch.randint(0, C.DESIRE_LEN, (batch, 4), generator=g), C.DESIRE_LEN)
+    desire = torch.nn.functional.one_hot(torch.randint(0, DESIRE_LEN, (batch, 4), generator=g), DESIRE_LEN)
     return {
-        "img": torch.randint(0, 256, (batch,) + C.IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
-        "big_img": torch.randint(0, 256, (batch,) + C.IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
+        "img": torch.randint(0, 256, (batch,) + IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
+        "big_img": torch.randint(0, 256, (batch,) + IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
         "lane_lines": lines, "lane_lines_prob": (rand(batch, 4) > 0.3).float(), "road_edges": edges,
         "lead": lead, "lead_prob": lead_prob,
         "pose": torch.cat([10 + 10 * rand(batch, 1), 0.1 * rand(batch, 5)], dim=1),
         "road_transform": torch.cat([torch.zeros(batch, 2), 1.2 + 0.05 * rand(batch, 1), 0.02 * rand(batch, 3)], 1),
-        "wide_from_device_euler": 0.01 * rand(batch, 3), "meta": (rand(batch, C.META_WIDTH) > 0.8).float(),
+        "wide_from_device_euler": 0.01 * rand(batch, 3), "meta": (rand(batch, META_WIDTH) > 0.8).float(),
         "desire_pred": desire.float(),
     }
 
 
 def turning_plan(speed_mps: torch.Tensor, yaw_rate: torch.Tensor) -> torch.Tensor:
     """(B, 33, 15) plan of a constant-speed, constant-yaw-rate drive (circle of radius v / yaw_rate)."""
-    t = torch.as_tensor(C.T_IDXS, dtype=torch.float32)[None]  # (1, 33)
+    t = torch.as_tensor(T_IDXS, dtype=torch.float32)[None]  # (1, 33)
     v, w = speed_mps[:, None], yaw_rate[:, None]
     yaw = w * t
-    plan = torch.zeros(len(speed_mps), C.IDX_N, C.PLAN_WIDTH)
+    plan = torch.zeros(len(speed_mps), IDX_N, PLAN_WIDTH)
     safe_w = torch.where(w.abs() < 1e-6, torch.full_like(w, 1e-6), w)
     plan[:, :, 0] = v / safe_w * torch.sin(yaw)
     plan[:, :, 1] = v / safe_w * (1 - torch.cos(yaw))
-    plan[:, :, 3] = v.expand(-1, C.IDX_N)
-    plan[:, :, 7] = (v * w).expand(-1, C.IDX_N)  # lateral acceleration, right positive
+    plan[:, :, 3] = v.expand(-1, IDX_N)
+    plan[:, :, 7] = (v * w).expand(-1, IDX_N)  # lateral acceleration, right positive
     plan[:, :, 11] = yaw
-    plan[:, :, 14] = w.expand(-1, C.IDX_N)
+    plan[:, :, 14] = w.expand(-1, IDX_N)
     return plan
 
 
@@ -94,10 +106,10 @@ def policy_batch(profile: str, batch: int, seed: int = 0) -> dict[str, torch.Ten
     g = torch.Generator().manual_seed(seed)
     speed = 5 + 20 * torch.rand(batch, generator=g)
     yaw_rate = 0.2 * torch.rand(batch, generator=g) - 0.1
-    desire = torch.zeros(batch, C.HISTORY_BUFFER_LEN, C.DESIRE_LEN)
+    desire = torch.zeros(batch, HISTORY_BUFFER_LEN, DESIRE_LEN)
     desire[::2, -3, 3] = 1.0  # a lane-change-left pulse in half the samples
     out = {
-        "features_buffer": torch.randn(batch, C.HISTORY_BUFFER_LEN, C.FEATURE_LEN, generator=g),
+        "features_buffer": torch.randn(batch, HISTORY_BUFFER_LEN, FEATURE_LEN, generator=g),
         "traffic_convention": torch.tensor([[1.0, 0.0]]).expand(batch, 2).clone(),
         "plan": turning_plan(speed, yaw_rate),
         "desire_state": torch.nn.functional.one_hot(torch.randint(0, 8, (batch,), generator=g), 8).float(),
@@ -106,7 +118,7 @@ def policy_batch(profile: str, batch: int, seed: int = 0) -> dict[str, torch.Ten
     out["desire_pulse" if "desire_pulse" in names else "desire"] = desire
     if "lateral_control_params" in names:
         out["lateral_control_params"] = torch.stack([speed, torch.full_like(speed, 0.2)], dim=1)
-        out["prev_desired_curv"] = torch.zeros(batch, C.HISTORY_BUFFER_LEN, 1)
+        out["prev_desired_curv"] = torch.zeros(batch, HISTORY_BUFFER_LEN, 1)
     return out
 
 
@@ -281,7 +293,7 @@ def test_vision_sizes_flags_and_counts() -> None:
     shared = VisionModel("op-0.10.1", "tiny", shared_backbone=True)
     assert count_parameters(shared) < count_parameters(separate) < 2.0e6
     assert count_parameters(VisionModel("op-0.10.1", "tiny", heads="mdn")) < count_parameters(separate)
-    img = torch.zeros(C.IMG_SHAPE, dtype=torch.uint8)
+    img = torch.zeros(IMG_SHAPE, dtype=torch.uint8)
     assert count_flops(shared.eval(), (img, img)) == count_flops(separate.eval(), (img, img)) > 0
     wider = VisionModel("op-0.10.1", {"preset": "tiny", "camera_dim": 128})
     assert wider.size.camera_dim == 128 and count_parameters(wider) < count_parameters(separate)
@@ -314,7 +326,7 @@ def test_policy_forward_follows_contract_and_is_deterministic(profile: str) -> N
     check_parsed(spec, out)
     assert torch.equal(out, again)
     parsed = parse_outputs(spec, out.numpy())
-    np.testing.assert_allclose(parsed["plan"].reshape(2, C.IDX_N, C.PLAN_WIDTH), consensus_mu.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(parsed["plan"].reshape(2, IDX_N, PLAN_WIDTH), consensus_mu.numpy(), rtol=1e-6)
     if spec.head("plan").is_multi_hypothesis:  # modeld selects the consensus hypothesis
         head = spec.head("plan")
         raw = out.numpy()[:, spec.output_slices()["plan"]].reshape(2, head.hypotheses, -1)
@@ -381,7 +393,7 @@ def test_policy_sample_is_stochastic_and_reproducible() -> None:
     a = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(0))
     b = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(0))
     c = model.sample(*inputs, n_samples=3, generator=torch.Generator().manual_seed(1))
-    assert a.shape == (2, 3, C.IDX_N, C.PLAN_WIDTH) and torch.isfinite(a).all()
+    assert a.shape == (2, 3, IDX_N, PLAN_WIDTH) and torch.isfinite(a).all()
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 

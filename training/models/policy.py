@@ -33,14 +33,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...contract import constants as C
+from ...contract.constants import (
+    DESIRE_LEN,
+    DESIRED_CURV_WIDTH,
+    FEATURE_LEN,
+    HISTORY_BUFFER_LEN,
+    IDX_N,
+    LATERAL_CONTROL_PARAMS_LEN,
+    PLAN_WIDTH,
+    PREV_DESIRED_CURV_LEN,
+    T_IDXS,
+    TRAFFIC_CONVENTION_LEN,
+    Plan,
+)
+from ...contract.inputs import LATERAL_DELAY_S
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...errors import ConfigError
-from ..data import LATERAL_DELAY_S
 from ..diffusion import DiffusionConfig
 from .blocks import DiffusionHead, MdnHead, all_fitted, flat_outputs, mdn_flat, mlp, resolve_size, soft_cross_entropy
 
-PLAN_SHAPE = (C.IDX_N, C.PLAN_WIDTH)
+PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
 # Training samples feed prev_desired_curv as zeros (as later releases do at run time), so the graph multiplies it by
 # 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
@@ -116,10 +128,10 @@ class TemporalEncoder(nn.Module):
     def __init__(self, step_extra_dim: int, global_dim: int, size: PolicySize):
         super().__init__()
         d = size.d_model
-        self.feature_norm = nn.LayerNorm(C.FEATURE_LEN)
-        self.step_proj = nn.Linear(C.FEATURE_LEN + step_extra_dim, d)
+        self.feature_norm = nn.LayerNorm(FEATURE_LEN)
+        self.step_proj = nn.Linear(FEATURE_LEN + step_extra_dim, d)
         self.global_proj = nn.Linear(global_dim, d)
-        self.register_buffer("positions", sinusoidal_positions(C.HISTORY_BUFFER_LEN, d), persistent=False)
+        self.register_buffer("positions", sinusoidal_positions(HISTORY_BUFFER_LEN, d), persistent=False)
         self.blocks = nn.ModuleList(TransformerBlock(d, size.heads, size.mlp_mult) for _ in range(size.layers))
         self.norm = nn.LayerNorm(d)
         self.out = mlp(2 * d, size.cond_dim, size.cond_dim)
@@ -157,14 +169,14 @@ class PolicyModel(nn.Module):
                               f"{self.plan_hyp}-hypothesis plan; use at least {2 * (self.plan_hyp - 1)}")
         self.has_curvature = any(h.name == "desired_curvature" for h in self.spec.heads)
         s = self.size
-        step_extra = C.DESIRE_LEN + (C.PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
-        global_dim = C.TRAFFIC_CONVENTION_LEN + (C.LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
+        step_extra = DESIRE_LEN + (PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
+        global_dim = TRAFFIC_CONVENTION_LEN + (LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
         self.encoder = TemporalEncoder(step_extra, global_dim, s)
         self.plan_head = DiffusionHead(PLAN_SHAPE, s.cond_dim, s.denoiser_width, s.denoiser_depth,
                                        self.diffusion_config)
-        self.desire_head = mlp(s.cond_dim, s.head_dim, C.DESIRE_LEN)
+        self.desire_head = mlp(s.cond_dim, s.head_dim, DESIRE_LEN)
         if self.has_curvature:
-            self.curvature_head = MdnHead((C.DESIRED_CURV_WIDTH,), s.cond_dim, s.head_dim)
+            self.curvature_head = MdnHead((DESIRED_CURV_WIDTH,), s.cond_dim, s.head_dim)
             self.curvature_head.normalizer.set(np.zeros(1), np.full(1, CURVATURE_SCALE_PER_M))
 
     @property
@@ -274,11 +286,11 @@ class PolicyModel(nn.Module):
 def desired_curvature_target(plan: torch.Tensor, lateral_control_params: torch.Tensor) -> torch.Tensor:
     """(B, 1) lag-adjusted desired curvature (1/m, positive right) from plan labels (B, 33, 15); see module doc."""
     delay_s = lateral_control_params[:, 1].clamp_min(MIN_DELAY_S)  # (B,)
-    speed_mps = plan[:, 0, C.Plan.VELOCITY][:, FORWARD].clamp_min(MIN_SPEED_MPS)  # (B,)
-    yaw_rad = plan[:, :, C.Plan.T_FROM_CURRENT_EULER][:, :, YAW]  # (B, 33)
-    yaw_rate0 = plan[:, 0, C.Plan.ORIENTATION_RATE][:, YAW]  # (B,)
-    t_idxs = torch.as_tensor(C.T_IDXS, dtype=plan.dtype, device=plan.device)  # (33,)
-    hi = torch.searchsorted(t_idxs, delay_s.contiguous()).clamp(1, C.IDX_N - 1)  # (B,)
+    speed_mps = plan[:, 0, Plan.VELOCITY][:, FORWARD].clamp_min(MIN_SPEED_MPS)  # (B,)
+    yaw_rad = plan[:, :, Plan.T_FROM_CURRENT_EULER][:, :, YAW]  # (B, 33)
+    yaw_rate0 = plan[:, 0, Plan.ORIENTATION_RATE][:, YAW]  # (B,)
+    t_idxs = torch.as_tensor(T_IDXS, dtype=plan.dtype, device=plan.device)  # (33,)
+    hi = torch.searchsorted(t_idxs, delay_s.contiguous()).clamp(1, IDX_N - 1)  # (B,)
     t0, t1 = t_idxs[hi - 1], t_idxs[hi]
     w = ((delay_s - t0) / (t1 - t0)).clamp(0.0, 1.0)
     psi = torch.lerp(yaw_rad.gather(1, (hi - 1)[:, None])[:, 0], yaw_rad.gather(1, hi[:, None])[:, 0], w)

@@ -36,7 +36,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...contract import constants as C
+from ...contract.constants import (
+    DESIRE_LEN,
+    DESIRE_PRED_LEN,
+    FEATURE_LEN,
+    IMG_SHAPE,
+    LEAD_MHP_SELECTION,
+    LEAD_TRAJ_LEN,
+    LEAD_WIDTH,
+    NUM_LANE_LINES,
+)
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...errors import ConfigError
 from ..diffusion import DiffusionConfig
@@ -56,8 +65,8 @@ HEAD_TYPES = ("diffusion", "mdn")
 IMG_OFFSET = 128.0
 IMG_SCALE = 1.0 / 64.0
 LANE_MIN_WEIGHT = 0.2  # lane-line regression weight where the line is not painted (its geometry is still labelled)
-LEAD_OFFSET_SHAPE = (C.LEAD_TRAJ_LEN, C.LEAD_WIDTH)  # one lead trajectory (6, 4)
-LEAD_TARGET_SHAPE = (C.LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one per offset
+LEAD_OFFSET_SHAPE = (LEAD_TRAJ_LEN, LEAD_WIDTH)  # one lead trajectory (6, 4)
+LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one per offset
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
@@ -117,7 +126,7 @@ class Backbone(nn.Module):
             raise ConfigError(f"model.size: stem_stride={size.stem_stride} (use 2 or 4), widths={size.widths} and "
                               f"depths={size.depths} (same length, depths >= 1)")
         kernel = 3 if size.stem_stride == 2 else 4
-        layers = [conv_bn_act(C.IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride)]
+        layers = [conv_bn_act(IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride)]
         c = size.stem_channels
         for width, depth in zip(size.widths, size.depths):
             layers += [MBConv(c if i == 0 else width, width, 2 if i == 0 else 1, size.expand) for i in range(depth)]
@@ -125,7 +134,7 @@ class Backbone(nn.Module):
         layers.append(conv_bn_act(c, size.flat_channels))
         self.features = nn.Sequential(*layers)
         down = size.stem_stride * 2 ** len(size.widths)
-        self.map_hw = (C.IMG_SHAPE[2] // down, C.IMG_SHAPE[3] // down)
+        self.map_hw = (IMG_SHAPE[2] // down, IMG_SHAPE[3] // down)
         self.proj = nn.Linear(size.flat_channels * math.prod(self.map_hw), size.camera_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,12 +149,12 @@ class LeadMhpHead(nn.Module):
         super().__init__()
         self.hyp = hypotheses
         self.mdn = MdnHead((hypotheses,) + LEAD_OFFSET_SHAPE, cond_dim, hidden_dim)
-        self.logits = mlp(cond_dim, hidden_dim, hypotheses * C.LEAD_MHP_SELECTION)
+        self.logits = mlp(cond_dim, hidden_dim, hypotheses * LEAD_MHP_SELECTION)
         self.normalizer = self.mdn.normalizer  # shared over hypotheses: fit on (N, H, 6, 4) copies
 
     def flat(self, cond: torch.Tensor) -> torch.Tensor:
         mu, log_std = self.mdn(cond)  # (B, H, 6, 4) each
-        logits = self.logits(cond).reshape(-1, self.hyp, C.LEAD_MHP_SELECTION)  # (B, H, 3)
+        logits = self.logits(cond).reshape(-1, self.hyp, LEAD_MHP_SELECTION)  # (B, H, 3)
         return mdn_flat(mu, log_std, logits, self.hyp)
 
     def loss(self, cond: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -156,7 +165,7 @@ class LeadMhpHead(nn.Module):
         nll = gaussian_nll_elements(mu[:, :, None], log_std[:, :, None], y).mean(dim=(3, 4))  # (B, H, 3)
         best = nll.argmin(dim=1)  # (B, 3)
         reg = nll.gather(1, best[:, None]).squeeze(1)  # (B, 3)
-        logits = self.logits(cond).reshape(-1, self.hyp, C.LEAD_MHP_SELECTION)
+        logits = self.logits(cond).reshape(-1, self.hyp, LEAD_MHP_SELECTION)
         cls = F.cross_entropy(logits, best, reduction="none")  # (B, 3)
         return ((reg + cls) * present).sum() / present.sum().clamp_min(1.0)
 
@@ -186,10 +195,10 @@ class VisionModel(nn.Module):
         s = self.size
         self.backbones = nn.ModuleList(Backbone(s) for _ in range(1 if shared_backbone else 2))
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
-                                  nn.Linear(s.fuse_dim, C.FEATURE_LEN), nn.LayerNorm(C.FEATURE_LEN))
-        self.logit_heads = nn.ModuleDict({n: mlp(C.FEATURE_LEN, s.head_dim, self.spec.head(n).width)
+                                  nn.Linear(s.fuse_dim, FEATURE_LEN), nn.LayerNorm(FEATURE_LEN))
+        self.logit_heads = nn.ModuleDict({n: mlp(FEATURE_LEN, s.head_dim, self.spec.head(n).width)
                                           for n in LOGIT_HEADS})
-        self.mdn_heads = nn.ModuleDict({n: MdnHead(self.spec.head(n).shape, C.FEATURE_LEN, s.head_dim)
+        self.mdn_heads = nn.ModuleDict({n: MdnHead(self.spec.head(n).shape, FEATURE_LEN, s.head_dim)
                                         for n in MDN_HEADS})
         self.lead_hyp = self.spec.head("lead").hypotheses
         self.trajectory_heads = nn.ModuleDict({n: self._make_trajectory_head(n, i)
@@ -211,11 +220,11 @@ class VisionModel(nn.Module):
         s = self.size
         shape = LEAD_TARGET_SHAPE if name == "lead" else self.spec.head(name).shape
         if self.heads_type == "diffusion":
-            return DiffusionHead(shape, C.FEATURE_LEN, s.denoiser_width, s.denoiser_depth, self.diffusion_config,
+            return DiffusionHead(shape, FEATURE_LEN, s.denoiser_width, s.denoiser_depth, self.diffusion_config,
                                  seed_offset=1000 * index)
         if name == "lead" and self.lead_hyp > 1:
-            return LeadMhpHead(C.FEATURE_LEN, s.head_dim, self.lead_hyp)
-        return MdnHead(shape, C.FEATURE_LEN, s.head_dim)
+            return LeadMhpHead(FEATURE_LEN, s.head_dim, self.lead_hyp)
+        return MdnHead(shape, FEATURE_LEN, s.head_dim)
 
     # --- graph --------------------------------------------------------------------------------------------------
     def features(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
@@ -256,10 +265,10 @@ class VisionModel(nn.Module):
         lead_prob = batch["lead_prob"].float()  # (B, 3)
         parts = {
             "meta": F.binary_cross_entropy_with_logits(logits["meta"], batch["meta"].float()),
-            "desire_pred": soft_cross_entropy(logits["desire_pred"].reshape(B, C.DESIRE_PRED_LEN, C.DESIRE_LEN),
+            "desire_pred": soft_cross_entropy(logits["desire_pred"].reshape(B, DESIRE_PRED_LEN, DESIRE_LEN),
                                               batch["desire_pred"].float()),
             "lane_lines_prob": F.binary_cross_entropy_with_logits(  # same target on [deprecated, used]
-                logits["lane_lines_prob"].reshape(B, C.NUM_LANE_LINES, 2), lane_prob[:, :, None].expand(-1, -1, 2)),
+                logits["lane_lines_prob"].reshape(B, NUM_LANE_LINES, 2), lane_prob[:, :, None].expand(-1, -1, 2)),
             "lead_prob": F.binary_cross_entropy_with_logits(logits["lead_prob"], lead_prob),
         }
         for name, head in self.mdn_heads.items():

@@ -22,9 +22,9 @@ import numpy as np
 
 from ....contract import camera as cam
 from ....errors import SimulatorError
+from ..world import Lighting, VehicleBox
 from .box_faces import GLASS_BAND, LIGHT_BAND, LIGHT_INSET_M, NEAR_M, P32, PILLAR_M, box_surface, surface
 from .shading import light, pack
-from ..world import Lighting, VehicleBox
 
 GLASS_RGB = (30.0, 36.0, 44.0)
 UNDERBODY_RGB = (28.0, 28.0, 30.0)

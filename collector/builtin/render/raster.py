@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import SimulatorError
+from ..world import World
 from .raster_build import DOUBLE_LINE_SPACING_M, bounding_box, build_heights, build_materials
 from .raster_grid import (
     CELL_M,
@@ -46,7 +47,6 @@ from .raster_grid import (
     hash_u32,
     texture_level,
 )
-from ..world import World
 
 __all__ = [
     "CELL_M", "DOUBLE_LINE_SPACING_M", "EDGE_BAND_M", "EDGE_ID0", "EDGE_SIDES", "HEIGHT_MARGIN_M", "HEIGHT_TILE_SHIFT",

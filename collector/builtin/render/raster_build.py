@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..world import MarkingColor, MarkingStyle, RoadSurface, World
 from .raster_grid import (
     CELL_M,
     EDGE_BAND_M,
@@ -33,7 +34,6 @@ from .raster_grid import (
     SparseGrid,
     hash_u32,
 )
-from ..world import MarkingColor, MarkingStyle, RoadSurface, World
 
 DOUBLE_LINE_SPACING_M = 0.3  # centre-to-centre distance of the two lines of a double solid marking
 _INNER_M = 0.2  # the deep interior of a strip lies this far inside its outline

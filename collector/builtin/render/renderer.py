@@ -42,11 +42,11 @@ import numpy as np
 
 from ....contract import camera as cam
 from ....errors import SimulatorError
+from ..world import Lighting, VehicleBox, World
 from .boxes import Vehicles, draw_vehicles, prepare_vehicles, rear_light_centres_ned
 from .ground_search import search_ground
 from .raster import TEXEL_M, GroundRaster
 from .shading import EDGE_FLAG, finish, noise_bank, palette, sky_colours, texel_colours
-from ..world import Lighting, VehicleBox, World
 
 __all__ = ["Renderer", "rear_light_centres_ned", "nested_region", "SEARCH_STRIDE_PX"]
 

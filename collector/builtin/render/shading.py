@@ -16,8 +16,8 @@ from functools import cache
 
 import numpy as np
 
-from .raster import EDGE_ID0, N_GROUND_IDS, TEXTURE_LEVELS, GroundRaster, Material
 from ..world import Lighting, World
+from .raster import EDGE_ID0, N_GROUND_IDS, TEXTURE_LEVELS, GroundRaster, Material
 
 SKY_LEVELS = 64
 SKY_TAN_STEP = 0.004  # tan(elevation) per sky level

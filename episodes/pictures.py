@@ -1,4 +1,4 @@
-"""Pictures that show the labels sit on the pixels: Y frames with lane lines, edges, plan and leads drawn on.
+"""Pictures of an episode: Y frames with lane lines, edges, plan and leads drawn on (the labels sit on the pixels).
 
 The road frame (``img``, medmodel intrinsics) and the wide frame (``big_img``, sbigmodel) are reconstructed from
 their packed YUV channels (luma only) and the labels - all in the calibrated frame - are projected with the
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import camera, yuv
-from ..contract import constants as C
+from ..contract.constants import NUM_LANE_LINES, NUM_ROAD_EDGES, X_IDXS, LeadField, Plan
 from ..errors import ConfigError
-from ..episodes import shards as S
+from .shards import Shard, open_shard, read_frames, read_labels
 
 LANE_RGB = [(255, 160, 0), (255, 255, 0), (255, 255, 0), (255, 160, 0)]
 EDGE_RGB = (255, 40, 40)
@@ -70,20 +70,20 @@ def draw_labels(rgb: np.ndarray, labels: dict[str, np.ndarray], t: int, model: c
                 palette: dict | None = None, draw_plan: bool = True) -> np.ndarray:
     """Draw frame t's lane lines, road edges, plan path and lead box through ``model`` onto ``rgb`` in place."""
     colours = palette or DEFAULT_PALETTE
-    x = C.X_IDXS[:, None]
-    for i in range(C.NUM_LANE_LINES):
+    x = X_IDXS[:, None]
+    for i in range(NUM_LANE_LINES):
         pts = np.concatenate([x, labels["lane_lines"][t, i]], axis=1)
         thickness = 2 if labels["lane_lines_prob"][t, i] > 0.5 else 1
         draw_polyline(rgb, _project(pts, model), colours["lane"][i], thickness)
-    for i in range(C.NUM_ROAD_EDGES):
+    for i in range(NUM_ROAD_EDGES):
         pts = np.concatenate([x, labels["road_edges"][t, i]], axis=1)
         draw_polyline(rgb, _project(pts, model), colours["edge"], 1)
     height = float(labels["road_transform"][t, 2]) or camera.CAMERA_HEIGHT_M
     if draw_plan:
-        path = labels["plan"][t][:, C.Plan.POSITION] + np.array([0.0, 0.0, height])  # the road under the path
+        path = labels["plan"][t][:, Plan.POSITION] + np.array([0.0, 0.0, height])  # the road under the path
         draw_polyline(rgb, _project(path, model), colours["plan"], 2)
     if labels["lead_prob"][t, 0] > 0.5:
-        lx, ly = labels["lead"][t, 0, 0, C.LeadField.X], labels["lead"][t, 0, 0, C.LeadField.Y]
+        lx, ly = labels["lead"][t, 0, 0, LeadField.X], labels["lead"][t, 0, 0, LeadField.Y]
         half_w, box_h = LEAD_BOX_M[0] / 2, LEAD_BOX_M[1]
         corners = np.array([[lx, ly - half_w, height], [lx, ly + half_w, height],
                             [lx, ly + half_w, height - box_h], [lx, ly - half_w, height - box_h],
@@ -97,10 +97,10 @@ def overlay_labels(y_img: np.ndarray, labels: dict[str, np.ndarray], t: int, mod
     return draw_labels(np.repeat(y_img[:, :, None], 3, axis=2).copy(), labels, t, model)
 
 
-def frame_picture(shard: S.Shard, labels: dict[str, np.ndarray], t: int) -> np.ndarray:
+def frame_picture(shard: Shard, labels: dict[str, np.ndarray], t: int) -> np.ndarray:
     """(256, 1024 + gap, 3): road frame | wide frame, with labels."""
-    road_y = yuv.six_channel_to_y(S.read_frames(shard, "img", [t])[0])
-    wide_y = yuv.six_channel_to_y(S.read_frames(shard, "big_img", [t])[0])
+    road_y = yuv.six_channel_to_y(read_frames(shard, "img", [t])[0])
+    wide_y = yuv.six_channel_to_y(read_frames(shard, "big_img", [t])[0])
     road = overlay_labels(road_y, labels, t, camera.MEDMODEL)
     wide = overlay_labels(wide_y, labels, t, camera.SBIGMODEL)
     gap = np.full((road.shape[0], 8, 3), 255, np.uint8)
@@ -126,8 +126,8 @@ def parse_frames(spec: str | None, frame: int | None, n_frames: int) -> list[int
 def render_viz(shard_path: str | Path, out: str | Path, frame: int | None = None, frames: str | None = None,
                max_rows: int = 12) -> Path:
     """Write the picture of one frame, or a vertical strip of frames (at most ``max_rows``)."""
-    shard = S.open_shard(shard_path)
-    labels = S.read_labels(shard)
+    shard = open_shard(shard_path)
+    labels = read_labels(shard)
     picks = parse_frames(frames, frame, shard.n_frames)
     if len(picks) > max_rows:
         picks = picks[:: int(np.ceil(len(picks) / max_rows))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contract import constants as C
+from ..contract.constants import IDX_N, T_IDXS, X_IDXS, LaneLine, LeadField, Plan
 
 PLAN_HORIZONS_S = (2.0, 5.0, 10.0)
 ADE_STEP_S = 0.25  # ADE averages the error over a uniform time grid up to the horizon
@@ -28,8 +28,8 @@ def _interp_rows(values: np.ndarray, grid: np.ndarray, at: float) -> np.ndarray:
 
 def constant_velocity_plan(speed_mps: np.ndarray) -> np.ndarray:
     """(N, 33, 3) positions of driving straight at the current speed."""
-    pos = np.zeros((len(speed_mps), C.IDX_N, 3))
-    pos[:, :, 0] = speed_mps[:, None] * C.T_IDXS[None, :]
+    pos = np.zeros((len(speed_mps), IDX_N, 3))
+    pos[:, :, 0] = speed_mps[:, None] * T_IDXS[None, :]
     return pos
 
 
@@ -39,14 +39,14 @@ def plan_errors(pred_pos: np.ndarray, true_pos: np.ndarray) -> dict[str, float]:
     out = {}
     for h in PLAN_HORIZONS_S:
         times = np.linspace(0.0, h, int(round(h / ADE_STEP_S)) + 1)  # uniform in time: T_IDXS crowds near 0
-        out[f"ade_{h:g}s"] = float(np.mean([_interp_rows(dist, C.T_IDXS, float(t)) for t in times]))
-        out[f"fde_{h:g}s"] = float(_interp_rows(dist, C.T_IDXS, h).mean())
+        out[f"ade_{h:g}s"] = float(np.mean([_interp_rows(dist, T_IDXS, float(t)) for t in times]))
+        out[f"fde_{h:g}s"] = float(_interp_rows(dist, T_IDXS, h).mean())
     return out
 
 
 def plan_metrics(pred_plan: np.ndarray, pred_std: np.ndarray, true_plan: np.ndarray,
                  speed_mps: np.ndarray) -> dict[str, float]:
-    pos = C.Plan.POSITION
+    pos = Plan.POSITION
     model = plan_errors(pred_plan[:, :, pos], true_plan[:, :, pos])
     base = plan_errors(constant_velocity_plan(speed_mps), true_plan[:, :, pos])
     out = {f"plan_{k}": v for k, v in model.items()}
@@ -60,17 +60,17 @@ def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.nd
                  true_prob: np.ndarray) -> dict[str, float]:
     """Errors of the left and right lines (N, 4, 33, 2) where they exist."""
     out = {}
-    for name, idx in (("left", C.LaneLine.LEFT), ("right", C.LaneLine.RIGHT)):
+    for name, idx in (("left", LaneLine.LEFT), ("right", LaneLine.RIGHT)):
         mask = true_prob[:, idx] > 0.5
         if not mask.any():
             continue
         p, t, s = pred_lines[mask, idx, :, 0], true_lines[mask, idx, :, 0], pred_std[mask, idx, :, 0]
-        straight = np.repeat(t[:, :1], C.IDX_N, axis=1)
+        straight = np.repeat(t[:, :1], IDX_N, axis=1)
         for d in LANE_DISTANCES_M:
-            out[f"lane_{name}_err_{d:g}m"] = float(np.abs(_interp_rows(p, C.X_IDXS, d) - _interp_rows(t, C.X_IDXS, d))
+            out[f"lane_{name}_err_{d:g}m"] = float(np.abs(_interp_rows(p, X_IDXS, d) - _interp_rows(t, X_IDXS, d))
                                                    .mean())
             out[f"lane_{name}_err_{d:g}m_straight"] = float(
-                np.abs(_interp_rows(straight, C.X_IDXS, d) - _interp_rows(t, C.X_IDXS, d)).mean())
+                np.abs(_interp_rows(straight, X_IDXS, d) - _interp_rows(t, X_IDXS, d)).mean())
         out[f"lane_{name}_calibration_1sigma"] = float((np.abs(p - t) <= s).mean())
     return out
 
@@ -82,8 +82,8 @@ def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.nda
     mask = true_prob[:, 0] > 0.5
     if mask.any():
         err = np.abs(pred_lead[mask, 0, 0] - true_lead[mask, 0, 0])  # (n, 4)
-        out["lead_x_err_m"] = float(err[:, C.LeadField.X].mean())
-        out["lead_v_err_mps"] = float(err[:, C.LeadField.V].mean())
+        out["lead_x_err_m"] = float(err[:, LeadField.X].mean())
+        out["lead_v_err_mps"] = float(err[:, LeadField.V].mean())
     return out
 
 
