@@ -27,6 +27,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # a whole collect -> train -> export -> install chain: each stage has its own tests in `make test`
 def test_tiny_pipeline_installs_and_restores(tmp_path: Path) -> None:
     checkout = write_checkout(tmp_path / "sunnypilot")
     models = checkout / "selfdrive" / "modeld" / "models"

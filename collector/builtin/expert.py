@@ -120,7 +120,7 @@ class ExpertDriver:
         self.s_cam, self.d_cam = start_s_m, float(network.layout.forward_centre_m(lane))
         self.s_rear = start_s_m - CAMERA_AHEAD_OF_REAR_AXLE_M
         self.lane = lane
-        self.plan = (0.0, 1.0, self.d_cam, self.d_cam)  # lateral plan: s0, s1, d0, d1
+        self.lateral_path = (0.0, 1.0, self.d_cam, self.d_cam)  # lateral path: s0, s1, d0, d1 (a quintic blend of offsets)
         rate = sample_range(rng, scenario.desire.lane_changes_per_min)
         first = sample_range(rng, scenario.desire.first_lane_change_s)
         self.lc_times = [first] + event_times(rng, rate, duration_s, first) if rate > 0 else []
@@ -137,12 +137,12 @@ class ExpertDriver:
     # --- the ego as an agent for traffic ---------------------------------------------------------------
     def agent(self) -> dict:
         centre_ahead_m = 0.5 * (FRONT_AHEAD_OF_REAR_AXLE_M - REAR_BEHIND_REAR_AXLE_M) - CAMERA_AHEAD_OF_REAR_AXLE_M
-        return {"p": self.s_cam + centre_ahead_m, "d": self.d_cam, "d_target": self.plan[3], "v": self.v, "a": self.a,
+        return {"p": self.s_cam + centre_ahead_m, "d": self.d_cam, "d_target": self.lateral_path[3], "v": self.v, "a": self.a,
                 "length": EGO_LENGTH_M, "width": EGO_WIDTH_M}
 
     # --- lateral ------------------------------------------------------------------------------------------
     def _d_target(self, s_m: float) -> float:
-        s0, s1, d0, d1 = self.plan
+        s0, s1, d0, d1 = self.lateral_path
         return d0 + (d1 - d0) * float(smoothstep5((s_m - s0) / max(s1 - s0, 1e-3)))
 
     def _pure_pursuit(self) -> float:
@@ -185,7 +185,7 @@ class ExpertDriver:
         reach = self.v * self.v / 2.0 + 40.0
         ahead = np.arange(0.0, reach, 4.0)
         k = np.abs(self.route.kappa(self.s_cam + ahead))
-        k = k / np.clip(1.0 - k * abs(self.plan[3]), 0.2, None)
+        k = k / np.clip(1.0 - k * abs(self.lateral_path[3]), 0.2, None)
         v_curve = np.sqrt(self.lat_accel / np.maximum(k, 1e-6))
         need = (np.minimum(v_curve, self.v_cruise) ** 2 - self.v ** 2) / (2.0 * np.maximum(ahead - 2.0, 1.0))
         a_ff = float(np.min(np.where(ahead > 2.0, need, 0.0)))
@@ -232,9 +232,9 @@ class ExpertDriver:
                 self.lc_state = "idle"
             elif t_s >= self.lc_until and self._target_lane_free(agents, me, d_t):
                 length_m = max(self.v, 5.0) * sample_range(self.rng, (3.5, 5.0))
-                self.plan = (self.s_cam, self.s_cam + length_m, self.plan[3], d_t)
+                self.lateral_path = (self.s_cam, self.s_cam + length_m, self.lateral_path[3], d_t)
                 self.lc_state = "move"
-        elif self.lc_state == "move" and self.s_cam >= self.plan[1] and abs(self.d_cam - self.plan[3]) < CENTRED_M:
+        elif self.lc_state == "move" and self.s_cam >= self.lateral_path[1] and abs(self.d_cam - self.lateral_path[3]) < CENTRED_M:
             self.lc_state, self.lane = "idle", self.lane + self.lc_dir
 
     def _turn_side(self) -> int:

@@ -37,7 +37,7 @@ from .client import (
     server_addresses,
     wait_for_server,
 )
-from .schedule import episode_rng, plan_episode
+from .schedule import episode_rng, schedule_episode
 from .sensors import SensorFrameError
 from .versions import carla_scenario, choose_map, family_of
 from .world_session import CarlaSession
@@ -69,7 +69,7 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
     mapping = carla_scenario(family, spec.scenario)
     map_name = choose_map(family, spec.scenario, list(client.get_available_maps()))
     rng = episode_rng(scenario, spec.seed, spec.episode_index)
-    plan = plan_episode(scenario, mapping, rng, spec.duration_s, DT_S)
+    schedule = schedule_episode(scenario, mapping, rng, spec.duration_s, DT_S)
     n_frames = int(round(spec.duration_s / DT_S))
     with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1)), timeout_s=timeout_s) as session:
         spawns, rule = choose_spawns(session.world.get_map(), mapping.rule, rng)
@@ -77,19 +77,19 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
                  "carla_server_version": ".".join(map(str, version)), "carla_engine": family.engine,
                  "carla_port": address.port,
                  "map": map_name, "spawn_rule": rule.__dict__, "scenario": spec.scenario, "seed": spec.seed,
-                 "episode_index": spec.episode_index, "dt_s": DT_S, "weather": plan.weather,
-                 "lead_behaviour": plan.lead,
+                 "episode_index": spec.episode_index, "dt_s": DT_S, "weather": schedule.weather,
+                 "lead_behaviour": schedule.lead,
                  "cameras": camera_attrs(mount_m={"x": CAMERA_MOUNT_X_M, "z": CAMERA_HEIGHT_M}),
                  "traffic_convention": TrafficConvention.RIGHT_HAND.value}
         timings = {}
         with ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
-            rec = drive(session, plan, spawns, rng, n_frames, writer, mapping.traffic_radius_m)
+            rec = drive(session, schedule, spawns, rng, n_frames, writer, mapping.traffic_radius_m)
             timings["drive"] = time.perf_counter() - start
             truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
                                            TrafficConvention.RIGHT_HAND.value)
             writer.write_labels(compute_labels(truth))
-            writer.update_attrs({"lead_behaviour": plan.lead if rec.lead_spawned else "none",
-                                 "lead_planned": plan.lead, "lane_changes": signals.lane_changes_done,
+            writer.update_attrs({"lead_behaviour": schedule.lead if rec.lead_spawned else "none",
+                                 "lead_planned": schedule.lead, "lane_changes": signals.lane_changes_done,
                                  "lane_changes_refused": signals.lane_changes_refused, "turns": signals.turns,
                                  "vehicles": int(rec.n_others), "camera_height_m": truth.camera_height_m})
             writer.commit()

@@ -25,7 +25,7 @@ from .actors import (
     nearest_spawns,
     set_role,
 )
-from .schedule import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodePlan
+from .schedule import WARMUP_MAX_S, WARMUP_S, WARMUP_SPEED_FRACTION, EpisodeSchedule
 from .sensors import SensorQueue, image_bgra
 from .world_session import CarlaSession
 
@@ -78,7 +78,7 @@ class Cast:
         return ([self.lead] if self.lead is not None else []) + self.traffic
 
 
-def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator,
+def _spawn_cast(session: CarlaSession, schedule: EpisodeSchedule, spawns: list, rng: np.random.Generator,
                 traffic_radius_m: float) -> Cast:
     carla, world = session.carla, session.world
     library = world.get_blueprint_library()
@@ -102,20 +102,20 @@ def _spawn_cast(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.
     wide_cam.listen(queues[1])
     cars = four_wheelers(library)
     lead_bp = cars[int(rng.integers(len(cars)))]  # drawn whether or not it spawns: the same stream either way
-    lead = _spawn_lead(session, plan, start, lead_bp) if plan.lead != "none" else None
+    lead = _spawn_lead(session, schedule, start, lead_bp) if schedule.lead != "none" else None
     traffic = []
     for point in nearest_spawns(list(session.world.get_map().get_spawn_points()), start.location,
-                                   traffic_radius_m)[: plan.traffic]:
+                                   traffic_radius_m)[: schedule.traffic]:
         vehicle = session.spawn(cars[int(rng.integers(len(cars)))], point)
         if vehicle is not None:
             traffic.append(vehicle)
     return Cast(ego, road_cam, wide_cam, lead, traffic, queues)
 
 
-def _spawn_lead(session: CarlaSession, plan: EpisodePlan, start, blueprint):
+def _spawn_lead(session: CarlaSession, schedule: EpisodeSchedule, start, blueprint):
     """The lead in the ego's lane, ``lead_gap_s`` ahead; None if that place is off the map or occupied."""
     carla = session.carla
-    ahead = session.world.get_map().get_waypoint(start.location).next(max(plan.lead_gap_s * plan.ego_speed_mps,
+    ahead = session.world.get_map().get_waypoint(start.location).next(max(schedule.lead_gap_s * schedule.ego_speed_mps,
                                                                           8.0))
     if not ahead:
         return None
@@ -124,23 +124,23 @@ def _spawn_lead(session: CarlaSession, plan: EpisodePlan, start, blueprint):
     return session.spawn(blueprint, carla.Transform(lifted, where.rotation))
 
 
-def _configure_traffic(session: CarlaSession, plan: EpisodePlan, cast: Cast) -> None:
+def _configure_traffic(session: CarlaSession, schedule: EpisodeSchedule, cast: Cast) -> None:
     tm, port = session.tm, session.address.tm_port
     cast.ego.set_autopilot(True, port)
-    tm.set_desired_speed(cast.ego, plan.ego_speed_mps * 3.6)
+    tm.set_desired_speed(cast.ego, schedule.ego_speed_mps * 3.6)
     tm.auto_lane_change(cast.ego, False)
-    tm.distance_to_leading_vehicle(cast.ego, max(5.0, plan.headway_s * plan.ego_speed_mps))
+    tm.distance_to_leading_vehicle(cast.ego, max(5.0, schedule.headway_s * schedule.ego_speed_mps))
     tm.ignore_lights_percentage(cast.ego, 0.0)
     tm.ignore_signs_percentage(cast.ego, 0.0)
-    if plan.route:
-        tm.set_route(cast.ego, plan.route)
+    if schedule.route:
+        tm.set_route(cast.ego, schedule.route)
     if cast.lead is not None:
         cast.lead.set_autopilot(True, port)
-        tm.set_desired_speed(cast.lead, plan.lead_speed_mps * 3.6)
+        tm.set_desired_speed(cast.lead, schedule.lead_speed_mps * 3.6)
         tm.auto_lane_change(cast.lead, False)
     for k, vehicle in enumerate(cast.traffic):
         vehicle.set_autopilot(True, port)
-        tm.vehicle_percentage_speed_difference(vehicle, plan.traffic_speed_diff_pct[k])
+        tm.vehicle_percentage_speed_difference(vehicle, schedule.traffic_speed_diff_pct[k])
 
 
 def _apply_event(session: CarlaSession, cast: Cast, frame: int, kind: str, value: float, rec: Recording,
@@ -188,13 +188,13 @@ def _sizes(others: list) -> np.ndarray:
                      for v in others]).reshape(-1, 3)
 
 
-def _warm_up(session: CarlaSession, cast: Cast, plan: EpisodePlan) -> int:
+def _warm_up(session: CarlaSession, cast: Cast, schedule: EpisodeSchedule) -> int:
     """Tick until the ego is under way (the recording should not start from a standstill at the spawn point).
 
     At least WARMUP_S, then until the ego reaches WARMUP_SPEED_FRACTION of its cruise speed (or a slower lead's),
     at most WARMUP_MAX_S. Returns the number of ticks.
     """
-    wanted = WARMUP_SPEED_FRACTION * min(plan.ego_speed_mps, plan.lead_speed_mps if plan.lead != "none" else 1e9)
+    wanted = WARMUP_SPEED_FRACTION * min(schedule.ego_speed_mps, schedule.lead_speed_mps if schedule.lead != "none" else 1e9)
     ticks = 0
     while True:
         frame = session.tick()
@@ -211,21 +211,21 @@ def _speed(vehicle) -> float:
     return float(np.sqrt(v.x * v.x + v.y * v.y + v.z * v.z))
 
 
-def drive(session: CarlaSession, plan: EpisodePlan, spawns: list, rng: np.random.Generator, n_frames: int,
+def drive(session: CarlaSession, schedule: EpisodeSchedule, spawns: list, rng: np.random.Generator, n_frames: int,
           writer: ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
     """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
-    cast = _spawn_cast(session, plan, spawns, rng, traffic_radius_m)
-    _configure_traffic(session, plan, cast)
+    cast = _spawn_cast(session, schedule, spawns, rng, traffic_radius_m)
+    _configure_traffic(session, schedule, cast)
     weather = session.world.get_weather()  # the server's tuned defaults (scattering, fog falloff, ...)
-    for key, value in plan.weather.items():
+    for key, value in schedule.weather.items():
         setattr(weather, key, value)
     session.world.set_weather(weather)
     carla_map = session.world.get_map()
     rec = Recording(n_frames, len(cast.others))
     rec.lead_spawned = cast.lead is not None
     rec.others_size[:] = _sizes(cast.others)
-    _warm_up(session, cast, plan)
-    events, blinks = list(plan.events), {}
+    _warm_up(session, cast, schedule)
+    events, blinks = list(schedule.events), {}
     road_block = np.empty((WRITE_BLOCK_FRAMES, 256, 512, 3), np.uint8)
     wide_block = np.empty_like(road_block)
     for t in range(n_frames):

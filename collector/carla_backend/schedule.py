@@ -24,7 +24,7 @@ WARMUP_MAX_S = 20.0  # ... or this long has passed
 
 
 @dataclass
-class EpisodePlan:
+class EpisodeSchedule:
     ego_speed_mps: float
     headway_s: float
     lead: str  # LEAD_BEHAVIOURS
@@ -66,7 +66,7 @@ def _lane_change_events(scenario: Scenario, duration_s: float, dt_s: float,
     if rate <= 0:
         return []
     events, t = [], sample_range(rng, scenario.desire.first_lane_change_s)
-    while t < duration_s - 12.0:  # leave room for the move and the plan horizon
+    while t < duration_s - 12.0:  # leave room for the move and the schedule horizon
         side = float(rng.choice([-1.0, 1.0]))
         blink = t - sample_range(rng, BLINK_LEAD_S)
         events += [(int(max(blink, 0.0) / dt_s), "blink", side), (int(t / dt_s), "lane_change", side)]
@@ -85,8 +85,8 @@ def _weather(scenario: Scenario, rng: np.random.Generator) -> dict[str, float]:
             "fog_density": sample_range(rng, (0.0, 10.0)), "wetness": 0.0}
 
 
-def plan_episode(scenario: Scenario, mapping: CarlaScenario, rng: np.random.Generator, duration_s: float,
-                 dt_s: float) -> EpisodePlan:
+def schedule_episode(scenario: Scenario, mapping: CarlaScenario, rng: np.random.Generator, duration_s: float,
+                 dt_s: float) -> EpisodeSchedule:
     driver, lead = scenario.driver, scenario.lead
     speed = sample_range(rng, driver.speed_mps)
     behaviour = str(rng.choice(lead.behaviours, p=np.asarray(lead.weights) / sum(lead.weights)))
@@ -97,7 +97,7 @@ def plan_episode(scenario: Scenario, mapping: CarlaScenario, rng: np.random.Gene
     diffs = [100.0 * (1.0 - sample_range(rng, scenario.traffic.speed_factor)) for _ in range(traffic)]
     events = _lead_events(scenario, behaviour, lead_speed, duration_s, dt_s, rng) if behaviour != "none" else []
     events += _lane_change_events(scenario, duration_s, dt_s, rng)
-    return EpisodePlan(ego_speed_mps=speed, headway_s=sample_range(rng, driver.time_headway_s), lead=behaviour,
+    return EpisodeSchedule(ego_speed_mps=speed, headway_s=sample_range(rng, driver.time_headway_s), lead=behaviour,
                        lead_gap_s=sample_range(rng, lead.gap_s), lead_speed_mps=lead_speed, traffic=traffic,
                        traffic_speed_diff_pct=diffs, route=route, weather=_weather(scenario, rng),
                        events=sorted(events))

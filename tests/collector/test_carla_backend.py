@@ -208,14 +208,15 @@ def test_a_commanded_lane_change_moves_the_ego_that_way_and_is_labelled(carla_en
     from sunnypilot_training.contract.constants import Desire, Meta
 
     carla_double.serve("localhost", 2000)
-    real_plan = carla_backend.plan_episode
+    real_schedule = carla_backend.schedule_episode
 
     def with_lane_changes(*args, **kwargs):  # left after 1.5 s, back right after 6 s (one of them is possible)
-        plan = real_plan(*args, **kwargs)
-        plan.events = [(10, "blink", -1.0), (30, "lane_change", -1.0), (100, "blink", 1.0), (120, "lane_change", 1.0)]
-        return plan
+        schedule = real_schedule(*args, **kwargs)
+        schedule.events = [(10, "blink", -1.0), (30, "lane_change", -1.0), (100, "blink", 1.0),
+                           (120, "lane_change", 1.0)]
+        return schedule
 
-    monkeypatch.setattr(carla_backend, "plan_episode", with_lane_changes)
+    monkeypatch.setattr(carla_backend, "schedule_episode", with_lane_changes)
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     spec = EpisodeSpec("carla", "lane_change", 0, 0, 10.0, str(tmp_path / "shards"))
@@ -240,14 +241,14 @@ def test_a_lead_that_cannot_be_spawned_is_not_replaced_by_traffic(carla_env, tmp
 
     carla_double.serve("localhost", 2000)
     monkeypatch.setattr(carla_episode, "_spawn_lead", lambda *args: None)  # e.g. the place ahead is occupied
-    real_plan = carla_backend.plan_episode
+    real_schedule = carla_backend.schedule_episode
 
     def braking_lead(*args, **kwargs):
-        plan = real_plan(*args, **kwargs)
-        plan.lead, plan.events = "stop_and_go", [(5, "lead_speed", 0.0)]
-        return plan
+        schedule = real_schedule(*args, **kwargs)
+        schedule.lead, schedule.events = "stop_and_go", [(5, "lead_speed", 0.0)]
+        return schedule
 
-    monkeypatch.setattr(carla_backend, "plan_episode", braking_lead)
+    monkeypatch.setattr(carla_backend, "schedule_episode", braking_lead)
     address = ServerAddress("localhost", 2000, 8000)
     client, version = connect(address, 5.0)
     server = carla_double.get_server("localhost", 2000)

@@ -8,12 +8,11 @@ import multiprocessing
 import queue
 import socket
 import threading
-import time
 
 import carla_double as cd
 import numpy as np
 import pytest
-from carla_double import conformance, images, sensors
+from carla_double import conformance, images
 
 try:
     import carla as real
@@ -182,11 +181,6 @@ def test_sync_ticks_advance_fixed_delta_and_sensors_deliver_from_their_threads(s
     slow = [got["slow"].get(timeout=2.0)[1].frame for _ in range(5)]
     assert slow == frames[::2]  # sensor_tick 0.1 at 0.05 s per frame: every other frame
     assert server.tick_callers == {cd.client_id(client)}
-    cap = sensors.camera_record(server, server.actors[cams["road"].id])
-    start = time.perf_counter()
-    for _ in range(10):
-        images.render(cap)
-    assert (time.perf_counter() - start) / 10 < 0.015
 
 
 def test_dropped_frames_are_missing_and_slow_sensors_arrive_late(server):
@@ -198,8 +192,9 @@ def test_dropped_frames_are_missing_and_slow_sensors_arrive_late(server):
     cam.listen(q.put)
     server.faults.drop_sensor_frames = {world.get_snapshot().frame + 3}
     frames = [world.tick() for _ in range(6)]
-    time.sleep(0.3)
-    delivered = [q.get_nowait().frame for _ in range(q.qsize())]
+    delivered = [q.get(timeout=5.0).frame for _ in range(5)]  # waits for each frame (deadline, not a sleep)
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.2)  # and the dropped one never comes
     assert delivered == [f for f in frames if f != frames[2]]
     server.faults.slow_sensor_s = {"front": 0.3}
     frame = world.tick()

@@ -1,15 +1,12 @@
-"""Vision and policy models: contract layout, determinism, losses, overfitting, ONNX (onnxruntime and tinygrad)."""
+"""Vision and policy models: contract layout, determinism, losses, overfitting, ONNX export (the export path of
+export/onnx_export.py; tinygrad runs the real export in tests/export)."""
 
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
@@ -29,6 +26,7 @@ from sunnypilot_training.contract.constants import (
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.contract.profiles import HeadKind, ModelSpec, get_profile, profile_ids
 from sunnypilot_training.errors import ConfigError
+from sunnypilot_training.export.onnx_export import check_onnx_file, export_to_onnx, run_onnxruntime
 from sunnypilot_training.training.diffusion import DiffusionConfig
 from sunnypilot_training.training.models import (
     PolicyModel,
@@ -174,18 +172,9 @@ def overfit(model: torch.nn.Module, batch: dict, steps: int, lr: float = 3e-3) -
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, inputs: tuple, path: Path) -> Path:
-    names = [i.name for i in spec.inputs]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        torch.onnx.export(model.eval(), inputs, str(path), dynamo=False, opset_version=17, input_names=names,
-                          output_names=[spec.output_name])
-    graph = onnx.load(str(path)).graph
-    assert [i.name for i in graph.input] == names
-    for i, spec_in in zip(graph.input, spec.inputs):
-        assert tuple(d.dim_value for d in i.type.tensor_type.shape.dim) == spec_in.shape
-        assert onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) == np.dtype(spec_in.dtype)
-    assert [o.name for o in graph.output] == [spec.output_name]
-    assert tuple(d.dim_value for d in graph.output[0].type.tensor_type.shape.dim) == spec.output_shape
+    """The product's export path (``export.onnx_export``), with its own checks of names, shapes and dtypes."""
+    export_to_onnx(model, spec, inputs, path, "test/0")
+    check_onnx_file(path, spec, "test/0")
     return path
 
 
@@ -201,21 +190,8 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 def check_onnxruntime(path: Path, spec: ModelSpec, inputs: tuple, expected: np.ndarray) -> None:
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {i.name: x.numpy() for i, x in zip(spec.inputs, inputs)})[0]
+    got = run_onnxruntime(path, {i.name: x.numpy() for i, x in zip(spec.inputs, inputs)})
     assert relative_error(got, expected) < 1e-4
-
-
-def check_tinygrad(path: Path, spec: ModelSpec, inputs: tuple, expected: np.ndarray) -> None:
-    os.environ.setdefault("DEV", "CPU")
-    from tinygrad import Tensor
-    from tinygrad.nn.onnx import OnnxRunner
-
-    runner = OnnxRunner(path)
-    outputs = runner({i.name: Tensor(x.numpy()) for i, x in zip(spec.inputs, inputs)})
-    got = outputs[spec.output_name].numpy()
-    assert got.shape == expected.shape
-    assert relative_error(got, expected) < 1e-3
 
 
 # --- vision ------------------------------------------------------------------------------------------------------
@@ -257,15 +233,6 @@ def test_vision_onnx_export_matches_torch(profile: str, heads: str, tmp_path: Pa
     with torch.no_grad():
         expected = model(*inputs).numpy()
     check_onnxruntime(path, spec, inputs, expected)
-
-
-def test_vision_tinygrad_runs_the_export(tmp_path: Path) -> None:
-    spec = get_profile("op-0.10.1").vision
-    model = make_vision("op-0.10.1", "diffusion")
-    inputs = contract_inputs(spec, seed=3)
-    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
-    with torch.no_grad():
-        check_tinygrad(path, spec, inputs, model(*inputs).numpy())
 
 
 def test_vision_state_dict_carries_normalizers() -> None:
@@ -355,15 +322,6 @@ def test_policy_onnx_export_matches_torch(profile: str, tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model(*inputs).numpy()
     check_onnxruntime(path, spec, inputs, expected)
-
-
-def test_policy_tinygrad_runs_the_export(tmp_path: Path) -> None:
-    spec = get_profile("op-0.10.1").policy
-    model = make_policy("op-0.10.1")
-    inputs = contract_inputs(spec, seed=3)
-    path = export_onnx(model, spec, inputs, tmp_path / "driving_policy.onnx")
-    with torch.no_grad():
-        check_tinygrad(path, spec, inputs, model(*inputs).numpy())
 
 
 @pytest.mark.parametrize("profile", PROFILES)
