@@ -87,19 +87,19 @@ def write_fake_shard(output_dir, name="fake_0_0.zarr", T=260, seed=0):
     frame index (img: t % 251, big_img: (t + 100) % 251) so tests can tell frames apart."""
     import numpy as np
 
-    from sunnypilot_training.collector import labels as L
-    from sunnypilot_training.episodes import shards as S
+    from sunnypilot_training.collector.labels import compute_labels
+    from sunnypilot_training.episodes.shards import FRAME_SHAPE, ShardWriter
 
     track = np.stack([20.0 * np.arange(T) * 0.05, np.zeros(T)], axis=1)
     truth = make_truth(track)
     truth.desire[100:140] = 3
-    lab = L.compute_labels(truth)
+    lab = compute_labels(truth)
     frames = np.arange(T, dtype=np.int64)
-    img = np.broadcast_to((frames % 251).astype(np.uint8)[:, None, None, None], (T,) + S.FRAME_SHAPE)
-    big = np.broadcast_to(((frames + 100) % 251).astype(np.uint8)[:, None, None, None], (T,) + S.FRAME_SHAPE)
+    img = np.broadcast_to((frames % 251).astype(np.uint8)[:, None, None, None], (T,) + FRAME_SHAPE)
+    big = np.broadcast_to(((frames + 100) % 251).astype(np.uint8)[:, None, None, None], (T,) + FRAME_SHAPE)
     attrs = {"simulator": "fake", "simulator_version": "0", "scenario": "fake", "seed": seed, "episode_index": 0,
              "dt_s": 0.05, "cameras": {}}
-    with S.ShardWriter(output_dir, name, T, attrs) as writer:
+    with ShardWriter(output_dir, name, T, attrs) as writer:
         for start in range(0, T, 64):
             writer.write_frames(start, {"img": np.ascontiguousarray(img[start:start + 64]),
                                         "big_img": np.ascontiguousarray(big[start:start + 64])})

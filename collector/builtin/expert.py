@@ -120,7 +120,7 @@ class ExpertDriver:
         self.s_cam, self.d_cam = start_s_m, float(network.layout.forward_centre_m(lane))
         self.s_rear = start_s_m - CAMERA_AHEAD_OF_REAR_AXLE_M
         self.lane = lane
-        self.lateral_path = (0.0, 1.0, self.d_cam, self.d_cam)  # lateral path: s0, s1, d0, d1 (a quintic blend of offsets)
+        self.lateral_path = (0.0, 1.0, self.d_cam, self.d_cam)  # s0, s1, d0, d1: a quintic blend of offsets
         rate = sample_range(rng, scenario.desire.lane_changes_per_min)
         first = sample_range(rng, scenario.desire.first_lane_change_s)
         self.lc_times = [first] + event_times(rng, rate, duration_s, first) if rate > 0 else []
@@ -137,8 +137,8 @@ class ExpertDriver:
     # --- the ego as an agent for traffic ---------------------------------------------------------------
     def agent(self) -> dict:
         centre_ahead_m = 0.5 * (FRONT_AHEAD_OF_REAR_AXLE_M - REAR_BEHIND_REAR_AXLE_M) - CAMERA_AHEAD_OF_REAR_AXLE_M
-        return {"p": self.s_cam + centre_ahead_m, "d": self.d_cam, "d_target": self.lateral_path[3], "v": self.v, "a": self.a,
-                "length": EGO_LENGTH_M, "width": EGO_WIDTH_M}
+        return {"p": self.s_cam + centre_ahead_m, "d": self.d_cam, "d_target": self.lateral_path[3], "v": self.v,
+                "a": self.a, "length": EGO_LENGTH_M, "width": EGO_WIDTH_M}
 
     # --- lateral ------------------------------------------------------------------------------------------
     def _d_target(self, s_m: float) -> float:
@@ -234,7 +234,8 @@ class ExpertDriver:
                 length_m = max(self.v, 5.0) * sample_range(self.rng, (3.5, 5.0))
                 self.lateral_path = (self.s_cam, self.s_cam + length_m, self.lateral_path[3], d_t)
                 self.lc_state = "move"
-        elif self.lc_state == "move" and self.s_cam >= self.lateral_path[1] and abs(self.d_cam - self.lateral_path[3]) < CENTRED_M:
+        elif (self.lc_state == "move" and self.s_cam >= self.lateral_path[1]
+              and abs(self.d_cam - self.lateral_path[3]) < CENTRED_M):
             self.lc_state, self.lane = "idle", self.lane + self.lc_dir
 
     def _turn_side(self) -> int:

@@ -194,7 +194,8 @@ def _warm_up(session: CarlaSession, cast: Cast, schedule: EpisodeSchedule) -> in
     At least WARMUP_S, then until the ego reaches WARMUP_SPEED_FRACTION of its cruise speed (or a slower lead's),
     at most WARMUP_MAX_S. Returns the number of ticks.
     """
-    wanted = WARMUP_SPEED_FRACTION * min(schedule.ego_speed_mps, schedule.lead_speed_mps if schedule.lead != "none" else 1e9)
+    lead_mps = schedule.lead_speed_mps if schedule.lead != "none" else 1e9
+    wanted = WARMUP_SPEED_FRACTION * min(schedule.ego_speed_mps, lead_mps)
     ticks = 0
     while True:
         frame = session.tick()
