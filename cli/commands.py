@@ -10,6 +10,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train_cmd", "train the vision model and the diffusion policy"),
     "export": ("export_cmd", "export a checkpoint into modeld's ONNX, tinygrad and metadata files"),
     "install": ("install_cmd", "install exported models into a sunnypilot checkout or model folder"),
+    "drive": ("drive_cmd", "closed-loop road tests: a model or a reference driver drives the simulator"),
     "pipeline": ("pipeline_cmd", "collect, train, export, evaluate (and install) in one command"),
     "carla": ("carla_cmd", "start, stop or check CARLA servers"),
 }

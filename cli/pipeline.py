@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
-import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..collector.carla_backend import launcher
 from ..collector.carla_backend.client import ServerAddress, wait_for_server
 from ..collector.collect import collect, schedule_episodes
-from ..contract.constants import DT_S
+from ..driving.drive_report import write_drive_report
+from ..driving.road_tests import driver_spec, run_road_tests, summary_line, write_drive_json
+from ..driving.suites import suite_names
 from ..episodes.shards import find_shards
-from ..errors import ConfigError, SimulatorError, SunnypilotTrainingError
+from ..errors import ConfigError, SimulatorError
 from ..evaluation.open_loop import evaluate_exported, verdicts
 from ..export.artifacts import ArtifactPaths
 from ..export.exporter import export_models, format_summary
+from ..fileio import atomic_write_text
 from ..integration.installer import install
 from ..integration.target import files_in_dir, resolve_target
 from ..integration.validate import validate_files
@@ -34,6 +34,7 @@ from ..training.checkpoint import latest_checkpoint
 from ..training.config import load_config, path_override, settings_from_cfg
 from ..training.trainer import run_training
 from .collect_cmd import carla_options
+from .pipeline_report import StageLog, write_report
 
 VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
 
@@ -42,29 +43,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"train_episodes": 8, "val_episodes": 2, "episode_seconds": 30.0, "workers": 2,
               "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
                             "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
-                            "diffusion.steps=10", "diffusion.export_samples=8"]},
+                            "diffusion.steps=10", "diffusion.export_samples=8"],
+              # closed loop: the first 4 runs of each suite, cut to 30 s, on 2 processes; one video per suite
+              "drive": {"runs": 4, "seconds": 30.0, "workers": 2, "videos": 1}},
     # For a GPU workstation: hours, the base models.
     "full": {"train_episodes": 200, "val_episodes": 20, "episode_seconds": 60.0, "workers": 4,
              "overrides": ["model=base", "training.vision_epochs=20", "training.policy_epochs=20",
                            "training.batch_size=64", "training.num_workers=4", "training.lr=3e-4",
-                           "training.precision=bf16", "training.warmup_steps=500"]},
+                           "training.precision=bf16", "training.warmup_steps=500"],
+             "drive": {"runs": None, "seconds": None, "workers": 4, "videos": 2}},
 }
-
-
-@dataclass
-class StageLog:
-    times_s: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def run(self, name: str, func, *args, **kwargs):
-        print(f"\n=== {name} ===", flush=True)
-        start = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        except SunnypilotTrainingError as exc:
-            raise type(exc)(f"stage '{name}' failed: {exc}") from exc
-        finally:
-            self.times_s[name] = time.perf_counter() - start
 
 
 def resolve_simulator(args) -> tuple[str, str]:
@@ -171,51 +159,17 @@ def _evaluate(export_dir: Path, data: Path, progress: bool) -> dict[str, Any]:
     return {"metrics": metrics, "verdicts": verdicts(metrics)}
 
 
-def _dir_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
-
-
-def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: list[str]) -> Path:
-    """README-style markdown: what ran, how long, on what data, how the exported models compare to baselines."""
-    lines = ["# sunnypilot-training run report", "",
-             f"Scenario `{args.scenario}`, simulator `{info.get('simulator')}`, preset `{args.preset}`, seed "
-             f"{args.seed}, contract profile `{info.get('profile')}`.", ""]
-    lines += [f"> {note}" for note in log.notes] + ([""] if log.notes else [])
-    lines += ["## Stages", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {name} | {secs:.1f} |" for name, secs in log.times_s.items()]
-    lines += [f"| **total** | **{sum(log.times_s.values()):.1f}** |", ""]
-    if "collect" in info:
-        lines += ["## Data", "", "| split | episodes | seed | frames written | minutes | size (MB) |",
-                  "|---|---|---|---|---|---|"]
-        for split, st in info["collect"].items():
-            size_mb = _dir_mb(Path(args.output_dir) / "data" / split)
-            lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['frames'] or '(existing)'} | "
-                         f"{(st['frames'] or 0) * DT_S / 60:.1f} | {size_mb:.0f} |")
-        lines.append("")
-    if "evaluation" in info:
-        m, v = info["evaluation"]["metrics"], info["evaluation"]["verdicts"]
-        lines += ["## Exported models on held-out episodes (unseen seeds)", "",
-                  "| metric | model | baseline | beats it |", "|---|---|---|---|",
-                  f"| plan ADE 10 s (m) vs constant velocity | {m['plan_ade_10s']:.2f} | {m['plan_ade_10s_cv']:.2f} | "
-                  f"{'yes' if v['plan_ade_10s_beats_constant_velocity'] else 'NO'} |",
-                  f"| plan FDE 10 s (m) vs constant velocity | {m['plan_fde_10s']:.2f} | {m['plan_fde_10s_cv']:.2f} | "
-                  f"{'yes' if m['plan_fde_10s'] < m['plan_fde_10s_cv'] else 'NO'} |",
-                  f"| lane-line error at 60 m (m) vs straight lines | {m['far_lane_err_m']:.2f} | "
-                  f"{m['far_lane_err_m_straight']:.2f} | {'yes' if v['far_lane_beats_straight_lines'] else 'NO'} |",
-                  ""]
-        extra = {k: m[k] for k in ("lead_x_err_m", "lead_v_err_mps", "desire_state_accuracy",
-                                   "plan_calibration_1sigma") if k in m}
-        lines += ["Other metrics: " + ", ".join(f"{k} {val:.3f}" for k, val in extra.items()), ""]
-    if info.get("plots"):
-        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).relative_to(out)})" for p in info["plots"]] + [""]
-    if "export" in info:
-        lines += ["## Artifacts", ""] + [f"* `{p}`" for p in info["export"].get("files", [])] + [""]
-    lines += ["## Reproduce", "", "```bash", "sptrain " + " ".join(shlex.quote(a) for a in argv), "```", ""]
-    if "train" in info:
-        lines += ["Training alone:", "", "```bash", "sptrain train " + " ".join(info["train"]["overrides"]), "```", ""]
-    path = out / "REPORT.md"
-    path.write_text("\n".join(lines))
-    return path
+def _drive(export_dir: Path, out: Path, preset: dict, seed: int, progress: bool) -> dict[str, Any]:
+    """The closed-loop road tests of the exported models (the preset's share of every suite)."""
+    d = preset["drive"]
+    spec = driver_spec(str(export_dir), None)
+    report = run_road_tests(spec, suite_names(), d["runs"], seed, d["workers"], progress, d["seconds"])
+    drive_dir = out / "drive"
+    drive_dir.mkdir(parents=True, exist_ok=True)
+    write_drive_json(report, drive_dir)
+    files = write_drive_report(report, spec, drive_dir, d["videos"])
+    print(summary_line(report))
+    return {"report": report, "files": files, "summary": summary_line(report)}
 
 
 def _validate(args) -> None:
@@ -268,7 +222,9 @@ def run_pipeline(args) -> int:
         info["export"] = log.run("export", _export, checkpoint, export_dir)
         info["profile"] = info["export"]["profile"]  # the checkpoint's own profile
         info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, not args.no_progress)
-        (out / "evaluation.json").write_text(json.dumps(info["evaluation"], indent=2))
+        atomic_write_text(out / "evaluation.json", json.dumps(info["evaluation"], indent=2))
+        if not args.skip_drive:
+            info["drive"] = log.run("drive", _drive, export_dir, out, preset, args.seed, not args.no_progress)
     if args.install:
         info["install"] = log.run("install", _install, args, export_dir)
     report = write_report(out, args, log, info, getattr(args, "argv", sys.argv[1:]))
@@ -276,4 +232,6 @@ def run_pipeline(args) -> int:
     if "evaluation" in info:
         for name, ok in info["evaluation"]["verdicts"].items():
             print(f"  {name}: {'yes' if ok else 'NO'}")
+    if "drive" in info:
+        print(f"  closed loop: {info['drive']['summary']}")
     return 0

@@ -129,6 +129,7 @@ class TrafficProfile:
     lane_change_threshold_mps2: Range = (0.15, 0.4)  # lower = more lane changes
     truck_fraction: float = 0.08
     van_fraction: float = 0.12
+    clear_beside_m: float = 8.0  # no vehicle starts this close ahead of or behind the ego in the lanes beside it
 
     def __post_init__(self) -> None:
         _check_ranges(self, {"density_per_km_lane": (0.0, 60.0), "oncoming_density_per_km_lane": (0.0, 60.0),
@@ -139,6 +140,8 @@ class TrafficProfile:
         for name in ("truck_fraction", "van_fraction"):
             if not 0.0 <= getattr(self, name) <= 0.5:
                 _fail(self, name, getattr(self, name), "a fraction in [0, 0.5]", "e.g. 0.1")
+        if not 0.0 <= self.clear_beside_m <= 200.0:
+            _fail(self, "clear_beside_m", self.clear_beside_m, "metres in [0, 200]", "e.g. 8")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ samples are built. Outputs are parsed with the contract's parser, so what is mea
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,15 @@ RUNTIMES = ("onnxruntime", "tinygrad")
 IMAGE_INPUTS = ("img", "big_img")
 
 
-def onnx_session(path: str | os.PathLike):
-    """An onnxruntime session on the CPU, quiet."""
+def onnx_session(path: str | os.PathLike, threads: int = 1):
+    """An onnxruntime session on the CPU, quiet, on ``threads`` threads (batch 1 gains little from more; parallel
+    road tests use processes)."""
     import onnxruntime as ort  # optional at import time: the open-loop and closed-loop commands load it
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -49,6 +53,16 @@ def tinygrad_tensors(arrays: dict[str, np.ndarray]) -> dict:
         else:
             out[name] = Tensor(np.ascontiguousarray(arr, dtype=np.float32), device="NPY").realize()
     return out
+
+
+def use_device_of(pickle_path: Path) -> None:
+    """Let tinygrad run on the device the pickle was compiled for (its sidecar says which; ``DEV`` wins if set)."""
+    sidecar = pickle_path.with_suffix(".json")
+    try:
+        device = str(json.loads(sidecar.read_text())["device"]).split(":")[0]
+    except (OSError, ValueError, KeyError):
+        return
+    os.environ.setdefault("DEV", device)
 
 
 def load_tinygrad_pickle(path: str | os.PathLike) -> Callable[..., object]:
@@ -77,6 +91,7 @@ class ExportedModel:
         else:
             path = export_dir / f"{name}_tinygrad.pkl"
             self._check(path)
+            use_device_of(path)
             jit = load_tinygrad_pickle(path)
             self._run = lambda feeds: run_tinygrad(jit, feeds)
         self.path = path

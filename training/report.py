@@ -6,11 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+from matplotlib.figure import Figure  # no pyplot: files only, whatever the platform's display
 
 from ..contract import camera, yuv
 from ..episodes import pictures
@@ -62,7 +59,8 @@ def final_plots(vision_model, policy_model, dataset_settings, result: dict, out:
 
 def plot_curves(history: list[dict[str, Any]], out: Path) -> list[Path]:
     written = []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for ax, stage in zip(axes, ("vision", "policy")):
         rows = [r for r in history if r["stage"] == stage]
         for key in sorted({k for r in rows for k in r if k.startswith("train_")}):
@@ -74,12 +72,12 @@ def plot_curves(history: list[dict[str, Any]], out: Path) -> list[Path]:
     fig.tight_layout()
     written.append(out / "loss_curves.png")
     fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
     final = {k: v for r in history for k, v in r.items() if k.startswith("val_")}
     pairs = [(label, final[f"val_{m}"], final[f"val_{b}"]) for m, b, label in BASELINE_PAIRS
              if f"val_{m}" in final and f"val_{b}" in final]
     if pairs:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig = Figure(figsize=(7, 3.5))
+        ax = fig.subplots()
         x = np.arange(len(pairs))
         ax.bar(x - 0.2, [p[1] for p in pairs], 0.4, label="model")
         ax.bar(x + 0.2, [p[2] for p in pairs], 0.4, label="baseline")
@@ -89,8 +87,7 @@ def plot_curves(history: list[dict[str, Any]], out: Path) -> list[Path]:
         fig.tight_layout()
         written.append(out / "val_vs_baselines.png")
         fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
-    return written
+        return written
 
 
 def validation_frames(vision_parsed: dict, policy_parsed: dict | None, shards, dataset, indices, out: Path) -> Path:

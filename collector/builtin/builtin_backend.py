@@ -17,15 +17,21 @@ from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
 from ..scenarios import get_scenario
 from .render.renderer import Renderer
-from .simulation import simulate_episode
+from .simulation import DrivingWorld
 
 SIMULATOR_NAME = "builtin"
-SIMULATOR_VERSION = "1.1"  # bump when the simulator's output for a given seed changes
+SIMULATOR_VERSION = "1.2"  # bump when the simulator's output for a given seed changes (1.2: one causal stepper)
 NOISE_STREAM = 0x5E45  # the sensor-noise random stream of an episode, apart from the simulation's
 WRITE_BLOCK_FRAMES = 40
 
 
+def noise_rng(seed: int, episode_index: int) -> np.random.Generator:
+    """The episode's sensor-noise stream (apart from the simulation's, so rendering never changes the driving)."""
+    return np.random.default_rng([seed, episode_index, NOISE_STREAM])
+
+
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
+    """The expert drives one episode through the stepped world; each frame is rendered as it happens."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -36,30 +42,30 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
         clock = now
 
     start = clock
-    scenario = get_scenario(spec.scenario)
-    sim = simulate_episode(scenario, spec.seed, spec.episode_index, spec.duration_s)
-    lap("simulate")
-    labels = compute_labels(sim.truth)
-    lap("label")
-    renderer = Renderer(sim.world, sim.lighting)
-    lap("render")
-    rng = np.random.default_rng([spec.seed, spec.episode_index, NOISE_STREAM])
-    T = sim.truth.n_frames
+    world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.duration_s)
+    renderer = Renderer(world.world, world.lighting)
+    rng = noise_rng(spec.seed, spec.episode_index)
+    T = world.n_frames
     attrs = {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
-             "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": sim.truth.dt_s,
-             "cameras": camera_attrs(), "traffic_convention": sim.truth.traffic_convention}
+             "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": world.dt_s,
+             "cameras": camera_attrs(), "traffic_convention": world.scenario.traffic_convention}
+    lap("simulate")
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
         for block_start in range(0, T, WRITE_BLOCK_FRAMES):
-            block = range(block_start, min(block_start + WRITE_BLOCK_FRAMES, T))
-            road = np.empty((len(block), 256, 512, 3), np.uint8)
+            n = min(WRITE_BLOCK_FRAMES, T - block_start)
+            road = np.empty((n, 256, 512, 3), np.uint8)
             wide = np.empty_like(road)
-            for j, t in enumerate(block):
-                road[j], wide[j] = renderer.render(sim.truth.ego_pose_ned[t], sim.vehicle_boxes(t), rng)
-            lap("render")
+            for j in range(n):
+                road[j], wide[j] = renderer.render(world.camera_pose(), world.vehicle_boxes(), rng)
+                lap("render")
+                world.step(world.expert_command())
+                lap("simulate")
             packed = pack_frames(road, wide)
             lap("pack")
             writer.write_frames(block_start, packed)
             lap("write")
+        labels = compute_labels(world.truth())
+        lap("label")
         writer.write_labels(labels)
         writer.commit()
         lap("write")

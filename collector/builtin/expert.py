@@ -1,14 +1,14 @@
-"""The expert ego driver: pure pursuit on a kinematic bicycle, IDM car following, lane changes and turns.
+"""The expert ego driver: pure pursuit, IDM car following, lane changes and turns, sent as drive commands.
 
-Frames: world NED (x north, y east, z down), heading 0 = north, positive yaw and curvature turn right. The
-car's state is its rear-axle point; the device (camera) sits ``CAMERA_AHEAD_OF_REAR_AXLE_M`` ahead of it on
-the body x axis, ``CAMERA_HEIGHT_M`` above the road. The route frame (``s`` along the route's reference line,
-``d`` to its right) comes from :class:`RouteFrame`.
+The expert is privileged: it reads the world (the route, the other vehicles, the junction gate) and, every 50 ms,
+returns a :class:`~.vehicle.DriveCommand` - the curvature pure pursuit asks for (capped at
+``LAT_ACCEL_CAP_MPS2``) and an acceleration - that :class:`~.vehicle.Vehicle` carries out, exactly as any other
+driver's commands are. Frames: world NED (x north, y east, z down), heading 0 = north, positive yaw and curvature
+turn right; the route frame (``s`` along the route's reference line, ``d`` to its right) is :class:`RouteFrame`.
 
 Signals, per frame (the labeller writes the meta head and desire from them):
 
-* ``gas_pressed`` = commanded acceleration > ``GAS_PRESSED_MPS2`` (+0.3), ``brake_pressed`` = commanded
-  acceleration < ``BRAKE_PRESSED_MPS2`` (-0.5): the expert stands in for a driver's pedals.
+* ``gas_pressed`` / ``brake_pressed`` come from the acceleration the car's actuators deliver (see ``vehicle.py``).
 * ``engaged`` is True except during a seeded "driver takes over" event (gas, brake or steer); the
   ``gas_disengage`` / ``brake_disengage`` / ``steer_override`` flag is set at the event's first frame only.
 * ``desire``: laneChangeLeft/Right from the first frame of the lateral move until the camera is within
@@ -23,70 +23,19 @@ import math
 
 import numpy as np
 
-from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import Desire
 from ..desire_rules import CENTRED_M, LANE_CHANGE_MIN_SPEED_MPS, TURN_SIGNAL_M
 from ..scenarios import Scenario, sample_range
-from .roads import DS_M, RoadNetwork
-from .traffic import STOPPED_LEADER_MPS, Agents, JunctionGate, idm_accel, kinematic_stop, smoothstep5, stop_accel
+from .agents import Agents
+from .junction import JunctionGate
+from .roads import RoadNetwork
+from .traffic import STOPPED_LEADER_MPS, idm_accel, kinematic_stop, smoothstep5, stop_accel
+from .vehicle import DriveCommand, DriverSignals, Vehicle
 
-WHEELBASE_M = 2.7
-CAMERA_AHEAD_OF_REAR_AXLE_M = 1.5
-FRONT_AHEAD_OF_REAR_AXLE_M = 3.5  # front bumper
-REAR_BEHIND_REAR_AXLE_M = 1.0  # rear bumper
-EGO_LENGTH_M = FRONT_AHEAD_OF_REAR_AXLE_M + REAR_BEHIND_REAR_AXLE_M
-EGO_WIDTH_M = 1.85
-GAS_PRESSED_MPS2 = 0.3
-BRAKE_PRESSED_MPS2 = -0.5
-MAX_STEER_RAD = 0.6
-MAX_STEER_RATE_RADPS = 0.7
-MAX_LAT_JERK_MPS3 = 5.0  # the steering rate is limited so lateral acceleration changes no faster than this
 RECOVERY_BLEND_S = 0.6  # after a perturbation, pure pursuit takes the wheel back over this time
 LAT_ACCEL_CAP_MPS2 = 3.2  # no steering command asks for more (corrections in curves included)
-STEER_LAG_S = 0.08
 IDM_MIN_GAP_M = 3.0
-MAX_ACCEL_MPS2, MIN_ACCEL_MPS2 = 2.0, -8.0
-MAX_JERK_UP_MPS3, MAX_JERK_DOWN_MPS3 = 3.0, 15.0
-
-
-class RouteFrame:
-    """Fast scalar queries on the route's uniform grid: position, heading, curvature, projection."""
-
-    def __init__(self, network: RoadNetwork):
-        route = network.route
-        self.x, self.y, self.z = (route.centre_ned[:, i].copy() for i in range(3))
-        self.h = np.unwrap(route.heading_rad)
-        self.k = network.route_curvature(route.s_m)
-        self.grade = route.grade_rad
-        self.n = len(route.s_m)
-        self.index = np.arange(self.n, dtype=np.float64)
-
-    def at(self, arr: np.ndarray, s_m: float) -> float:
-        f = min(max(s_m / DS_M, 0.0), self.n - 1.000001)
-        i = int(f)
-        return float(arr[i] + (arr[i + 1] - arr[i]) * (f - i))
-
-    def heading(self, s_m: float) -> float:
-        return self.at(self.h, s_m)
-
-    def kappa(self, s_m) -> np.ndarray:
-        return np.interp(np.asarray(s_m) / DS_M, self.index, self.k)
-
-    def point(self, s_m: float, d_m: float) -> tuple[float, float]:
-        h = self.heading(s_m)
-        return self.at(self.x, s_m) - d_m * math.sin(h), self.at(self.y, s_m) + d_m * math.cos(h)
-
-    def project(self, x: float, y: float, s_guess_m: float) -> tuple[float, float]:
-        """(s, d) of a world point near the route (Newton steps from ``s_guess_m``)."""
-        s = s_guess_m
-        for _ in range(4):
-            h = self.heading(s)
-            ex, ey = x - self.at(self.x, s), y - self.at(self.y, s)
-            along, d = ex * math.cos(h) + ey * math.sin(h), -ex * math.sin(h) + ey * math.cos(h)
-            s += along / max(1.0 - self.at(self.k, s) * d, 0.2)
-            if abs(along) < 1e-4:
-                break
-        return s, d
+SLOT_IN_RANGE_M = 40.0  # while signalling, a car this close ahead in the target lane is let pass
 
 
 def event_times(rng: np.random.Generator, rate_per_min: float, duration_s: float, start_s: float = 3.0,
@@ -104,41 +53,47 @@ def event_times(rng: np.random.Generator, rate_per_min: float, duration_s: float
 
 
 class ExpertDriver:
-    """Drives the route: lane keeping, speed and gap control, scheduled lane changes, the junction turn."""
+    """Drives the route: lane keeping, speed and gap control, scheduled lane changes, the junction turn.
+
+    ``lane_change_requests`` ``[(t_s, direction)]`` (-1 left, +1 right, 0 either) replace the scenario's own
+    schedule of lane changes (the road tests ask for specific ones); the random draws happen either way, so the
+    rest of the episode is the same.
+    """
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, rng: np.random.Generator, duration_s: float,
-                 dt_s: float, start_s_m: float, lane: int, speed_mps: float, v_cruise_mps: float):
-        self.net, self.route, self.dt_s = network, RouteFrame(network), dt_s
+                 car: Vehicle, lane: int, v_cruise_mps: float,
+                 lane_change_requests: list[tuple[float, int]] | None = None):
+        self.net, self.route, self.car = network, car.route, car
         drv = scenario.driver
         self.v_cruise, self.headway = v_cruise_mps, sample_range(rng, drv.time_headway_s)
         self.lat_accel = sample_range(rng, drv.max_lat_accel_mps2)
         self.rng = rng
-        h = self.route.heading(start_s_m)
-        cx, cy = self.route.point(start_s_m, float(network.layout.forward_centre_m(lane)))
-        self.x, self.y = cx - CAMERA_AHEAD_OF_REAR_AXLE_M * math.cos(h), cy - CAMERA_AHEAD_OF_REAR_AXLE_M * math.sin(h)
-        self.yaw, self.v, self.a, self.steer = h, speed_mps, 0.0, 0.0
-        self.s_cam, self.d_cam = start_s_m, float(network.layout.forward_centre_m(lane))
-        self.s_rear = start_s_m - CAMERA_AHEAD_OF_REAR_AXLE_M
         self.lane = lane
-        self.lateral_path = (0.0, 1.0, self.d_cam, self.d_cam)  # s0, s1, d0, d1: a quintic blend of offsets
+        self.lateral_path = (0.0, 1.0, car.d_cam, car.d_cam)  # s0, s1, d0, d1: a quintic blend of offsets
         rate = sample_range(rng, scenario.desire.lane_changes_per_min)
         first = sample_range(rng, scenario.desire.first_lane_change_s)
-        self.lc_times = [first] + event_times(rng, rate, duration_s, first) if rate > 0 else []
+        scheduled = [first] + event_times(rng, rate, duration_s, first) if rate > 0 else []
+        self.lc_requests = [(t, 0) for t in scheduled] if lane_change_requests is None else \
+            sorted((float(t), int(d)) for t, d in lane_change_requests)
         self.lc_state, self.lc_dir, self.lc_until, self.lc_deadline = "idle", 0, 0.0, 0.0
         self.perturb = [(t, sample_range(rng, (1.0, 2.0)), sample_range(rng, (0.25, 0.6)) * rng.choice([-1, 1]))
                         for t in event_times(rng, sample_range(rng, drv.perturbations_per_min), duration_s, 2.0, True)]
         self.takeovers = [(t, str(rng.choice(["gas", "brake", "steer"])), sample_range(rng, (2.0, 4.0)))
                           for t in event_times(rng, drv.takeovers_per_min, duration_s, 8.0)]
         self.takeover = None  # (start, kind, duration, magnitude) of the running event
-        self.log: dict[str, list] = {k: [] for k in (
-            "pose", "v", "a", "desire", "left", "right", "gas", "brake", "engaged", "gas_dis", "brake_dis",
-            "steer_ovr", "s_cam", "d_cam")}
 
-    # --- the ego as an agent for traffic ---------------------------------------------------------------
-    def agent(self) -> dict:
-        centre_ahead_m = 0.5 * (FRONT_AHEAD_OF_REAR_AXLE_M - REAR_BEHIND_REAR_AXLE_M) - CAMERA_AHEAD_OF_REAR_AXLE_M
-        return {"p": self.s_cam + centre_ahead_m, "d": self.d_cam, "d_target": self.lateral_path[3], "v": self.v,
-                "a": self.a, "length": EGO_LENGTH_M, "width": EGO_WIDTH_M}
+    # --- the car's state ----------------------------------------------------------------------------------
+    @property
+    def v(self) -> float:
+        return self.car.v
+
+    @property
+    def s_cam(self) -> float:
+        return self.car.s_cam
+
+    @property
+    def d_cam(self) -> float:
+        return self.car.d_cam
 
     # --- lateral ------------------------------------------------------------------------------------------
     def _d_target(self, s_m: float) -> float:
@@ -147,15 +102,16 @@ class ExpertDriver:
 
     def _pure_pursuit(self) -> float:
         """Curvature command towards the planned path point one lookahead ahead of the rear axle."""
-        look = min(max(0.6 * self.v + 2.5, 4.0), 25.0)
-        s_t = self.s_rear + look
+        car = self.car
+        look = min(max(0.6 * car.v + 2.5, 4.0), 25.0)
+        s_t = car.s_rear + look
         tx, ty = self.route.point(s_t, self._d_target(s_t))
-        ex, ey = tx - self.x, ty - self.y
-        y_b = -ex * math.sin(self.yaw) + ey * math.cos(self.yaw)
+        ex, ey = tx - car.x, ty - car.y
+        y_b = -ex * math.sin(car.yaw) + ey * math.cos(car.yaw)
         return 2.0 * y_b / max(ex * ex + ey * ey, 1.0)
 
-    def _steer_command(self, t_s: float) -> float:
-        """Road-wheel angle: pure pursuit, blended with an open-loop drift during a perturbation / steer takeover.
+    def _curvature_command(self, t_s: float) -> float:
+        """Curvature (1/m): pure pursuit, blended with an open-loop drift during a perturbation / steer takeover.
 
         A drift follows the road's curvature (feed-forward only, no feedback) plus a lateral-acceleration bump
         with a sin^2 envelope, so the car leaves the lane centre; the weight of the drift then fades over
@@ -173,11 +129,11 @@ class ExpertDriver:
                 weight = max(weight, 1.0 - (t_s - start - dur) / RECOVERY_BLEND_S)
         kappa = self._pure_pursuit()
         if weight > 0.0:
-            k_road = float(self.route.kappa(self.s_rear))
+            k_road = float(self.route.kappa(self.car.s_rear))
             k_drift = k_road / max(1.0 - k_road * self.d_cam, 0.2) + lat_mps2 / max(self.v, 3.0) ** 2
             kappa = weight * k_drift + (1.0 - weight) * kappa
         k_max = LAT_ACCEL_CAP_MPS2 / max(self.v, 1.0) ** 2
-        return math.atan(WHEELBASE_M * min(max(kappa, -k_max), k_max))
+        return min(max(kappa, -k_max), k_max)
 
     # --- longitudinal -------------------------------------------------------------------------------------
     def _speed_accel(self) -> float:
@@ -191,6 +147,11 @@ class ExpertDriver:
         a_ff = float(np.min(np.where(ahead > 2.0, need, 0.0)))
         return min(1.5 * (min(v_curve[0], self.v_cruise) - self.v), 1.2 * a_ff if a_ff < 0 else np.inf)
 
+    def desired_accel(self, agents: Agents, me: int, gate: JunctionGate | None) -> float:
+        """The acceleration the expert would ask for now (speed, curves, the lead, junction stops); no side effects."""
+        lead, gap = (x[me: me + 1] for x in agents.all_leaders())
+        return self._accel(agents, me, int(lead[0]), float(gap[0]), gate)
+
     def _accel(self, agents: Agents, me: int, lead: int, gap_m: float, gate: JunctionGate | None) -> float:
         """Commanded acceleration: the minimum of speed/curve tracking, following the lead, junction stops."""
         a = self._speed_accel()
@@ -203,27 +164,50 @@ class ExpertDriver:
             g = float(gate.gaps[me])
             if math.isfinite(g):
                 a = min(a, float(stop_accel(self.v, self.v_cruise, g, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
+        if self.lc_state == "signal":  # a car beside and ahead in the target lane: drop back to slot in behind it
+            blocker, gap = self._blocker_ahead(agents, me)
+            if blocker >= 0:
+                dv = self.v - agents.v[blocker]
+                a = min(a, float(idm_accel(self.v, self.v_cruise, gap, dv, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
         return a
+
+    def _blocker_ahead(self, agents: Agents, me: int) -> tuple[int, float]:
+        """(index, gap m) of the nearest vehicle ahead within ``SLOT_IN_RANGE_M`` in the lane a signalled lane change
+        goes to, or (-1, inf)."""
+        d_t = float(self.net.layout.forward_centre_m(self.lane + self.lc_dir))
+        half = 0.5 * (self.car.params.width_m + agents.width) + 0.3
+        lane = ((np.abs(agents.d - d_t) < half) | (np.abs(agents.d_target - d_t) < half)) & agents.present
+        lane &= (agents.path == 0) & (agents.direction == 1)
+        lane[me] = False
+        gap = agents.p - agents.p[me] - 0.5 * (self.car.params.length_m + agents.length)
+        ahead = lane & (gap > -0.5 * (self.car.params.length_m + agents.length)) & (gap < SLOT_IN_RANGE_M)
+        if not ahead.any():
+            return -1, math.inf
+        i = int(np.flatnonzero(ahead)[np.argmin(gap[ahead])])
+        return i, max(float(gap[i]), 0.1)
 
     # --- manoeuvres ---------------------------------------------------------------------------------------
     def _target_lane_free(self, agents: Agents, me: int, d_t: float) -> bool:
-        half = 0.5 * (EGO_WIDTH_M + agents.width) + 0.3
+        half = 0.5 * (self.car.params.width_m + agents.width) + 0.3
         lane = (np.abs(agents.d - d_t) < half) | (np.abs(agents.d_target - d_t) < half)
         lane &= agents.present & (agents.path == 0) & (agents.direction == 1)
         lane[me] = False
         dp = agents.p - agents.p[me]
-        gap = np.abs(dp) - 0.5 * (EGO_LENGTH_M + agents.length)
+        gap = np.abs(dp) - 0.5 * (self.car.params.length_m + agents.length)
         ahead_ok = gap >= max(10.0, 0.8 * self.v)
-        behind_ok = (gap >= np.maximum(10.0, agents.v)) & (agents.v - self.v < 5.0)
+        closing = np.maximum(agents.v - self.v, 0.0)  # how fast a car behind closes in
+        behind_ok = (gap >= np.maximum(8.0, 0.5 * agents.v + 3.0 * closing)) & (closing < 5.0)
         return bool(np.all(np.where(dp > 0, ahead_ok, behind_ok)[lane]))
 
     def _lane_change(self, t_s: float, agents: Agents, me: int) -> None:
         layout = self.net.layout
-        if self.lc_state == "idle" and self.lc_times and t_s >= self.lc_times[0]:
-            self.lc_times.pop(0)
+        if self.lc_state == "idle" and self.lc_requests and t_s >= self.lc_requests[0][0]:
+            _, wanted = self.lc_requests.pop(0)
             options = [k for k in (self.lane - 1, self.lane + 1) if 0 <= k < layout.n_forward]
+            if wanted:
+                options = [k for k in options if k == self.lane + wanted]
             if options and self.v >= LANE_CHANGE_MIN_SPEED_MPS and self.takeover is None:
-                self.lc_dir = int(self.rng.choice(options)) - self.lane
+                self.lc_dir = (int(self.rng.choice(options)) if not wanted else options[0]) - self.lane
                 self.lc_state, self.lc_deadline = "signal", t_s + 8.0
                 self.lc_until = t_s + sample_range(self.rng, (1.0, 2.0))
         elif self.lc_state == "signal":
@@ -264,8 +248,8 @@ class ExpertDriver:
         return kind
 
     # --- one step -----------------------------------------------------------------------------------------
-    def step(self, t_s: float, agents: Agents, me: int, gate: JunctionGate | None) -> None:
-        """Decide, record frame ``t_s`` (state now, commands now) and advance by one step."""
+    def command(self, t_s: float, agents: Agents, me: int, gate: JunctionGate | None) -> DriveCommand:
+        """Decide this frame's command (``agents`` row ``me`` is the ego) and the driver's signals."""
         self._lane_change(t_s, agents, me)
         lead, gap = (x[me: me + 1] for x in agents.all_leaders())
         started = self._start_takeover(t_s, float(gap[0]))
@@ -278,59 +262,18 @@ class ExpertDriver:
                 a_cmd = max(a_cmd, mag)
             elif kind == "brake":
                 a_cmd = min(a_cmd, -mag)
-        a_cmd = min(max(a_cmd, MIN_ACCEL_MPS2), MAX_ACCEL_MPS2)
-        a_cmd = self.a + min(max(a_cmd - self.a, -MAX_JERK_DOWN_MPS3 * self.dt_s), MAX_JERK_UP_MPS3 * self.dt_s)
-        steer_cmd = self._steer_command(t_s)
-        steer_cmd = min(max(steer_cmd, -MAX_STEER_RAD), MAX_STEER_RAD)
-        rate = (steer_cmd - self.steer) * min(self.dt_s / STEER_LAG_S, 1.0) / self.dt_s
-        rate_max = min(MAX_STEER_RATE_RADPS, WHEELBASE_M * MAX_LAT_JERK_MPS3 / max(self.v, 1.0) ** 2)
-        self.steer += min(max(rate, -rate_max), rate_max) * self.dt_s
-        v_new = max(self.v + a_cmd * self.dt_s, 0.0)  # a standstill holds (the brake is still pressed)
-        self.a = (v_new - self.v) / self.dt_s
-        self._record(started, a_cmd)
-        self._integrate(v_new)
+        return DriveCommand(self._curvature_command(t_s), a_cmd, self._signals(started),
+                            d_target_m=self.lateral_path[3])
 
-    def _record(self, started: str | None, a_cmd: float) -> None:
-        log, turn = self.log, self._turn_side()
-        h = self.yaw
-        cx, cy = self.x + CAMERA_AHEAD_OF_REAR_AXLE_M * math.cos(h), self.y + CAMERA_AHEAD_OF_REAR_AXLE_M * math.sin(h)
-        z = self.route.at(self.route.z, self.s_cam) - CAMERA_HEIGHT_M
-        log["pose"].append((cx, cy, z, 0.0, self.route.at(self.route.grade, self.s_cam),
-                            math.remainder(h, 2 * math.pi)))
-        log["v"].append(self.v)
-        log["a"].append(self.a)
-        left = (self.lc_state != "idle" and self.lc_dir < 0) or turn < 0
-        right = (self.lc_state != "idle" and self.lc_dir > 0) or turn > 0
+    def _signals(self, started: str | None) -> DriverSignals:
+        turn = self._turn_side()
         desire = Desire.NONE
         if self.lc_state == "move":
             desire = Desire.LANE_CHANGE_LEFT if self.lc_dir < 0 else Desire.LANE_CHANGE_RIGHT
         elif turn != 0 and self.v < LANE_CHANGE_MIN_SPEED_MPS:
             desire = Desire.TURN_LEFT if turn < 0 else Desire.TURN_RIGHT
-        log["desire"].append(int(desire))
-        log["left"].append(left)
-        log["right"].append(right)
-        log["gas"].append(a_cmd > GAS_PRESSED_MPS2)
-        log["brake"].append(a_cmd < BRAKE_PRESSED_MPS2)
-        log["engaged"].append(self.takeover is None)
-        log["gas_dis"].append(started == "gas")
-        log["brake_dis"].append(started == "brake")
-        log["steer_ovr"].append(started == "steer")
-        log["s_cam"].append(self.s_cam)
-        log["d_cam"].append(self.d_cam)
-
-    def _integrate(self, v_new: float) -> None:
-        """Kinematic bicycle about the rear axle (midpoint rule), then re-project onto the route."""
-        ds = 0.5 * (self.v + v_new) * self.dt_s
-        dyaw = ds * math.tan(self.steer) / WHEELBASE_M
-        self.x += ds * math.cos(self.yaw + 0.5 * dyaw)
-        self.y += ds * math.sin(self.yaw + 0.5 * dyaw)
-        self.yaw += dyaw
-        self.v = v_new
-        self.s_rear, _ = self.route.project(self.x, self.y, self.s_rear + ds)
-        cx = self.x + CAMERA_AHEAD_OF_REAR_AXLE_M * math.cos(self.yaw)
-        cy = self.y + CAMERA_AHEAD_OF_REAR_AXLE_M * math.sin(self.yaw)
-        self.s_cam, self.d_cam = self.route.project(cx, cy, self.s_cam + ds)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The per-frame log as arrays (T, ...)."""
-        return {k: np.asarray(v) for k, v in self.log.items()}
+        return DriverSignals(desire=int(desire),
+                             left_blinker=(self.lc_state != "idle" and self.lc_dir < 0) or turn < 0,
+                             right_blinker=(self.lc_state != "idle" and self.lc_dir > 0) or turn > 0,
+                             engaged=self.takeover is None, gas_disengage=started == "gas",
+                             brake_disengage=started == "brake", steer_override=started == "steer")

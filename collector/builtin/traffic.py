@@ -12,22 +12,20 @@ true speed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 
 from ..scenarios import LeadProfile, sample_range
+from .agents import LATERAL_MARGIN_M, Agents
+from .junction import JunctionGate
 from .world import RoadSurface
 
 LANE_CHANGE_S = (3.0, 5.0)  # duration of a lateral move between lane centres
-LATERAL_MARGIN_M = 0.3  # extra lateral clearance when deciding whether two vehicles share a lane
 SAFE_DECEL_MPS2 = 3.0  # MOBIL safety: the new follower must not have to brake harder than this
 TRAFFIC_LAT_ACCEL_MPS2 = 2.0  # curve speed of other vehicles
-STOP_WAIT_S = 1.0  # minimum standstill at a stop line
-STOPPED_MPS = 0.1
 STOPPED_LEADER_MPS = 0.3  # behind a leader this slow, a vehicle finishes its stop kinematically
-YIELD_TIME_S = 10.0  # a yielding vehicle waits until every priority vehicle is this far (in time) from the box
 
 
 class Behaviour(IntEnum):
@@ -112,126 +110,6 @@ class LeadScript:
         return v0, (-5.0 if self.mode == "dwell" else math.inf)
 
 
-@dataclass(frozen=True)
-class Approach:
-    """One way into a junction along a path, in progress coordinates (``p = direction * s``)."""
-
-    stop_p_m: float  # stop line
-    box_in_p_m: float  # the box every conflicting vehicle must clear
-    box_out_p_m: float
-    must_stop: bool  # stop at the line (all-way stop, or the yielding road of a priority junction)
-
-
-@dataclass
-class Agents:
-    """Every moving thing at one instant, traffic first and the ego (if any) last."""
-
-    path: np.ndarray  # (n,) int
-    direction: np.ndarray  # (n,) +-1
-    p: np.ndarray  # (n,) progress of the box centre (m)
-    d: np.ndarray  # (n,) lateral offset now
-    d_target: np.ndarray  # (n,) lateral offset it is moving to
-    v: np.ndarray
-    a: np.ndarray
-    length: np.ndarray
-    width: np.ndarray
-    present: np.ndarray  # (n,) bool
-    _leaders: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
-
-    def all_leaders(self) -> tuple[np.ndarray, np.ndarray]:
-        """``leaders`` of every agent, computed once per instant (traffic and ego share it)."""
-        if self._leaders is None:
-            self._leaders = self.leaders(np.arange(len(self.p)))
-        return self._leaders
-
-    def leaders(self, rows: np.ndarray, d_probe: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest agent ahead in the same path, direction and lane for each row: (index or -1, gap m).
-
-        A candidate (at its current or target offset) shares the lane when it overlaps laterally with the
-        row's current or target offset; with ``d_probe``, with that offset only (the lane a change would enter).
-        """
-        half = 0.5 * (self.width[rows, None] + self.width[None, :]) + LATERAL_MARGIN_M
-        probes = [d_probe] if d_probe is not None else [self.d[rows], self.d_target[rows]]
-        lane = np.zeros((len(rows), len(self.p)), bool)
-        for probe in probes:
-            lane |= np.abs(self.d[None, :] - probe[:, None]) < half
-            lane |= np.abs(self.d_target[None, :] - probe[:, None]) < half
-        dp = self.p[None, :] - self.p[rows, None]
-        ok = lane & (dp > 0) & self.present[None, :] & (self.path[None, :] == self.path[rows, None])
-        ok &= self.direction[None, :] == self.direction[rows, None]
-        gap = np.where(ok, dp - 0.5 * (self.length[rows, None] + self.length[None, :]), np.inf)
-        idx = np.argmin(gap, axis=1)
-        g = gap[np.arange(len(rows)), idx]
-        return np.where(np.isfinite(g), idx, -1), g
-
-
-class JunctionGate:
-    """Who may enter the junction box: all-way stop (first come, first go) or priority (others yield).
-
-    Each agent with an approach is APPROACHING (must stop at the line if the approach says so), WAITING
-    (stopped at the line since ``arrival_s``), CLEARED (may cross) or DONE (past the box, or no approach).
-    """
-
-    APPROACHING, WAITING, CLEARED, DONE = 0, 1, 2, 3
-
-    def __init__(self, approaches: dict[tuple[int, int], Approach], kind: str):
-        self.approaches, self.kind = approaches, kind  # (path, direction) -> Approach; "all_way_stop"/"priority"
-        self.state = np.zeros(0, np.int64)
-        self.gaps = np.zeros(0)  # per agent, after update(): see _obstacle_gaps
-
-    def _init(self, agents: Agents) -> None:
-        n = len(agents.p)
-        self.arrival_s = np.full(n, np.inf)
-        self.stop_p, self.box_in, self.box_out = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-        must = np.zeros(n, bool)
-        for i in range(n):
-            ap = self.approaches.get((int(agents.path[i]), int(agents.direction[i])))
-            if ap is not None:
-                self.stop_p[i], self.box_in[i], self.box_out[i], must[i] = (ap.stop_p_m, ap.box_in_p_m,
-                                                                             ap.box_out_p_m, ap.must_stop)
-        front = agents.p + 0.5 * agents.length
-        self.state = np.where(must, self.APPROACHING, self.CLEARED)
-        self.state[np.isnan(self.stop_p) | (front > self.stop_p + 0.5)] = self.DONE
-
-    def update(self, t_s: float, agents: Agents) -> None:
-        if len(self.state) != len(agents.p):
-            self._init(agents)
-        front, back = agents.p + 0.5 * agents.length, agents.p - 0.5 * agents.length
-        active = self.state != self.DONE
-        self.state[active & (~agents.present | (back > self.box_out))] = self.DONE
-        arrive = (self.state == self.APPROACHING) & (front > self.stop_p - 2.5) & (agents.v < STOPPED_MPS)
-        self.state[arrive], self.arrival_s[arrive] = self.WAITING, t_s
-        for i in np.flatnonzero((self.state == self.WAITING) & (t_s - self.arrival_s >= STOP_WAIT_S)):
-            if self._may_go(agents, i):
-                self.state[i] = self.CLEARED
-        self.gaps = self._obstacle_gaps(agents)
-
-    def _may_go(self, agents: Agents, i: int) -> bool:
-        others = (agents.path != agents.path[i]) & (self.state != self.DONE)
-        if self.kind == "all_way_stop":
-            first = (self.state == self.WAITING) & (self.arrival_s < self.arrival_s[i])
-            return not np.any(others & ((self.state == self.CLEARED) | first))
-        front = agents.p + 0.5 * agents.length
-        to_box_s = (self.box_in - front) / np.maximum(agents.v, 1.0)
-        blocking = others & (self.state == self.CLEARED) & ((front > self.box_in) | (to_box_s < YIELD_TIME_S))
-        return not np.any(blocking)
-
-    def _obstacle_gaps(self, agents: Agents) -> np.ndarray:
-        """(n,) gap (m) from each agent's front to where it must stand still (stop line or box entry), or inf."""
-        front, back = agents.p + 0.5 * agents.length, agents.p - 0.5 * agents.length
-        gaps = np.full(len(agents.p), np.inf)
-        stopping = (self.state == self.APPROACHING) | (self.state == self.WAITING)
-        gaps[stopping] = (self.stop_p - 0.5 - front)[stopping]
-        cleared = self.state == self.CLEARED
-        inside = cleared & (front > self.box_in - 1.0) & (back < self.box_out)
-        per_path = np.bincount(agents.path[inside], minlength=int(agents.path.max()) + 1)
-        busy = int(inside.sum()) - per_path[agents.path] > 0  # a vehicle from another road is in the box
-        room = self.box_in - 0.5 - front
-        wait = cleared & busy & (room > 0) & (agents.v ** 2 < 2.0 * 5.0 * np.maximum(room, 0.0))
-        gaps[wait] = room[wait]
-        return gaps
-
-
 @dataclass
 class TrafficPath:
     """A road traffic drives on and its reference line's curvature at the road's samples."""
@@ -285,6 +163,7 @@ class Traffic:
         self.lead_index, self.lead_script = lead_index, lead_script
         self.hist = {k: np.zeros((n_frames, len(specs))) for k in ("s", "d", "v", "a")}
         self.hist["present"] = np.zeros((n_frames, len(specs)), bool)
+        self.hist["pose"] = np.zeros((n_frames, len(specs), 6))
 
     @property
     def n(self) -> int:
@@ -301,6 +180,28 @@ class Traffic:
             extra = (0, 1, ego["p"], ego["d"], ego["d_target"], ego["v"], ego["a"], ego["length"], ego["width"], True)
             cols = [np.concatenate([c, np.array([x], dtype=c.dtype)]) for c, x in zip(cols, extra)]
         return Agents(*cols)
+
+    def poses(self, t_s: float) -> np.ndarray:
+        """(M, 6) pose of every vehicle now: the centre of its box's bottom face on the road, yaw along the lane
+        plus the slip of a lane change (from the change's own lateral rate, so nothing looks ahead), pitch = the
+        grade in its direction of travel."""
+        pose = np.zeros((self.n, 6))
+        active = ~np.isnan(self.lc[:, 0])
+        u = np.clip((t_s - np.where(active, self.lc[:, 0], t_s)) / np.where(active, self.lc[:, 3], 1.0), 0.0, 1.0)
+        d_rate = np.where(active, (self.lc[:, 2] - self.lc[:, 1]) * 30.0 * u * u * (1.0 - u) ** 2
+                          / np.where(active, self.lc[:, 3], 1.0), 0.0)  # d/dt of smoothstep5
+        for q, path in enumerate(self.paths):
+            rows = np.flatnonzero(self.path == q)
+            if len(rows) == 0:
+                continue
+            road, s, d, direction = path.surface, self.s[rows], self.d[rows], self.direction[rows]
+            pose[rows, :3] = road.point_at(s, d)
+            heading = np.interp(s, road.s_m, road.heading_unwrapped_rad)
+            slip = np.arctan2(d_rate[rows], np.maximum(self.v[rows], 0.5))
+            yaw = heading + np.where(direction < 0, math.pi, 0.0) + direction * slip
+            pose[rows, 4] = direction * np.interp(s, road.s_m, road.grade_rad)
+            pose[rows, 5] = np.remainder(yaw + math.pi, 2 * math.pi) - math.pi
+        return pose
 
     def _kappa_ref(self, s_m: np.ndarray) -> np.ndarray:
         """(M, ...) curvature of each vehicle's path reference line at arc lengths ``s_m`` (M, ...)."""
@@ -345,7 +246,8 @@ class Traffic:
         acc = self._accel(t_s, agents, gate)
         v_new = np.maximum(self.v + acc * self.dt_s, 0.0)
         acc = (v_new - self.v) / self.dt_s
-        for name, value in (("s", self.s), ("d", self.d), ("v", self.v), ("a", acc), ("present", self.present)):
+        for name, value in (("s", self.s), ("d", self.d), ("v", self.v), ("a", acc), ("present", self.present),
+                            ("pose", self.poses(t_s))):
             self.hist[name][k] = value
         if k % 5 == 0:
             self._lane_changes(k, t_s, agents, acc)

@@ -11,20 +11,21 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin.expert import (
+from sunnypilot_training.collector.builtin.simulation import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
+from sunnypilot_training.collector.builtin.vehicle import (
     BRAKE_PRESSED_MPS2,
-    CAMERA_AHEAD_OF_REAR_AXLE_M,
-    EGO_WIDTH_M,
-    FRONT_AHEAD_OF_REAR_AXLE_M,
+    DEFAULT_VEHICLE,
     GAS_PRESSED_MPS2,
-    LANE_CHANGE_MIN_SPEED_MPS,
-    REAR_BEHIND_REAR_AXLE_M,
     RouteFrame,
 )
-from sunnypilot_training.collector.builtin.simulation import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
+from sunnypilot_training.collector.desire_rules import LANE_CHANGE_MIN_SPEED_MPS
 from sunnypilot_training.collector.scenarios import DriverProfile, get_scenario, scenario_names
 from sunnypilot_training.contract.constants import Desire, LaneLine
 
+CAMERA_AHEAD_OF_REAR_AXLE_M = DEFAULT_VEHICLE.camera_ahead_of_rear_axle_m
+FRONT_AHEAD_OF_REAR_AXLE_M = DEFAULT_VEHICLE.front_ahead_of_rear_axle_m
+REAR_BEHIND_REAR_AXLE_M = DEFAULT_VEHICLE.rear_behind_rear_axle_m
+EGO_WIDTH_M = DEFAULT_VEHICLE.width_m
 CAMERA_SAMPLE = int(np.flatnonzero(LINE_OFFSETS_M == 0.0)[0])  # the line sample beside the camera
 
 
@@ -100,7 +101,8 @@ def test_every_scenario_gives_a_valid_truth(name: str) -> None:
     assert t.camera_height_m == pytest.approx(1.22)
     boxes = ep.vehicle_boxes(0)
     assert len(boxes) == int(t.others_present[0].sum())
-    braking = t.others_accel_mps2 < -1.0
+    braking = np.zeros_like(t.others_present)
+    braking[1:] = t.others_accel_mps2[:-1] < -1.0  # decelerating over the step before this frame
     k, i = np.argwhere(braking & t.others_present)[0] if (braking & t.others_present).any() else (0, None)
     if i is not None:
         present = np.flatnonzero(t.others_present[k])

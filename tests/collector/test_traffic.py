@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin.simulation import sample_vehicle
+from sunnypilot_training.collector.builtin.episode_setup import sample_vehicle
+from sunnypilot_training.collector.builtin.junction import Approach, JunctionGate
 from sunnypilot_training.collector.builtin.traffic import (
     LANE_CHANGE_S,
-    Approach,
     Behaviour,
-    JunctionGate,
     LeadScript,
     Traffic,
     TrafficPath,

@@ -12,32 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from spt_models import make_tiny_checkpoint
 
 from spt_testutil import REPO_ROOT
 from sunnypilot_standin import PARSER_PY, write_checkout
-
-
-def make_tiny_checkpoint(path: Path) -> Path:
-    """A real checkpoint of tiny, untrained models (1 DDIM step, 2 export samples)."""
-    from sunnypilot_training.training.checkpoint import save_atomic
-    from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
-    from sunnypilot_training.training.device import Runtime
-    from sunnypilot_training.training.trainer import RunState, checkpoint_dict, make_models
-
-    settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",
-                                              f"output_dir={path.parent}"]))
-    torch.manual_seed(1)
-    models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
-    state = RunState(run_id="inst0001", stage="policy", epoch=2)
-    return save_atomic(checkpoint_dict(models, state, None, settings_to_dict(settings), "op-0.10.1", None), path)
 
 
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The six modeld files, written by the two script forms running side by side (as a user would)."""
     base = tmp_path_factory.mktemp("install-export")
-    ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt")
+    ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt", run_id="inst0001", epoch=2, seed=1,
+                                fitted=False)
     out = base / "models"
     procs = []
     for model in ("vision", "policy"):

@@ -1,4 +1,4 @@
-"""Export test fixtures: one tiny real checkpoint and one real export (via `sptrain export`) per session."""
+"""Tiny real checkpoints and exports for the tests (export, install, closed-loop driving)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from sunnypilot_training.cli import export_cmd
 from sunnypilot_training.errors import run_guarded
+from sunnypilot_training.training.checkpoint import save_atomic, weights_hash
+from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
+from sunnypilot_training.training.device import Runtime
+from sunnypilot_training.training.trainer import RunState, checkpoint_dict, make_models
 
 RUN_ID, EPOCH = "tiny0001", 3
 
@@ -31,43 +34,30 @@ def fitted_label_stats(n: int = 32, seed: int = 0) -> tuple[dict[str, np.ndarray
     return vision, plans
 
 
-def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = ()) -> Path:
-    """A real checkpoint of tiny models (1 DDIM step, 2 export samples) with fitted normalisers, untrained."""
-    from sunnypilot_training.training.checkpoint import save_atomic, weights_hash
-    from sunnypilot_training.training.config import load_config, settings_from_cfg, settings_to_dict
-    from sunnypilot_training.training.device import Runtime
-    from sunnypilot_training.training.trainer import RunState, checkpoint_dict, make_models
-
+def make_tiny_checkpoint(path: Path, overrides: tuple[str, ...] = (), run_id: str = RUN_ID, epoch: int = EPOCH,
+                         seed: int = 0, fitted: bool = True) -> Path:
+    """A real checkpoint of tiny untrained models (1 DDIM step, 2 export samples); ``fitted``: normalisers fitted to
+    plausible labels and the checkpoint names the vision weights its policy trained on (as after the policy stage)."""
     settings = settings_from_cfg(load_config(["diffusion.steps=1", "diffusion.export_samples=2",
                                               f"output_dir={path.parent}", *overrides]))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
-    vision_labels, plans = fitted_label_stats()
-    models.vision.fit_normalizers(vision_labels)
-    models.policy.fit_normalizers(plans)
-    models.vision_ema.model.load_state_dict(models.vision.state_dict())
-    models.policy_ema.model.load_state_dict(models.policy.state_dict())
-    state = RunState(run_id=RUN_ID, stage="policy", epoch=EPOCH)
-    key = weights_hash(models.vision_ema.model)  # a policy-stage checkpoint names the vision weights it trained on
+    key = None
+    if fitted:
+        vision_labels, plans = fitted_label_stats()
+        models.vision.fit_normalizers(vision_labels)
+        models.policy.fit_normalizers(plans)
+        models.vision_ema.model.load_state_dict(models.vision.state_dict())
+        models.policy_ema.model.load_state_dict(models.policy.state_dict())
+        key = weights_hash(models.vision_ema.model)  # a policy-stage checkpoint names the vision weights it used
+    state = RunState(run_id=run_id, stage="policy", epoch=epoch)
     ckpt = checkpoint_dict(models, state, None, settings_to_dict(settings), settings.contract.profile, key)
     return save_atomic(ckpt, path)
 
 
-def sptrain(argv: list[str]) -> int:
-    """`sptrain export ...` through its own parser (the command's registration in cli/main.py is the lead's)."""
+def sptrain_export(argv: list[str]) -> int:
+    """`sptrain export ...` through the command's own parser."""
     parser = argparse.ArgumentParser(prog="sptrain")
     export_cmd.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return run_guarded(f"sptrain {args.command}", args.func, args)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoints" / "epoch_0003.pt")
-
-
-@pytest.fixture(scope="session")
-def export_dir(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "models"
-    assert sptrain(["export", str(tiny_checkpoint), "--out-dir", str(out)]) == 0
-    return out
