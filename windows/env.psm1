@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-PowerShell functions over the sptrain command line: the virtual environment, CARLA, collect, train, export, install.
+PowerShell functions over the sptrain command line: virtual environment, CARLA, collect, train, export, drive, install.
 
 .DESCRIPTION
 Import this module to work with sunnypilot-training from a PowerShell prompt. Every function finds this repository's
@@ -219,6 +219,89 @@ function Export-DrivingModel {
     Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
 }
 
+function Test-DrivingModel {
+    <#
+    .SYNOPSIS
+    Drives an exported model, or a reference driver, through the closed-loop road tests (sptrain drive).
+
+    .DESCRIPTION
+    Runs `sptrain drive EXPORT_DIR --suite S --out DIR` (or `--driver NAME` instead of the export folder) plus the
+    options given: the built-in simulator renders what the car sees, the model runs as modeld runs it, openpilot-style
+    controls steer the car, and so on, every 50 ms. Writes drive.json (every number), DRIVE.md (the summary table with
+    plots and videos), a top-down plot of the paths per suite and GIFs of the worst runs into -Output. The suites and
+    their pass criteria are described in docs\driving.md. The same command drives the same roads, traffic and lighting.
+
+    .PARAMETER ExportDir
+    The model to test: a folder written by Export-DrivingModel / sptrain export.
+
+    .PARAMETER Driver
+    A reference driver instead of a model: expert, straight or constant-curvature. Exact case.
+
+    .PARAMETER Suite
+    Which suite: lane_keep, lane_change, follow or all (default all). Exact case.
+
+    .PARAMETER Runs
+    Only the first N runs of each suite (default: all of them).
+
+    .PARAMETER Seed
+    Seed of the runs' episodes (default 0).
+
+    .PARAMETER Seconds
+    Cut every run to this many seconds (default: the suite's length).
+
+    .PARAMETER Runtime
+    onnxruntime (default) runs the ONNX files, tinygrad the tinygrad pickles. Exact case.
+
+    .PARAMETER Workers
+    Runs in parallel processes (default 1).
+
+    .PARAMETER Videos
+    GIFs of the worst runs per suite (default 2; 0 for none).
+
+    .PARAMETER Output
+    Folder for drive.json, DRIVE.md, the plots and the videos (created).
+
+    .EXAMPLE
+    Test-DrivingModel -ExportDir runs\urban\export -Output runs\urban\drive
+
+    .EXAMPLE
+    Test-DrivingModel -Driver expert -Suite lane_keep -Runs 6 -Output runs\drive-expert
+
+    .EXAMPLE
+    Test-DrivingModel -ExportDir runs\urban\export -Suite lane_change -Runtime tinygrad -Workers 2 -Output runs\urban\drive-tinygrad
+    #>
+    [CmdletBinding(DefaultParameterSetName = 'Model')]
+    param(
+        [Parameter(Mandatory = $true, Position = 0, ParameterSetName = 'Model')]
+        [ValidateNotNullOrEmpty()][string]$ExportDir,
+        [Parameter(Mandatory = $true, ParameterSetName = 'Driver')]
+        [ValidateSet('expert', 'straight', 'constant-curvature', IgnoreCase = $false)][string]$Driver,
+        [ValidateSet('lane_keep', 'lane_change', 'follow', 'all', IgnoreCase = $false)][string]$Suite = 'all',
+        [ValidateRange(1, 1000000)][int]$Runs,
+        [ValidateRange(0, 2147483647)][int]$Seed,
+        [ValidateRange(0.1, 3600.0)][double]$Seconds,
+        [ValidateSet('onnxruntime', 'tinygrad', IgnoreCase = $false)][string]$Runtime,
+        [ValidateRange(1, 64)][int]$Workers,
+        [ValidateRange(0, 100)][int]$Videos,
+        [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Output
+    )
+    $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'drive')
+    if ($PSCmdlet.ParameterSetName -eq 'Model') {
+        $CliArgs += @($ExportDir)
+    }
+    else {
+        $CliArgs += @('--driver', $Driver)
+    }
+    $CliArgs += @('--suite', $Suite, '--out', $Output)
+    if ($PSBoundParameters.ContainsKey('Runs')) { $CliArgs += @('--runs', $Runs) }
+    if ($PSBoundParameters.ContainsKey('Seed')) { $CliArgs += @('--seed', $Seed) }
+    if ($PSBoundParameters.ContainsKey('Seconds')) { $CliArgs += @('--seconds', $Seconds) }
+    if ($PSBoundParameters.ContainsKey('Runtime')) { $CliArgs += @('--runtime', $Runtime) }
+    if ($PSBoundParameters.ContainsKey('Workers')) { $CliArgs += @('--workers', $Workers) }
+    if ($PSBoundParameters.ContainsKey('Videos')) { $CliArgs += @('--videos', $Videos) }
+    Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
+}
+
 function Install-DrivingModel {
     <#
     .SYNOPSIS
@@ -339,6 +422,7 @@ Export-ModuleMember -Function @(
     'Invoke-Collector',
     'Invoke-Trainer',
     'Export-DrivingModel',
+    'Test-DrivingModel',
     'Install-DrivingModel',
     'Test-TrainingEnv'
 )

@@ -1,14 +1,16 @@
 <#
 .SYNOPSIS
-The whole job in one command: collect, train, export, evaluate and optionally install (thin wrapper over
-`sptrain pipeline`).
+The whole job in one command: collect, train, export, evaluate, run the closed-loop road tests and optionally
+install (thin wrapper over `sptrain pipeline`).
 
 .DESCRIPTION
 Finds this repository's virtual environment and runs `python -m sunnypilot_training.cli.main pipeline ...` once,
 passing only the parameters you give (everything else takes the pipeline's defaults, see `sptrain pipeline --help`).
 Layout under -OutputDir (default artifacts\pipeline): data\train and data\val (shards), train\ (checkpoints, metrics,
-plots), export\ (modeld-named files, unless -ExportDir), evaluation.json and REPORT.md. Running the same command
-again reuses what exists: complete shards are skipped and training resumes from its last checkpoint.
+plots), export\ (modeld-named files, unless -ExportDir), evaluation.json, drive\ (the closed-loop road tests:
+drive.json, DRIVE.md, path plots and videos of the worst runs; see Test-DrivingModel of windows\env.psm1) and
+REPORT.md. Running the same command again reuses what exists: complete shards are skipped and training resumes from
+its last checkpoint.
 
 .PARAMETER Scenario
 Scenario to drive, e.g. curvy_road (the pipeline's default), highway_follow, urban_intersection.
@@ -35,7 +37,10 @@ Use the shards already in <OutputDir>\data.
 Use the last checkpoint in <OutputDir>\train.
 
 .PARAMETER SkipExport
-Stop after training.
+Stop after training (no export, evaluation or road tests).
+
+.PARAMETER SkipDrive
+Skip the closed-loop road tests after the evaluation (the report then has no closed-loop section).
 
 .PARAMETER InstallModels
 Install the exported models (with backup and smoke test) into -SunnypilotRoot or -ModelsDir.
@@ -74,6 +79,9 @@ Hydra overrides passed to training, key=value each, e.g. 'training.vision_epochs
 .\windows\run_full_training.ps1 -Preset full -Simulator carla -Scenario urban_intersection -OutputDir D:\runs\urban -KeepCarlaRunning
 
 .EXAMPLE
+.\windows\run_full_training.ps1 -Preset full -OutputDir D:\runs\curvy -SkipDrive
+
+.EXAMPLE
 .\windows\run_full_training.ps1 -OutputDir D:\runs\urban -SkipDataCollection -SkipTraining -InstallModels -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot
 #>
 [CmdletBinding()]
@@ -87,6 +95,7 @@ param(
     [switch]$SkipDataCollection,
     [switch]$SkipTraining,
     [switch]$SkipExport,
+    [switch]$SkipDrive,
     [switch]$InstallModels,
     [switch]$KeepCarlaRunning,
     [ValidateSet('builtin', 'carla', 'auto', IgnoreCase = $false)][string]$Simulator,
@@ -116,6 +125,7 @@ if ($PSBoundParameters.ContainsKey('CheckpointPath')) { $CliArgs += @('--checkpo
 if ($SkipDataCollection) { $CliArgs += '--skip-collect' }
 if ($SkipTraining) { $CliArgs += '--skip-train' }
 if ($SkipExport) { $CliArgs += '--skip-export' }
+if ($SkipDrive) { $CliArgs += '--skip-drive' }
 if ($InstallModels) { $CliArgs += '--install' }
 if ($KeepCarlaRunning) { $CliArgs += '--keep-carla-running' }
 if ($PSBoundParameters.ContainsKey('Simulator')) { $CliArgs += @('--simulator', $Simulator) }

@@ -1,7 +1,8 @@
 """The Windows PowerShell layer, checked statically (no PowerShell runs here): windows/*.ps1, windows/*.psm1 and
 integration/replace_models.ps1 parse, their parameters are the documented ones with help, they follow the house
 style, use no PowerShell 7-only syntax, and every ``sptrain`` sub-command and flag they pass exists in the real
-parser (``build_parser()``), as does every command docs/windows.md shows.
+parser (``build_parser()``), as does every command docs/windows.md shows; each wrapper passes exactly its
+documented flags and positional arguments.
 
 Shared helpers live once, in windows/common.psm1 (the native-command runner, the venv python lookup, the repository
 root): no other script defines a function of the same name, starts a program itself or looks for the venv, every
@@ -43,8 +44,8 @@ SCRIPT_PARAMETERS = {
     "windows/setup_env.ps1": ["InstallCUDA", "PythonVersion", "CarlaRoot"],
     "windows/run_full_training.ps1": [
         "Scenario", "TrainEpisodes", "ValEpisodes", "OutputDir", "ExportDir", "CheckpointPath", "SkipDataCollection",
-        "SkipTraining", "SkipExport", "InstallModels", "KeepCarlaRunning", "Simulator", "SunnypilotRoot", "ModelsDir",
-        "Preset", "Seed", "CarlaRoot", "CarlaPort", "Overrides",
+        "SkipTraining", "SkipExport", "SkipDrive", "InstallModels", "KeepCarlaRunning", "Simulator", "SunnypilotRoot",
+        "ModelsDir", "Preset", "Seed", "CarlaRoot", "CarlaPort", "Overrides",
     ],
     "windows/env.psm1": [],
     "windows/common.psm1": [],
@@ -54,7 +55,20 @@ SCRIPT_PARAMETERS = {
     ],
 }  # fmt: skip
 EXPORTED = ["Enter-TrainingEnv", "Invoke-Carla", "Invoke-Collector", "Invoke-Trainer", "Export-DrivingModel",
-            "Install-DrivingModel", "Test-TrainingEnv"]  # fmt: skip
+            "Test-DrivingModel", "Install-DrivingModel", "Test-TrainingEnv"]  # fmt: skip
+# The documented parameters of each function windows/env.psm1 defines (it exports them all), in order.
+FUNCTION_PARAMETERS = {
+    "Enter-TrainingEnv": [],
+    "Invoke-Carla": ["Action", "Port", "CarlaRoot", "Workers", "Quality"],
+    "Invoke-Collector": ["Scenario", "Episodes", "Output", "Simulator", "Port", "Workers", "Seed"],
+    "Invoke-Trainer": ["Data", "Output", "Resume", "Overrides"],
+    "Export-DrivingModel": ["Checkpoint", "ExportDir"],
+    "Test-DrivingModel": ["ExportDir", "Driver", "Suite", "Runs", "Seed", "Seconds", "Runtime", "Workers", "Videos",
+                          "Output"],
+    "Install-DrivingModel": ["ExportDir", "VisionTinygrad", "VisionMetadata", "PolicyTinygrad", "PolicyMetadata",
+                             "VisionOnnx", "PolicyOnnx", "SunnypilotRoot", "ModelsDir", "DryRun", "Restore"],
+    "Test-TrainingEnv": ["OutputDir"],
+}  # fmt: skip
 # The shared helpers: defined in windows/common.psm1 and nowhere else.
 COMMON_EXPORTED = ["Get-RepositoryRoot", "Invoke-NativeCommand", "Get-TrainingPython"]
 # The scripts that call sptrain themselves (the others go through these: replace_models.ps1 through env.psm1).
@@ -70,18 +84,28 @@ COMMON_PARAMETERS = {"Verbose", "Debug", "ErrorAction", "WarningAction", "Inform
 EXPECTED_CALLS = {
     ("windows/run_full_training.ps1", None): ("pipeline", {
         "--scenario", "--train-episodes", "--val-episodes", "--output-dir", "--export-dir", "--checkpoint",
-        "--skip-collect", "--skip-train", "--skip-export", "--install", "--keep-carla-running", "--simulator",
-        "--sunnypilot-root", "--models-dir", "--preset", "--seed", "--carla-root", "--carla-port"}),
+        "--skip-collect", "--skip-train", "--skip-export", "--skip-drive", "--install", "--keep-carla-running",
+        "--simulator", "--sunnypilot-root", "--models-dir", "--preset", "--seed", "--carla-root", "--carla-port"}),
     ("windows/env.psm1", "Invoke-Carla"): ("carla", {"--port", "--carla-root", "--workers", "--quality"}),
     ("windows/env.psm1", "Invoke-Collector"): ("collect", {
         "--simulator", "--scenario", "--episodes", "--output", "--port", "--workers", "--seed"}),
     ("windows/env.psm1", "Invoke-Trainer"): ("train", {"--data", "--output-dir", "--resume"}),
     ("windows/env.psm1", "Export-DrivingModel"): ("export", {"--out-dir"}),
+    ("windows/env.psm1", "Test-DrivingModel"): ("drive", {
+        "--driver", "--suite", "--runs", "--seed", "--seconds", "--runtime", "--workers", "--videos", "--out"}),
     ("windows/env.psm1", "Install-DrivingModel"): ("install", {
         "--from-dir", "--vision-tinygrad", "--vision-metadata", "--policy-tinygrad", "--policy-metadata",
         "--vision-onnx", "--policy-onnx", "--sunnypilot-root", "--models-dir", "--dry-run", "--restore"}),
     ("windows/env.psm1", "Test-TrainingEnv"): ("doctor", {"--output-dir"}),
 }  # fmt: skip
+# What each wrapper passes besides flags and their values (positional arguments, as spelled); none where not listed.
+EXPECTED_POSITIONALS = {
+    ("windows/run_full_training.ps1", None): ["$Overrides"],
+    ("windows/env.psm1", "Invoke-Carla"): ["$Action.ToLowerInvariant()"],
+    ("windows/env.psm1", "Invoke-Trainer"): ["$Overrides"],
+    ("windows/env.psm1", "Export-DrivingModel"): ["$Checkpoint"],
+    ("windows/env.psm1", "Test-DrivingModel"): ["$ExportDir"],
+}
 # Approved PowerShell verbs (Get-Verb) that these scripts may use.
 APPROVED_VERBS = {"ConvertTo", "Enter", "Exit", "Export", "Find", "Get", "Import", "Install", "Invoke", "New",
                   "Remove", "Set", "Start", "Stop", "Test", "Uninstall"}  # fmt: skip
@@ -172,14 +196,20 @@ class SptrainCall:
     action: Node | None  # the element after the sub-command (carla's action)
     flags: list[str] = field(default_factory=list)
     values: list[tuple[str, Node]] = field(default_factory=list)  # (flag, the element after it)
+    positionals: list[str] = field(default_factory=list)  # elements neither a flag nor right after one (one add)
 
     def add(self, items: list[Node]) -> None:
+        after_flag = False
         for i, item in enumerate(items):
             value = _literal(item)
-            if value is not None and value.startswith("--"):
+            is_flag = value is not None and value.startswith("--")
+            if is_flag:
                 self.flags.append(value)
                 if i + 1 < len(items):
                     self.values.append((value, items[i + 1]))
+            elif not after_flag:
+                self.positionals.append(item.text.decode())
+            after_flag = is_flag
 
 
 @dataclass
@@ -603,6 +633,33 @@ def test_wrappers_pass_the_documented_flags(key, expected) -> None:
     rel, function = key
     calls = [c for c in analyse(_parse((REPO_ROOT / rel).read_bytes())).calls if c.function == function]
     assert [(c.command, set(c.flags)) for c in calls] == [expected]
+    assert calls[0].positionals == EXPECTED_POSITIONALS.get(key, [])
+
+
+def test_every_sptrain_call_is_expected() -> None:
+    """Each wrapper's call has its documented mapping (setup_env.ps1 only asks sptrain doctor during installation)."""
+    found = {(rel, c.function) for rel in SPTRAIN_CALLERS if rel != "windows/setup_env.ps1"
+             for c in analyse(_parse((REPO_ROOT / rel).read_bytes())).calls}  # fmt: skip
+    assert found == set(EXPECTED_CALLS) and set(EXPECTED_POSITIONALS) <= found
+
+
+def test_env_module_functions_take_the_documented_parameters() -> None:
+    functions = _functions(_parse(ENV_MODULE.read_bytes()))
+    assert {name: list(_parameters(f)) for name, f in functions.items()} == FUNCTION_PARAMETERS
+
+
+def test_drive_wrapper_takes_a_model_or_a_reference_driver(commands) -> None:
+    drive = _functions(_parse(ENV_MODULE.read_bytes()))["Test-DrivingModel"]
+    params = _parameters(drive)
+    assert _default_set(drive) == "Model"
+    assert _signature(params["ExportDir"]) == (["string"], ["Model"], True)
+    assert _signature(params["Driver"]) == (["string"], ["Driver"], True)
+    assert _signature(params["Output"]) == (["string"], [], True)
+    parser = commands["drive"]
+    choices = {a.option_strings[0]: list(a.choices) for a in parser._actions if a.option_strings and a.choices}
+    for param, flag in (("Driver", "--driver"), ("Suite", "--suite"), ("Runtime", "--runtime")):
+        assert _validate_set(drive, param) == (choices[flag], True), param  # every choice, exact case
+    assert [a.dest for a in parser._actions if not a.option_strings] == ["export_dir"]  # $ExportDir is positional
 
 
 def _exports(tree: Node) -> list[str]:
@@ -645,6 +702,7 @@ def test_the_flag_checks_catch_wrong_flags(commands) -> None:
     analysis = analyse(_parse(BAD_SNIPPET))
     pipeline = next(c for c in analysis.calls if c.command == "pipeline")
     assert pipeline.flags == ["--scenario", "--simulator", "--no-such-flag"]
+    assert pipeline.positionals == ["$Extra"]  # 'x' and 1 are flag values; the side array, added alone, is not
     found = problems(analysis, commands)
     assert any("no flag --no-such-flag" in p for p in found), found
     assert any("--simulator may get ['nope']" in p for p in found), found
@@ -753,7 +811,7 @@ def test_docs_show_only_commands_that_exist(commands) -> None:
     assert wrong == []
     assert set(EXPORTED) | {"setup_env.ps1", "run_full_training.ps1", "replace_models.ps1"} <= seen, seen
     assert {"sptrain inspect", "sptrain carla", "sptrain doctor", "sptrain collect", "sptrain train",
-            "sptrain export"} <= seen, seen  # fmt: skip
+            "sptrain export", "sptrain drive"} <= seen, seen  # fmt: skip
 
 
 def test_the_docs_check_catches_a_wrong_command(commands) -> None:
