@@ -17,21 +17,23 @@ from spt_testutil import REPO_ROOT
 
 PACKAGE = "sunnypilot_training"
 BASE_MODULES = ("errors", "fileio")  # standard library only; every layer may import them
-LAYERS = ("contract", "episodes", "collector", "evaluation", "training", "export", "integration", "cli")
-SCRIPT_FOLDERS = ("collector", "training", "export", "integration", "contract", "episodes", "evaluation", "windows")
+LAYERS = ("contract", "episodes", "collector", "evaluation", "driving", "training", "export", "integration", "cli")
+SCRIPT_FOLDERS = ("collector", "training", "export", "integration", "contract", "episodes", "evaluation", "driving",
+                  "windows")
 # What each layer may import of ours (besides itself and the base modules); the house style's layering.
 ALLOWED = {
     "contract": set(),
     "episodes": {"contract"},
     "collector": {"contract", "episodes"},
     "evaluation": {"contract", "episodes"},
+    "driving": {"contract", "episodes", "collector", "evaluation"},
     "training": {"contract", "episodes", "evaluation"},
     "export": {"contract", "training", "evaluation"},
     "integration": {"contract"},
     "cli": set(LAYERS),
 }
 FORBIDDEN_THIRD_PARTY = {"integration": {"torch"}, "collector": {"torch"}, "episodes": {"torch"},
-                         "evaluation": {"torch"}, "contract": {"torch", "zarr"}}
+                         "evaluation": {"torch"}, "driving": {"torch"}, "contract": {"torch", "zarr"}}
 # Script entry points: a file run as `python <layer>/<script>.py` that only hands its arguments to the CLI.
 SCRIPT_ENTRY_POINTS = {"collector/collect_data.py": {"cli"}}
 # Sub-layers: training's models never import the data pipeline; export rebuilds models without the trainer.
