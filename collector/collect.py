@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ from .backend_api import EpisodeResult, EpisodeSpec, SimulatorBackend
 from .builtin import builtin_backend
 from .carla_backend import carla_backend
 from .scenarios import get_scenario
+
+# progress bars share a thread lock: tqdm's default process lock leaks a semaphore when worker processes are spawned
+tqdm.set_lock(threading.RLock())
 
 BACKENDS: dict[str, SimulatorBackend] = {b.name: b for b in (builtin_backend.BACKEND, carla_backend.BACKEND)}
 SIMULATORS = tuple(BACKENDS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from ..fileio import atomic_write_text
 from .drivers import REFERENCE_DRIVERS, ModelDriver, reference_driver
 from .harness import drive_run
 from .suites import RoadTest, road_tests, suite_names
+
+# progress bars share a thread lock: tqdm's default process lock leaks a semaphore when worker processes are spawned
+tqdm.set_lock(threading.RLock())
 
 
 @dataclass(frozen=True)
