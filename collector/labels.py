@@ -36,6 +36,8 @@ LEAD_RANGE_M = 200.0  # a vehicle further than this is not a lead
 LEAD_LANE_MARGIN_M = 0.3  # a lead's centre may sit this far outside its lane lines (lane changes)
 HARD_BRAKE_MPS2 = (3.0, 4.0, 5.0)  # hardBrake3 / 4 / 5 thresholds (deceleration)
 ROAD_FIT_RANGE_M = (0.0, 10.0)  # where road_transform's plane is fitted
+MAX_EXTENSION_DYDX = 1.0  # a line continued past where its lane turns away goes sideways at most 45 degrees
+MAX_GRADE = 0.12  # ... and climbs or falls at most like the steepest road
 
 
 # --- ego kinematics -------------------------------------------------------------------------------------
@@ -97,36 +99,47 @@ def _to_device(points_w: np.ndarray, pos: np.ndarray, rot: np.ndarray) -> np.nda
 def _line_at_x(points_d: np.ndarray) -> np.ndarray:
     """(33, 2) y, z of a device-frame polyline (K, 3) at X_IDXS.
 
-    Uses the stretch where x increases from the first sample; beyond its last x (the lane turns away or
-    ends) y and z are extended linearly from the last 10 m (see docs/labels.md).
+    Uses the stretch where x increases from the first sample. Beyond its last x (the lane turns away, e.g. through a
+    junction's connector) the line continues straight from its last point: sideways at its final slope dy/dx, at
+    most ``MAX_EXTENSION_DYDX``, and up or down at the grade it had per metre travelled (dz/ds, at most
+    ``MAX_GRADE``), so heights stay on a plausible road surface (see docs/labels.md).
     """
     x = points_d[:, 0]
     stop = len(x)
-    dx = np.diff(x)
-    bad = np.nonzero(dx <= 1e-6)[0]
+    bad = np.nonzero(np.diff(x) <= 1e-6)[0]
     if len(bad):
         stop = int(bad[0]) + 1
-    x, yz = x[:stop], points_d[:stop, 1:]
+    x, y, z = x[:stop], points_d[:stop, 1], points_d[:stop, 2]
     out = np.empty((IDX_N, 2))
-    for k in range(2):
-        out[:, k] = np.interp(X_IDXS, x, yz[:, k])
+    out[:, 0] = np.interp(X_IDXS, x, y)
+    out[:, 1] = np.interp(X_IDXS, x, z)
     beyond = X_IDXS > x[-1]
     if beyond.any() and stop >= 2:
-        j = max(0, int(np.searchsorted(x, x[-1] - 10.0)) - 1)
-        j = min(j, stop - 2)
-        slope = (yz[-1] - yz[j]) / max(x[-1] - x[j], 1e-3)  # (2,)
-        out[beyond] = yz[-1] + np.outer(X_IDXS[beyond] - x[-1], slope)
+        j = min(max(0, int(np.searchsorted(x, x[-1] - 10.0)) - 1), stop - 2)
+        seg = points_d[stop - 1] - points_d[j]  # the last ~10 m
+        dydx = float(np.clip(seg[1] / max(seg[0], 1e-3), -MAX_EXTENSION_DYDX, MAX_EXTENSION_DYDX))
+        dzds = float(np.clip(seg[2] / max(np.linalg.norm(seg), 1e-3), -MAX_GRADE, MAX_GRADE))
+        dx = X_IDXS[beyond] - x[-1]
+        out[beyond, 0] = y[-1] + dydx * dx
+        out[beyond, 1] = z[-1] + dzds * dx
+    return out
+
+
+def order_lines(lines: np.ndarray) -> np.ndarray:
+    """(L, 33, 2) lines ordered left to right at every x (y never decreases from one line to the next): where two
+    continued lines would cross, the right one is held at the left one's y."""
+    out = lines.copy()
+    out[:, :, 0] = np.maximum.accumulate(out[:, :, 0], axis=0)
     return out
 
 
 def line_labels(lines_ned: np.ndarray, kin: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, L, 33, 2) y, z at X_IDXS of L world polylines per frame (T, L, K, 3)."""
+    """(T, L, 33, 2) y, z at X_IDXS of L world polylines per frame (T, L, K, 3), ordered left to right."""
     T, L = lines_ned.shape[:2]
     out = np.zeros((T, L, IDX_N, 2), dtype=np.float32)
     for t in range(T):
         local = _to_device(lines_ned[t], kin["pos"][t], kin["rot"][t])  # (L, K, 3)
-        for i in range(L):
-            out[t, i] = _line_at_x(local[i])
+        out[t] = order_lines(np.stack([_line_at_x(local[i]) for i in range(L)]))
     return out
 
 
