@@ -36,6 +36,7 @@ LEAD_RANGE_M = 200.0  # a vehicle further than this is not a lead
 LEAD_LANE_MARGIN_M = 0.3  # a lead's centre may sit this far outside its lane lines (lane changes)
 HARD_BRAKE_MPS2 = (3.0, 4.0, 5.0)  # hardBrake3 / 4 / 5 thresholds (deceleration)
 ROAD_FIT_RANGE_M = (0.0, 10.0)  # where road_transform's plane is fitted
+FORWARD_FRACTION = 0.5  # a line counts while x grows by at least this part of each step along it
 MAX_EXTENSION_DYDX = 1.0  # a line continued past where its lane turns away goes sideways at most 45 degrees
 MAX_GRADE = 0.12  # ... and climbs or falls at most like the steepest road
 
@@ -99,14 +100,16 @@ def _to_device(points_w: np.ndarray, pos: np.ndarray, rot: np.ndarray) -> np.nda
 def _line_at_x(points_d: np.ndarray) -> np.ndarray:
     """(33, 2) y, z of a device-frame polyline (K, 3) at X_IDXS.
 
-    Uses the stretch where x increases from the first sample. Beyond its last x (the lane turns away, e.g. through a
-    junction's connector) the line continues straight from its last point: sideways at its final slope dy/dx, at
+    Uses the stretch from the first sample while the line heads forward (within 60 degrees of the x axis: x grows by
+    at least half of each step along the line). Beyond its last x (the lane turns away, e.g. through a junction's
+    connector) the line continues straight from its last point: sideways at its final slope dy/dx, at
     most ``MAX_EXTENSION_DYDX``, and up or down at the grade it had per metre travelled (dz/ds, at most
     ``MAX_GRADE``), so heights stay on a plausible road surface (see docs/labels.md).
     """
     x = points_d[:, 0]
     stop = len(x)
-    bad = np.nonzero(np.diff(x) <= 1e-6)[0]
+    steps = np.diff(points_d, axis=0)  # (K-1, 3)
+    bad = np.nonzero(steps[:, 0] < FORWARD_FRACTION * np.linalg.norm(steps, axis=1) + 1e-6)[0]
     if len(bad):
         stop = int(bad[0]) + 1
     x, y, z = x[:stop], points_d[:stop, 1], points_d[:stop, 2]

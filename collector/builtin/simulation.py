@@ -17,8 +17,8 @@ Truth conventions (world NED, z down; see ``collector/episode_truth.py``):
   arc lengths ``s_camera + LINE_OFFSETS_M`` (10 m behind to 230 m ahead, 1 m steps), through a junction's
   connector too. Boundaries that are not painted (beyond the road, or inside the junction) are still given
   at their geometric offset. They coincide with the world's ``Marking`` offsets.
-* ``lines_exist[t, i]``: a marking is painted at that offset over at least half of the 50 m of route ahead
-  of the camera (``LINE_EXIST_AHEAD_M``, 1 m samples). ``edges_ned``: the route's pavement edges, same samples.
+* ``lines_exist[t, i]``: a marking is painted at that offset over at least half of the 30 m of route ahead
+  of the camera (``LINE_EXIST_AHEAD_M`` = 30 m, 1 m samples). ``edges_ned``: the route's pavement edges, same samples.
 * ``ego_pose_ned``: the camera, ``CAMERA_HEIGHT_M`` above the route's road surface, roll 0 (roads have no
   bank), pitch = the road's grade (nose up positive), yaw = the car's heading. Others: the centre of the box's
   bottom face on the road, yaw along the lane (plus the lane-change slip), pitch = grade in its direction.
@@ -43,7 +43,7 @@ from .vehicle import BRAKE_PRESSED_MPS2, GAS_PRESSED_MPS2, DriveCommand, RouteFr
 from .world import Lighting, RoadSurface, VehicleBox, World
 
 LINE_OFFSETS_M = np.arange(-10.0, 231.0, 1.0)  # (K,) sample offsets along the route from the camera
-LINE_EXIST_AHEAD_M = 50.0
+LINE_EXIST_AHEAD_M = 30.0  # a line exists when its marking is painted over at least half of the next 30 m
 BRAKE_LIGHT_MPS2 = -1.0
 EGO_LOG_KEYS = ("pose", "v", "a", "desire", "left", "right", "gas", "brake", "engaged", "gas_dis", "brake_dis",
                 "steer_ovr", "s_cam", "d_cam")
@@ -231,7 +231,7 @@ def lane_geometry(net: RoadNetwork, s_cam_m: np.ndarray, d_cam_m: np.ndarray) ->
     s = s_cam_m[:, None] + LINE_OFFSETS_M[None, :]  # (T, K)
     lines = route.point_at(s[:, None, :], (js * w)[:, :, None])  # (T, 4, K, 3)
     edges = route.point_at(s[:, None, :], np.array([route.left_edge_m, route.right_edge_m])[None, :, None])
-    ahead = s_cam_m[:, None] + np.arange(0.0, LINE_EXIST_AHEAD_M, 1.0)[None, :]  # (T, 50)
+    ahead = s_cam_m[:, None] + np.arange(0.0, LINE_EXIST_AHEAD_M, 1.0)[None, :]  # (T, 30)
     exist = np.zeros(js.shape, bool)
     for j in np.unique(js):
         cover = _painted(route, float(j * w), ahead).mean(axis=1)  # (T,)

@@ -132,3 +132,24 @@ def test_valid_mask_and_shapes() -> None:
         assert out[key].dtype == np.float32
     assert set(out) == set(LABEL_KEYS)
     np.testing.assert_array_equal(out["traffic_convention"][0], [1, 0])
+
+
+@pytest.mark.parametrize("scenario", ["highway_follow", "urban_intersection", "suburban_four_way_stop", "curvy_road",
+                                      "lane_change", "stop_and_go"])
+def test_lane_lines_stay_ordered_and_on_a_plausible_road_in_every_scenario(scenario: str) -> None:
+    """Through junction turns too: the four lines never cross, the painted ego lane keeps a lane's width near the
+    car, and heights stay on a road no steeper than 12 % (the camera above the road at x = 0)."""
+    from sunnypilot_training.collector.builtin.simulation import simulate_episode
+
+    episode = simulate_episode(scenario, 3, 0, 30.0)
+    out = labels.compute_labels(episode.truth)
+    lanes, painted = out["lane_lines"], out["lane_lines_prob"]  # (T, 4, 33, 2), (T, 4)
+    y, z = lanes[..., 0], lanes[..., 1]
+    assert (np.diff(y, axis=1) >= -1e-4).all()  # far-left <= left <= right <= far-right everywhere
+    near = X_IDXS <= 30.0
+    both = (painted[:, LaneLine.LEFT] > 0.5) & (painted[:, LaneLine.RIGHT] > 0.5)  # inside a junction: no paint
+    width = y[both][:, LaneLine.RIGHT, near] - y[both][:, LaneLine.LEFT, near]  # (T', n)
+    assert both.mean() > 0.5 and np.mean((width > 2.5) & (width < 4.5)) > 0.95, np.percentile(width, [1, 50, 99])
+    climb = np.abs(z - z[:, :, :1]) - (0.12 * X_IDXS + 0.3)[None, None, :]
+    assert (climb <= 0).all(), float(climb.max())
+    assert np.allclose(z[:, LaneLine.LEFT, 0], episode.truth.camera_height_m, atol=0.2)
