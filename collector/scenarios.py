@@ -201,17 +201,28 @@ class LightingProfile:
 
 @dataclass(frozen=True)
 class DriverProfile:
-    """The expert ego driver: cruise speed, following, comfort limits, perturbations and takeovers."""
+    """The expert ego driver: cruise speed, following, comfort limits, and how human it is: lateral wander,
+    reaction time, speed changes, perturbations (with recoveries) and takeovers."""
 
     speed_mps: Range = (22.0, 32.0)  # cruise speed
     time_headway_s: Range = (1.3, 1.8)
     max_lat_accel_mps2: Range = (1.8, 2.5)  # curves are taken at or below this
     perturbations_per_min: Range = (1.0, 3.0)  # steering noise bursts the controller recovers from
     takeovers_per_min: float = 0.2  # "driver takes over" events (disengagements)
+    wander_m: Range = (0.08, 0.25)  # how far the driver wanders about the lane centre (std of a slow random walk)
+    wander_time_s: Range = (2.0, 6.0)  # ... and how slowly (its time constant)
+    reaction_s: Range = (0.2, 0.6)  # the pedals follow the driver's decision this late (not emergency braking)
+    speed_changes_per_min: Range = (1.0, 3.0)  # the driver picks a new cruise speed ...
+    speed_change_factor: Range = (0.8, 1.05)  # ... this times the episode's cruise speed
+    big_perturbation_share: float = 0.25  # perturbations that push the car twice as hard (larger excursions)
 
     def __post_init__(self) -> None:
         _check_ranges(self, {"speed_mps": (1.0, 45.0), "time_headway_s": (0.8, 4.0),
-                             "max_lat_accel_mps2": (0.5, 4.0), "perturbations_per_min": (0.0, 20.0)})
+                             "max_lat_accel_mps2": (0.5, 4.0), "perturbations_per_min": (0.0, 20.0),
+                             "wander_m": (0.0, 0.6), "wander_time_s": (0.5, 30.0), "reaction_s": (0.0, 1.5),
+                             "speed_changes_per_min": (0.0, 12.0), "speed_change_factor": (0.3, 1.3)})
+        if not 0.0 <= self.big_perturbation_share <= 1.0:
+            _fail(self, "big_perturbation_share", self.big_perturbation_share, "a fraction in [0, 1]", "e.g. 0.25")
         if not 0.0 <= self.takeovers_per_min <= 2.0:
             _fail(self, "takeovers_per_min", self.takeovers_per_min, "a rate in [0, 2] per minute",
                   "takeovers are rare events; e.g. 0.2")

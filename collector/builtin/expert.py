@@ -27,6 +27,7 @@ from ...contract.constants import Desire
 from ..desire_rules import CENTRED_M, LANE_CHANGE_MIN_SPEED_MPS, TURN_SIGNAL_M
 from ..scenarios import Scenario, sample_range
 from .agents import Agents
+from .human import HumanFactors
 from .junction import JunctionGate
 from .roads import RoadNetwork
 from .traffic import STOPPED_LEADER_MPS, idm_accel, kinematic_stop, smoothstep5, stop_accel
@@ -81,6 +82,10 @@ class ExpertDriver:
         self.takeovers = [(t, str(rng.choice(["gas", "brake", "steer"])), sample_range(rng, (2.0, 4.0)))
                           for t in event_times(rng, drv.takeovers_per_min, duration_s, 8.0)]
         self.takeover = None  # (start, kind, duration, magnitude) of the running event
+        self.human = HumanFactors(drv, np.random.default_rng(int(rng.integers(2**63))), duration_s, car.dt_s,
+                                  v_cruise_mps, network.layout.lane_width_m, car.params.width_m, event_times)
+        self.perturb = [(t, dur, lat * self.human.perturbation_scale()) for t, dur, lat in self.perturb]
+        self.t_s, self.wander_m = 0.0, self.human.wander_m
 
     # --- the car's state ----------------------------------------------------------------------------------
     @property
@@ -95,10 +100,15 @@ class ExpertDriver:
     def d_cam(self) -> float:
         return self.car.d_cam
 
+    @property
+    def v_cruise_now(self) -> float:
+        """The cruise speed the driver aims for now (it changes now and then)."""
+        return self.human.cruise_mps(self.t_s)
+
     # --- lateral ------------------------------------------------------------------------------------------
     def _d_target(self, s_m: float) -> float:
         s0, s1, d0, d1 = self.lateral_path
-        return d0 + (d1 - d0) * float(smoothstep5((s_m - s0) / max(s1 - s0, 1e-3)))
+        return d0 + (d1 - d0) * float(smoothstep5((s_m - s0) / max(s1 - s0, 1e-3))) + self.wander_m
 
     def _pure_pursuit(self) -> float:
         """Curvature command towards the planned path point one lookahead ahead of the rear axle."""
@@ -143,9 +153,9 @@ class ExpertDriver:
         k = np.abs(self.route.kappa(self.s_cam + ahead))
         k = k / np.clip(1.0 - k * abs(self.lateral_path[3]), 0.2, None)
         v_curve = np.sqrt(self.lat_accel / np.maximum(k, 1e-6))
-        need = (np.minimum(v_curve, self.v_cruise) ** 2 - self.v ** 2) / (2.0 * np.maximum(ahead - 2.0, 1.0))
+        need = (np.minimum(v_curve, self.v_cruise_now) ** 2 - self.v ** 2) / (2.0 * np.maximum(ahead - 2.0, 1.0))
         a_ff = float(np.min(np.where(ahead > 2.0, need, 0.0)))
-        return min(1.5 * (min(v_curve[0], self.v_cruise) - self.v), 1.2 * a_ff if a_ff < 0 else np.inf)
+        return min(1.5 * (min(v_curve[0], self.v_cruise_now) - self.v), 1.2 * a_ff if a_ff < 0 else np.inf)
 
     def desired_accel(self, agents: Agents, me: int, gate: JunctionGate | None) -> float:
         """The acceleration the expert would ask for now (speed, curves, the lead, junction stops); no side effects."""
@@ -157,18 +167,18 @@ class ExpertDriver:
         a = self._speed_accel()
         if lead >= 0:
             dv = self.v - agents.v[lead]
-            a = min(a, float(idm_accel(self.v, self.v_cruise, gap_m, dv, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
+            a = min(a, float(idm_accel(self.v, self.v_cruise_now, gap_m, dv, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
             if agents.v[lead] < STOPPED_LEADER_MPS:
                 a = min(a, float(kinematic_stop(self.v, gap_m - IDM_MIN_GAP_M - 0.5)))
         if gate is not None:
             g = float(gate.gaps[me])
             if math.isfinite(g):
-                a = min(a, float(stop_accel(self.v, self.v_cruise, g, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
+                a = min(a, float(stop_accel(self.v, self.v_cruise_now, g, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
         if self.lc_state == "signal":  # a car beside and ahead in the target lane: drop back to slot in behind it
             blocker, gap = self._blocker_ahead(agents, me)
             if blocker >= 0:
                 dv = self.v - agents.v[blocker]
-                a = min(a, float(idm_accel(self.v, self.v_cruise, gap, dv, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
+                a = min(a, float(idm_accel(self.v, self.v_cruise_now, gap, dv, self.headway, IDM_MIN_GAP_M, 1.5, 2.0)))
         return a
 
     def _blocker_ahead(self, agents: Agents, me: int) -> tuple[int, float]:
@@ -250,12 +260,16 @@ class ExpertDriver:
     # --- one step -----------------------------------------------------------------------------------------
     def command(self, t_s: float, agents: Agents, me: int, gate: JunctionGate | None) -> DriveCommand:
         """Decide this frame's command (``agents`` row ``me`` is the ego) and the driver's signals."""
+        self.t_s = t_s
+        wander = self.human.step_wander()
+        self.wander_m = wander if self.lc_state == "idle" and self._turn_side() == 0 and not self._near_junction() \
+            else 0.0
         self._lane_change(t_s, agents, me)
         lead, gap = (x[me: me + 1] for x in agents.all_leaders())
         started = self._start_takeover(t_s, float(gap[0]))
         if self.takeover is not None and t_s >= self.takeover[0] + self.takeover[2]:
             self.takeover = None
-        a_cmd = self._accel(agents, me, int(lead[0]), float(gap[0]), gate)
+        a_cmd = self.human.react(self._accel(agents, me, int(lead[0]), float(gap[0]), gate))
         if self.takeover is not None and t_s < self.takeover[0] + 1.5:
             kind, mag = self.takeover[1], self.takeover[3]
             if kind == "gas" and gap[0] > 2.0 * self.v + 10.0:
