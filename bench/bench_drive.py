@@ -21,8 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before numpy / onnxruntime load their pools
 
-    from sunnypilot_training.collector.builtin.builtin_backend import noise_rng
-    from sunnypilot_training.collector.builtin.render import Renderer
+    from sunnypilot_training.collector.builtin.builtin_backend import noise_rng, world_renderer
     from sunnypilot_training.collector.builtin.simulation import DrivingWorld
     from sunnypilot_training.collector.frames import pack_frames
     from sunnypilot_training.driving.drivers import Inputs, ModelDriver
@@ -32,7 +31,7 @@ def main() -> None:
     world = DrivingWorld(test.scenario, 0, test.index, test.duration_s)
     driver = ModelDriver(args.export_dir)  # onnxruntime sessions on one thread each
     driver.start(world)
-    renderer, rng = Renderer(world.world, world.lighting), noise_rng(0, 0)
+    renderer, rng = world_renderer(world), noise_rng(0, 0)
     totals = {"render": 0.0, "pack": 0.0, "models+controls": 0.0, "simulate": 0.0}
     for _ in range(args.steps):
         t0 = time.perf_counter()

@@ -9,8 +9,15 @@ import numpy as np
 from ..contract import camera, yuv
 
 
-def camera_attrs(**extra) -> dict:
-    """Intrinsics and extrinsics of the simulated cameras, stored in every shard (plus backend-specific keys)."""
+def camera_attrs(height_m: float = camera.CAMERA_HEIGHT_M, mount_rpy=(0.0, 0.0, 0.0), calib_rpy=(0.0, 0.0, 0.0),
+                 wide_from_device_rpy=(0.0, 0.0, 0.0), **extra) -> dict:
+    """Intrinsics and extrinsics of the simulated cameras, stored in every shard (plus backend-specific keys).
+
+    ``height_m``: the camera above the road; ``mount_rpy``: the device's rotation in the car; ``calib_rpy``: the
+    calibration the model frames were warped with (``device_from_calib``; labels are in the car's frame, so the
+    model frames show it turned by ``calib_rpy - mount_rpy``); ``wide_from_device_rpy``: the wide camera against the
+    road camera, as the ``wide_from_device_euler`` label gives it (rad, roll/pitch/yaw).
+    """
 
     def cam(model: camera.CameraModel) -> dict:
         return asdict(model)
@@ -20,9 +27,10 @@ def camera_attrs(**extra) -> dict:
         "big_img": {"source": cam(camera.C3_WIDE), "model_frame": cam(camera.SBIGMODEL),
                     "lens": "pinhole (the device's wide lens is fisheye)"},
         **extra,
-        "height_m": camera.CAMERA_HEIGHT_M,
-        "device_from_calib_rpy": [0.0, 0.0, 0.0],
-        "wide_from_device_rpy": [0.0, 0.0, 0.0],
+        "height_m": float(height_m),
+        "mount_rpy": [float(a) for a in mount_rpy],
+        "device_from_calib_rpy": [float(a) for a in calib_rpy],
+        "wide_from_device_rpy": [float(a) for a in wide_from_device_rpy],
     }
 
 

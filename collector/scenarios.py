@@ -229,6 +229,25 @@ class DriverProfile:
 
 
 @dataclass(frozen=True)
+class CameraProfile:
+    """How the device sits in the car, per episode: mounting height, its rotation in the car and the error of modeld's
+    calibration of it, the wide camera's rotation against the road camera, and how the body pitches and rolls."""
+
+    height_m: Range = (1.0, 1.6)  # camera above the road
+    mount_deg: float = 1.5  # std of each of roll, pitch, yaw of the device in the car (the warp removes it ...)
+    calib_error_deg: float = 0.1  # ... up to modeld's calibration error: std of each angle the model frames show
+    wide_rotation_deg: float = 0.5  # std of each angle of wide_from_device_euler
+    pitch_per_mps2: Range = (0.002, 0.004)  # body pitch (rad) per m/s^2 of acceleration (nose down braking)
+    roll_per_mps2: Range = (0.004, 0.008)  # body roll (rad) per m/s^2 of lateral acceleration (leaning out)
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, {"height_m": (0.5, 2.5), "pitch_per_mps2": (0.0, 0.02), "roll_per_mps2": (0.0, 0.03)})
+        for name in ("mount_deg", "calib_error_deg", "wide_rotation_deg"):
+            if not 0.0 <= getattr(self, name) <= 5.0:
+                _fail(self, name, getattr(self, name), "degrees in [0, 5]", "e.g. 1.0")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A named kind of episode: every profile plus the traffic convention."""
 
@@ -241,6 +260,7 @@ class Scenario:
     desire: DesireProfile = field(default_factory=DesireProfile)
     lighting: LightingProfile = field(default_factory=LightingProfile)
     driver: DriverProfile = field(default_factory=DriverProfile)
+    camera: CameraProfile = field(default_factory=CameraProfile)
     traffic_convention: str = TrafficConvention.RIGHT_HAND.value
 
     def __post_init__(self) -> None:
@@ -250,7 +270,8 @@ class Scenario:
         _check_choice(self, "traffic_convention", conventions)
         for f in fields(self):
             kind = {"road": RoadProfile, "lanes": LaneProfile, "traffic": TrafficProfile, "lead": LeadProfile,
-                    "desire": DesireProfile, "lighting": LightingProfile, "driver": DriverProfile}.get(f.name)
+                    "desire": DesireProfile, "lighting": LightingProfile, "driver": DriverProfile,
+                    "camera": CameraProfile}.get(f.name)
             if kind is not None and not isinstance(getattr(self, f.name), kind):
                 _fail(self, f.name, getattr(self, f.name), f"a {kind.__name__}", f"build it with {kind.__name__}(...)")
         if self.road.intersection != "none" and self.lanes.oncoming_lanes[0] < 1:

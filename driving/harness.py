@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..collector.builtin.builtin_backend import noise_rng
-from ..collector.builtin.render import Renderer
+from ..collector.builtin.builtin_backend import noise_rng, world_renderer
 from ..collector.builtin.simulation import DrivingWorld, lane_geometry
 from ..collector.frames import pack_frames
 from ..contract.constants import DT_S
@@ -211,7 +210,7 @@ def drive_run(test: RoadTest, driver, seed: int, record: bool = False) -> tuple[
     world = DrivingWorld(test.scenario, seed, test.index, test.duration_s, lane_change_requests=requests,
                          start_lane=test.start_lane)
     driver.start(world)
-    renderer = Renderer(world.world, world.lighting) if driver.needs_images or record else None
+    renderer = world_renderer(world) if driver.needs_images or record else None
     rng = noise_rng(seed, test.index)
     helper, tracker, frames = DesireHelper(), RunTracker(test, world), []
     blinker_done, ended_by = False, None

@@ -30,6 +30,13 @@ def noise_rng(seed: int, episode_index: int) -> np.random.Generator:
     return np.random.default_rng([seed, episode_index, NOISE_STREAM])
 
 
+def world_renderer(world: DrivingWorld) -> Renderer:
+    """The renderer of a world's episode, with its camera mount (residual calibration, wide camera rotation)."""
+    m = world.mount
+    return Renderer(world.world, world.lighting, device_from_calib_rpy=m.calib_rpy,
+                    wide_from_device_rpy=m.wide_from_device_rpy, mount_rpy=m.mount_rpy)
+
+
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     """The expert drives one episode through the stepped world; each frame is rendered as it happens."""
     timings: dict[str, float] = {}
@@ -43,12 +50,15 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
 
     start = clock
     world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.duration_s)
-    renderer = Renderer(world.world, world.lighting)
+    renderer = world_renderer(world)
     rng = noise_rng(spec.seed, spec.episode_index)
     T = world.n_frames
     attrs = {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
              "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": world.dt_s,
-             "cameras": camera_attrs(), "traffic_convention": world.scenario.traffic_convention}
+             "cameras": camera_attrs(height_m=world.mount.height_m, mount_rpy=world.mount.mount_rpy,
+                                     calib_rpy=world.mount.calib_rpy,
+                                     wide_from_device_rpy=world.mount.wide_from_device_rpy),
+             "traffic_convention": world.scenario.traffic_convention}
     lap("simulate")
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
         for block_start in range(0, T, WRITE_BLOCK_FRAMES):

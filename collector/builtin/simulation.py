@@ -19,9 +19,12 @@ Truth conventions (world NED, z down; see ``collector/episode_truth.py``):
   at their geometric offset. They coincide with the world's ``Marking`` offsets.
 * ``lines_exist[t, i]``: a marking is painted at that offset over at least half of the 30 m of route ahead
   of the camera (``LINE_EXIST_AHEAD_M`` = 30 m, 1 m samples). ``edges_ned``: the route's pavement edges, same samples.
-* ``ego_pose_ned``: the camera, ``CAMERA_HEIGHT_M`` above the route's road surface, roll 0 (roads have no
-  bank), pitch = the road's grade (nose up positive), yaw = the car's heading. Others: the centre of the box's
-  bottom face on the road, yaw along the lane (plus the lane-change slip), pitch = grade in its direction.
+* ``ego_pose_ned``: the camera, the episode's mounting height above the route's road surface, roll = the body's
+  roll (roads have no bank), pitch = the road's grade plus the body's pitch (nose up positive), yaw = the car's
+  heading. The mount (height, body dynamics, the model frames' residual calibration error and the wide camera's
+  rotation) is drawn per episode from the scenario's ``CameraProfile`` (``vehicle.CameraMount``). Others: the centre
+  of the box's bottom face on the road, yaw along the lane (plus the lane-change slip), pitch = grade in its
+  direction.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S
 from ..episode_truth import EpisodeTruth
 from ..scenarios import Scenario, get_scenario
@@ -39,12 +41,21 @@ from .episode_setup import START_S_M, EpisodeSetup, setup_episode
 from .expert import ExpertDriver
 from .roads import RoadNetwork
 from .traffic import Traffic
-from .vehicle import BRAKE_PRESSED_MPS2, GAS_PRESSED_MPS2, DriveCommand, RouteFrame, Vehicle, VehicleParams
+from .vehicle import (
+    BRAKE_PRESSED_MPS2,
+    GAS_PRESSED_MPS2,
+    DriveCommand,
+    RouteFrame,
+    Vehicle,
+    VehicleParams,
+    draw_mount,
+)
 from .world import Lighting, RoadSurface, VehicleBox, World
 
 LINE_OFFSETS_M = np.arange(-10.0, 231.0, 1.0)  # (K,) sample offsets along the route from the camera
 LINE_EXIST_AHEAD_M = 30.0  # a line exists when its marking is painted over at least half of the next 30 m
 BRAKE_LIGHT_MPS2 = -1.0
+CAMERA_STREAM = 0xCA3E  # the camera mount's random stream of an episode, apart from the simulation's
 EGO_LOG_KEYS = ("pose", "v", "a", "desire", "left", "right", "gas", "brake", "engaged", "gas_dis", "brake_dis",
                 "steer_ovr", "s_cam", "d_cam")
 
@@ -65,8 +76,10 @@ class DrivingWorld:
         self.traffic = Traffic(setup.specs, setup.paths, setup.n_frames, DT_S, setup.rng, setup.lead_index,
                                setup.lead_script, net.layout.side, span)
         self.gate = setup.gate
+        camera_rng = np.random.default_rng([self.seed, self.episode_index, CAMERA_STREAM, self.scenario.stable_id])
+        self.mount = draw_mount(self.scenario.camera, camera_rng)
         self.car = Vehicle(RouteFrame(net), START_S_M, float(net.layout.forward_centre_m(setup.lane)), setup.v_ego_mps,
-                           DT_S, vehicle or VehicleParams())
+                           DT_S, vehicle or VehicleParams(), self.mount)
         self.expert = ExpertDriver(self.scenario, net, setup.rng, duration_s, self.car, setup.lane,
                                    setup.v_cruise_mps, lane_change_requests)
         self.others_rgb = np.array([s.rgb for s in setup.specs], dtype=np.uint8).reshape(-1, 3)
@@ -110,7 +123,7 @@ class DrivingWorld:
 
     def camera_pose(self) -> np.ndarray:
         """(6,) the device's pose now (see the module docstring)."""
-        return np.array(self.car.camera_pose(CAMERA_HEIGHT_M))
+        return np.array(self.car.camera_pose())
 
     def vehicle_boxes(self) -> list[VehicleBox]:
         """The other vehicles present now, as the renderer draws them (brake lights: the last step's deceleration)."""
@@ -144,7 +157,7 @@ class DrivingWorld:
 
     def _record(self, command: DriveCommand) -> None:
         car, sig, log = self.car, command.signals, self.log
-        log["pose"].append(car.camera_pose(CAMERA_HEIGHT_M))
+        log["pose"].append(car.camera_pose())
         log["v"].append(car.v)
         log["a"].append(car.a)
         log["desire"].append(int(sig.desire))
@@ -168,12 +181,12 @@ class DrivingWorld:
         h = self.traffic.hist
         truth = EpisodeTruth(
             dt_s=DT_S, ego_pose_ned=ego["pose"], ego_speed_mps=ego["v"], ego_accel_mps2=ego["a"],
-            camera_height_m=CAMERA_HEIGHT_M, desire=ego["desire"].astype(np.int64), left_blinker=ego["left"],
+            camera_height_m=self.mount.height_m, desire=ego["desire"].astype(np.int64), left_blinker=ego["left"],
             right_blinker=ego["right"], gas_pressed=ego["gas"], brake_pressed=ego["brake"], engaged=ego["engaged"],
             gas_disengage=ego["gas_dis"], brake_disengage=ego["brake_dis"], steer_override=ego["steer_ovr"],
             **geometry, others_pose_ned=h["pose"][:T], others_speed_mps=h["v"][:T], others_accel_mps2=h["a"][:T],
             others_size_m=self.traffic.size_m, others_present=h["present"][:T],
-            traffic_convention=self.scenario.traffic_convention)
+            traffic_convention=self.scenario.traffic_convention, wide_from_device_rpy=self.mount.wide_from_device_rpy)
         truth.validate()
         return truth
 

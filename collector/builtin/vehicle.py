@@ -56,6 +56,34 @@ class VehicleParams:
 
 
 DEFAULT_VEHICLE = VehicleParams()
+BODY_LAG_S = 0.3  # the body settles into its pitch and roll with this time constant (suspension)
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """How the device sits in this car: height above the road, how the body pitches and rolls, the device's rotation
+    in the car and modeld's calibration of it (the model frames show the car's view turned by the difference), and
+    the wide camera's rotation against the road camera (``big_img`` shows it; the model predicts it)."""
+
+    height_m: float = 1.22
+    pitch_per_mps2: float = 0.0  # body pitch (rad, nose up positive) per m/s^2 of acceleration
+    roll_per_mps2: float = 0.0  # body roll (rad, right side down positive) per m/s^2 of lateral acceleration (right)
+    mount_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the device's true rotation in the car
+    calib_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)  # modeld's estimate of it (the warp uses this)
+    wide_from_device_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def draw_mount(profile, rng: np.random.Generator) -> CameraMount:
+    """A :class:`CameraMount` from a scenario's ``CameraProfile`` (angles drawn as normal with its stds)."""
+    def sample(bounds) -> float:
+        return float(bounds[0] + (bounds[1] - bounds[0]) * rng.random())
+
+    mount = rng.normal(0.0, math.radians(profile.mount_deg), 3)
+    calib = mount + rng.normal(0.0, math.radians(profile.calib_error_deg), 3)
+    wide = rng.normal(0.0, math.radians(profile.wide_rotation_deg), 3)
+    return CameraMount(height_m=sample(profile.height_m), pitch_per_mps2=sample(profile.pitch_per_mps2),
+                       roll_per_mps2=sample(profile.roll_per_mps2), mount_rpy=tuple(map(float, mount)),
+                       calib_rpy=tuple(map(float, calib)), wide_from_device_rpy=tuple(map(float, wide)))
 
 
 @dataclass(frozen=True)
@@ -125,8 +153,10 @@ class Vehicle:
     """The ego car's state (rear axle x, y, yaw; speed, acceleration, road-wheel angle) and one step of motion."""
 
     def __init__(self, route: RouteFrame, s_cam_m: float, d_cam_m: float, speed_mps: float, dt_s: float,
-                 params: VehicleParams = DEFAULT_VEHICLE):
+                 params: VehicleParams = DEFAULT_VEHICLE, mount: CameraMount | None = None):
         self.route, self.dt_s, self.params = route, dt_s, params
+        self.mount = mount or CameraMount()
+        self.body_pitch, self.body_roll = 0.0, 0.0
         h = route.heading(s_cam_m)
         cx, cy = route.point(s_cam_m, d_cam_m)
         ahead = params.camera_ahead_of_rear_axle_m
@@ -140,12 +170,13 @@ class Vehicle:
         ahead = self.params.camera_ahead_of_rear_axle_m
         return self.x + ahead * math.cos(self.yaw), self.y + ahead * math.sin(self.yaw)
 
-    def camera_pose(self, camera_height_m: float) -> tuple[float, float, float, float, float, float]:
-        """(x, y, z, roll, pitch, yaw) of the device: ``camera_height_m`` above the route surface, pitched with the
-        road's grade, yawed with the car."""
+    def camera_pose(self) -> tuple[float, float, float, float, float, float]:
+        """(x, y, z, roll, pitch, yaw) of the device: the mount's height above the route surface, pitched with the
+        road's grade and the body's pitch, rolled with the body, yawed with the car."""
         cx, cy = self.camera_xy()
-        z = self.route.at(self.route.z, self.s_cam) - camera_height_m
-        return cx, cy, z, 0.0, self.route.at(self.route.grade, self.s_cam), math.remainder(self.yaw, 2 * math.pi)
+        z = self.route.at(self.route.z, self.s_cam) - self.mount.height_m
+        pitch = self.route.at(self.route.grade, self.s_cam) + self.body_pitch
+        return cx, cy, z, self.body_roll, pitch, math.remainder(self.yaw, 2 * math.pi)
 
     def limit_accel(self, accel_mps2: float) -> float:
         """The acceleration the actuators deliver for a command: bounded, then jerk-limited from the current one."""
@@ -182,6 +213,10 @@ class Vehicle:
         self.s_rear, _ = self.route.project(self.x, self.y, self.s_rear + ds)
         cx, cy = self.camera_xy()
         self.s_cam, self.d_cam = self.route.project(cx, cy, self.s_cam + ds)
+        alpha = min(self.dt_s / BODY_LAG_S, 1.0)
+        lateral_mps2 = self.v ** 2 * self.curvature_inv_m
+        self.body_pitch += alpha * (self.mount.pitch_per_mps2 * self.a - self.body_pitch)
+        self.body_roll += alpha * (-self.mount.roll_per_mps2 * lateral_mps2 - self.body_roll)
 
     @property
     def curvature_inv_m(self) -> float:

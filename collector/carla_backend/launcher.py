@@ -1,7 +1,8 @@
 """``sptrain carla start|stop|status``: run CARLA servers off-screen and stop the ones we started.
 
-The launcher finds ``CarlaUE4`` (0.9.x) or ``CarlaUnreal`` (0.10.x) under ``CARLA_ROOT`` (or ``--carla-root``),
-starts it with ``-RenderOffScreen -carla-rpc-port=P -nosound -quality-level=Q``, and waits until a client gets
+The launcher finds ``CarlaUE4`` (0.9.x) or ``CarlaUnreal`` (0.10.x) in ``CARLA_ROOT`` (or ``--carla-root``) or one
+folder down (the 0.9.x Windows zips unpack into ``WindowsNoEditor/``, 0.10.0 into ``Carla-0.10.0-Win64-Shipping/`` or
+``Carla-0.10.0-Linux-Shipping/``), starts it with ``-RenderOffScreen -carla-rpc-port=P -nosound -quality-level=Q``, and waits until a client gets
 the server's version and a world. Each server it starts is recorded in the state folder
 (``<cache>/sunnypilot-training/carla/carla-<port>.json`` with its process id and log file); ``stop`` ends only
 those. A server already answering on a port is used as it is and never stopped by us.
@@ -25,8 +26,27 @@ from .versions import UE4, UE5
 
 QUALITIES = ("Low", "Epic")
 DEFAULT_START_TIMEOUT_S = 180.0
+START_TIMEOUT_ENV = "SPTRAIN_CARLA_START_TIMEOUT_S"  # raises the default, e.g. for a first UE5 start (shaders)
 STATE_DIR_ENV = "SPTRAIN_CARLA_STATE_DIR"
 STOP_WAIT_S = 15.0
+
+
+def start_timeout_s(explicit: float | None = None) -> float:
+    """Seconds to wait for a started server: ``explicit`` (--timeout), else SPTRAIN_CARLA_START_TIMEOUT_S, else 180."""
+    if explicit is not None:
+        value, source = explicit, "--timeout"
+    elif os.environ.get(START_TIMEOUT_ENV):
+        text, source = os.environ[START_TIMEOUT_ENV], START_TIMEOUT_ENV
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{START_TIMEOUT_ENV}={text!r} is not a number of seconds; set it to e.g. 600 or "
+                              f"remove it (default {DEFAULT_START_TIMEOUT_S:g} s)") from None
+    else:
+        return DEFAULT_START_TIMEOUT_S
+    if not value > 0:
+        raise ConfigError(f"{source} {value:g}: expected a positive number of seconds (e.g. 600 for a first UE5 start)")
+    return value
 
 
 def default_state_dir() -> Path:
@@ -39,8 +59,8 @@ def default_state_dir() -> Path:
 def carla_root(explicit: str | None) -> Path:
     value = explicit or os.environ.get("CARLA_ROOT")
     if not value:
-        raise ConfigError("no CARLA folder: pass --carla-root DIR or set CARLA_ROOT to the folder holding "
-                          "CarlaUE4 / CarlaUnreal (windows/setup_env.ps1 -CarlaRoot sets it for you)")
+        raise ConfigError("no CARLA folder: pass --carla-root DIR (PowerShell: -CarlaRoot DIR) or set CARLA_ROOT to "
+                          "the folder you unpacked CARLA into (windows/setup_env.ps1 -CarlaRoot sets it for you)")
     root = Path(value).expanduser()
     if not root.is_dir():
         raise ConfigError(f"CARLA folder {root} does not exist; expected the unpacked CARLA release "
@@ -48,15 +68,38 @@ def carla_root(explicit: str | None) -> Path:
     return root
 
 
-def find_executable(root: Path) -> Path:
-    """The server launcher under ``root``: CarlaUE4(.exe|.sh) or CarlaUnreal(.exe|.sh)."""
-    suffixes = (".exe",) if sys.platform == "win32" else (".sh",)
-    names = [n + s for n in UE4.executables + UE5.executables for s in suffixes]
+def executable_names(platform: str = sys.platform) -> list[str]:
+    """The server launchers' file names on ``platform``: CarlaUE4.exe, CarlaUnreal.exe (Windows) or .sh (Linux)."""
+    suffix = ".exe" if platform == "win32" else ".sh"
+    return [name + suffix for name in UE4.executables + UE5.executables]
+
+
+def find_executable(root: Path, platform: str = sys.platform) -> Path:
+    """The server launcher in ``root`` or in one of its folders (how the release archives unpack: 0.9.x Windows
+    zips into WindowsNoEditor/, 0.10.0 into Carla-0.10.0-Win64-Shipping/ or Carla-0.10.0-Linux-Shipping/).
+
+    SimulatorError naming what was looked for when there is none, or the candidates when several folders hold one.
+    """
+    names = executable_names(platform)
     for name in names:
         if (root / name).is_file():
             return root / name
-    raise SimulatorError(f"no CARLA server under {root}: looked for {', '.join(names)}; point CARLA_ROOT or "
-                         f"--carla-root at the unpacked CARLA 0.9.15/0.9.16/0.10.0 release")
+    below = sorted(folder / name for folder in _folders(root) for name in names if (folder / name).is_file())
+    if len(below) == 1:
+        return below[0]
+    if below:
+        raise SimulatorError(f"{root} holds several CARLA servers ({', '.join(str(p) for p in below)}); pass the "
+                             f"folder of the one to use as --carla-root / CARLA_ROOT")
+    raise SimulatorError(f"no CARLA server in {root} or one folder down: looked for {', '.join(names)}; point "
+                         f"CARLA_ROOT or --carla-root at the folder you unpacked the CARLA 0.9.16 (or 0.9.15, "
+                         f"0.10.0) release into")
+
+
+def _folders(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 @dataclass
@@ -81,7 +124,7 @@ def records(state_dir: Path) -> list[ServerRecord]:
     out = []
     for path in sorted(state_dir.glob("carla-*.json")):
         try:
-            out.append(ServerRecord(**json.loads(path.read_text())))
+            out.append(ServerRecord(**json.loads(path.read_text(encoding="utf-8"))))
         except (ValueError, TypeError) as exc:
             print(f"warning: ignoring unreadable launcher record {path} ({exc}); delete it", file=sys.stderr)
     return out
@@ -168,13 +211,14 @@ def _spawn(executable: Path, port: int, quality: str, log_path: Path) -> subproc
 
 
 def start(root: str | None, host: str, port: int, workers: int = 1, quality: str = "Low",
-          timeout_s: float = DEFAULT_START_TIMEOUT_S, state_dir: Path | None = None) -> tuple[list[str], list[int]]:
-    """Start the servers of ``workers`` collectors (ports port, port+3, ...).
+          timeout_s: float | None = None, state_dir: Path | None = None) -> tuple[list[str], list[int]]:
+    """Start the servers of ``workers`` collectors (ports port, port+3, ...); ``timeout_s``: see start_timeout_s.
 
     Returns lines describing what happened and the ports of the servers started now (the ones to stop later).
     """
     if quality not in QUALITIES:
         raise ConfigError(f"--quality {quality!r}; expected one of {', '.join(QUALITIES)}")
+    timeout_s = start_timeout_s(timeout_s)
     state_dir = state_dir or default_state_dir()
     addresses = [ServerAddress(host, p) for p in rpc_ports(port, workers)]
     lines, started = [], []
@@ -221,7 +265,8 @@ def _wait_started(address: ServerAddress, record: ServerRecord, proc: subprocess
     _kill_tree(record)
     record.path(state_dir).unlink(missing_ok=True)
     raise SimulatorError(f"CARLA on port {address.port} did not answer within {timeout_s:g} s and was stopped; "
-                         f"see its log {record.log} (a first start compiles shaders: try a longer --timeout)")
+                         f"see its log {record.log} (a first start compiles shaders: try a longer --timeout, or set "
+                         f"{START_TIMEOUT_ENV}, e.g. to 900)")
 
 
 def stop(port: int | None = None, state_dir: Path | None = None) -> list[str]:

@@ -25,6 +25,16 @@ UE4 = ServerFamily("ue4", "Unreal Engine 4", ("CarlaUE4",))
 UE5 = ServerFamily("ue5", "Unreal Engine 5", ("CarlaUnreal",))
 
 
+def family_of_executable(name: str) -> ServerFamily:
+    """The family of a server launcher by its file name (CarlaUE4.exe -> UE4, CarlaUnreal.sh -> UE5)."""
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    for family in (UE4, UE5):
+        if stem in family.executables:
+            return family
+    raise SimulatorError(f"{name} is not a CARLA server launcher; expected one of "
+                         f"{', '.join(UE4.executables + UE5.executables)} (.exe on Windows, .sh on Linux)")
+
+
 def family_of(version: tuple[int, int, int]) -> ServerFamily:
     """The family of a server version; SimulatorError for versions this backend does not support."""
     supported = ", ".join(".".join(map(str, v)) for v in SUPPORTED_VERSIONS)

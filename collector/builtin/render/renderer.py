@@ -160,7 +160,11 @@ class Renderer:
 
     ``road_camera`` / ``wide_camera``: the device cameras behind ``img`` / ``big_img`` (the DIRECT route uses them
     only to black out what they do not cover). ``device_from_calib_rpy``: roll, pitch, yaw of the device relative
-    to the calibrated frame (default zeros), applied as the warp applies it. ``search_stride_px``: (columns, rows)
+    to the calibrated frame (default zeros), applied as the warp applies it. ``wide_from_device_rpy``: the wide
+    camera's rotation against the road camera (``big_img`` shows it, as modeld's warp does not remove it).
+    ``mount_rpy``: the device's true rotation against the pose's frame (the car's, where labels live; default: the
+    calibration, i.e. a perfect calibration): the model frames then show the car's view turned by the calibration
+    error, as on a device. ``search_stride_px``: (columns, rows)
     between the coarse rays of the ground search. ``raster``: a prebuilt :class:`GroundRaster` of ``world``.
     """
 
@@ -173,6 +177,8 @@ class Renderer:
         device_from_calib_rpy=None,
         search_stride_px: tuple[int, int] = SEARCH_STRIDE_PX,
         raster: GroundRaster | None = None,
+        wide_from_device_rpy=None,
+        mount_rpy=None,
     ) -> None:
         rpy = np.zeros(3) if device_from_calib_rpy is None else np.asarray(device_from_calib_rpy, dtype=np.float64)
         if rpy.shape != (3,) or len(search_stride_px) != 2 or min(search_stride_px) < 1:
@@ -195,7 +201,12 @@ class Renderer:
             cam.MEDMODEL: _outside_camera(cam.MEDMODEL, road_camera, rpy),
             cam.SBIGMODEL: _outside_camera(cam.SBIGMODEL, wide_camera, rpy),
         }
-        self._nested = nested_region(cam.MEDMODEL, cam.SBIGMODEL)
+        wide = np.zeros(3) if wide_from_device_rpy is None else np.asarray(wide_from_device_rpy, dtype=np.float64)
+        self._wide_from_device = cam.rot_from_euler(wide)  # the wide camera is rotated against the road camera
+        mount = rpy if mount_rpy is None else np.asarray(mount_rpy, dtype=np.float64)
+        # rays of the model frames reach the pose's frame (the car's: labels) through the true mount
+        self._pose_from_device = cam.rot_from_euler(mount).T
+        self._nested = nested_region(cam.MEDMODEL, cam.SBIGMODEL) if not wide.any() else None
 
     def render(
         self, ego_pose_ned, vehicles: Sequence[VehicleBox], rng: np.random.Generator | None
@@ -248,6 +259,9 @@ class Renderer:
             device_from_pixel = cam.VIEW_FROM_DEVICE.T @ np.linalg.inv(camera.K)
             if calibrated:
                 device_from_pixel = cam.rot_from_euler(self.device_from_calib_rpy) @ device_from_pixel
+                if camera == cam.SBIGMODEL:  # big_img is warped from the wide camera, which sits rotated
+                    device_from_pixel = self._wide_from_device @ device_from_pixel
+            device_from_pixel = self._pose_from_device @ device_from_pixel  # the device sits in the car by its mount
             (sc, sr), (W, H) = self.search_stride_px, camera.size_px
             wn, hn = -(-W // sc) + 1, -(-H // sr) + 1  # nodes up to (or past) the last pixel
             u_nodes, v_nodes = np.arange(wn, dtype=np.float64) * sc, np.arange(hn, dtype=np.float64) * sr
