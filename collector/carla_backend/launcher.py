@@ -2,8 +2,9 @@
 
 The launcher finds ``CarlaUE4`` (0.9.x) or ``CarlaUnreal`` (0.10.x) in ``CARLA_ROOT`` (or ``--carla-root``) or one
 folder down (the 0.9.x Windows zips unpack into ``WindowsNoEditor/``, 0.10.0 into ``Carla-0.10.0-Win64-Shipping/`` or
-``Carla-0.10.0-Linux-Shipping/``), starts it with ``-RenderOffScreen -carla-rpc-port=P -nosound -quality-level=Q``, and waits until a client gets
-the server's version and a world. Each server it starts is recorded in the state folder
+``Carla-0.10.0-Linux-Shipping/``), starts it with ``-RenderOffScreen -carla-rpc-port=P -nosound -quality-level=Q``,
+and waits until a client gets the server's version and a world (180 s, or ``--timeout`` /
+``SPTRAIN_CARLA_START_TIMEOUT_S``). Each server it starts is recorded in the state folder
 (``<cache>/sunnypilot-training/carla/carla-<port>.json`` with its process id and log file); ``stop`` ends only
 those. A server already answering on a port is used as it is and never stopped by us.
 """

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in se
 
 
 def _fake_root(tmp_path: Path, name: str = "CarlaUE4.sh", ready: bool = True, exit_code: int | None = None,
-               stubborn_child: bool = False) -> Path:
-    """A stand-in CARLA folder. ``stubborn_child``: like CarlaUE4.sh, the script runs the server as a child
-    (not exec), and that child ignores SIGTERM."""
-    root = tmp_path / "CARLA_0.9.16"
-    root.mkdir()
+               stubborn_child: bool = False, folder: str = "CARLA_0.9.16") -> Path:
+    """A stand-in CARLA folder (``tmp_path/folder``). ``stubborn_child``: like CarlaUE4.sh, the script runs the
+    server as a child (not exec), and that child ignores SIGTERM."""
+    root = tmp_path / folder
+    root.mkdir(parents=True)
     body = f"exit {exit_code}" if exit_code is not None else "exec sleep 300"
     if stubborn_child:
         body = "sh -c 'trap \"\" TERM; sleep 300; sleep 1' & wait"
@@ -112,7 +112,7 @@ def test_a_server_that_exits_while_starting_is_reported(tmp_path: Path, probe) -
 
 def test_missing_carla_folder_or_executable(tmp_path: Path, monkeypatch, probe) -> None:
     monkeypatch.delenv("CARLA_ROOT", raising=False)
-    with pytest.raises(ConfigError, match="--carla-root DIR or set CARLA_ROOT"):
+    with pytest.raises(ConfigError, match=r"--carla-root DIR \(PowerShell: -CarlaRoot DIR\) or set CARLA_ROOT"):
         launcher.start(None, "localhost", 2400, state_dir=tmp_path)
     with pytest.raises(ConfigError, match="does not exist"):
         launcher.start(str(tmp_path / "nope"), "localhost", 2400, state_dir=tmp_path)
@@ -122,3 +122,93 @@ def test_missing_carla_folder_or_executable(tmp_path: Path, monkeypatch, probe) 
     _, started = launcher.start(None, "localhost", 2400, timeout_s=20, state_dir=tmp_path / "s")
     assert started == [2400]
     launcher.stop(None, tmp_path / "s")
+
+
+# --- where the launcher is: each release archive's layout, on fake trees ------------------------------------------
+
+# (platform, folders and files below the folder the user names, the launcher expected) per release archive
+LAYOUTS = {
+    "0.9.16 Windows zip": ("win32", ["WindowsNoEditor/CarlaUE4.exe",
+                                     "WindowsNoEditor/CarlaUE4/Binaries/Win64/CarlaUE4-Win64-Shipping.exe",
+                                     "WindowsNoEditor/PythonAPI/carla/dist/carla-0.9.16-cp311-cp311-win_amd64.whl"],
+                           "WindowsNoEditor/CarlaUE4.exe"),
+    "0.9.15 Windows zip": ("win32", ["WindowsNoEditor/CarlaUE4.exe",
+                                     "WindowsNoEditor/PythonAPI/carla/dist/carla-0.9.15-py3.7-win-amd64.egg"],
+                           "WindowsNoEditor/CarlaUE4.exe"),
+    "0.10.0 Windows zip": ("win32", ["Carla-0.10.0-Win64-Shipping/CarlaUnreal.exe",
+                                     "Carla-0.10.0-Win64-Shipping/CarlaUnreal/Binaries/Win64/CarlaUnreal.exe"],
+                           "Carla-0.10.0-Win64-Shipping/CarlaUnreal.exe"),
+    "zip contents moved up": ("win32", ["CarlaUE4.exe", "CarlaUE4/Binaries/Win64/CarlaUE4-Win64-Shipping.exe"],
+                              "CarlaUE4.exe"),
+    "0.9.16 Linux tarball": ("linux", ["CarlaUE4.sh", "CarlaUE4/Binaries/Linux/CarlaUE4-Linux-Shipping"],
+                             "CarlaUE4.sh"),
+    "0.10.0 Linux tarball": ("linux", ["Carla-0.10.0-Linux-Shipping/CarlaUnreal.sh"],
+                             "Carla-0.10.0-Linux-Shipping/CarlaUnreal.sh"),
+}  # fmt: skip
+
+
+def _tree(root: Path, files: list[str]) -> Path:
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+    return root
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_launcher_is_found_in_the_folder_or_one_down(layout: str, tmp_path: Path) -> None:
+    platform, files, expected = LAYOUTS[layout]
+    root = _tree(tmp_path / "CARLA", files)
+    assert launcher.find_executable(root, platform) == root / expected
+    assert launcher.find_executable((root / expected).parent, platform) == root / expected  # its own folder too
+
+
+def test_the_other_platform_s_launcher_is_not_taken(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "CARLA", ["WindowsNoEditor/CarlaUE4.exe"])
+    with pytest.raises(SimulatorError, match=r"no CARLA server in .* or one folder down: looked for CarlaUE4\.sh"):
+        launcher.find_executable(root, "linux")
+
+
+def test_two_releases_one_folder_down_are_named_not_guessed(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "sims", ["CARLA_0.9.16/CarlaUE4.exe", "Carla-0.10.0-Win64-Shipping/CarlaUnreal.exe"])
+    with pytest.raises(SimulatorError, match="several CARLA servers") as info:
+        launcher.find_executable(root, "win32")
+    assert "CARLA_0.9.16" in str(info.value) and "Carla-0.10.0-Win64-Shipping" in str(info.value)
+
+
+def test_two_levels_down_is_not_searched(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "downloads", ["CARLA_0.9.16/WindowsNoEditor/CarlaUE4.exe"])
+    with pytest.raises(SimulatorError, match="one folder down"):
+        launcher.find_executable(root, "win32")
+
+
+def test_the_server_starts_from_the_folder_one_down(tmp_path: Path, probe) -> None:
+    _fake_root(tmp_path, name="CarlaUnreal.sh", folder="CARLA_0.10.0/Carla-0.10.0-Linux-Shipping")
+    lines, started = launcher.start(str(tmp_path / "CARLA_0.10.0"), "localhost", 2800, timeout_s=20,
+                                    state_dir=tmp_path / "state")
+    assert started == [2800] and "Carla-0.10.0-Linux-Shipping/CarlaUnreal.sh" in lines[0]
+    assert (tmp_path / "args-2800").read_text().split()[1] == "-carla-rpc-port=2800"
+    launcher.stop(None, tmp_path / "state")
+
+
+# --- the start timeout -------------------------------------------------------------------------------------------
+
+
+def test_the_start_timeout_comes_from_the_flag_the_environment_or_the_default(monkeypatch) -> None:
+    monkeypatch.delenv(launcher.START_TIMEOUT_ENV, raising=False)
+    assert launcher.start_timeout_s() == launcher.DEFAULT_START_TIMEOUT_S
+    monkeypatch.setenv(launcher.START_TIMEOUT_ENV, "900")
+    assert launcher.start_timeout_s() == 900.0
+    assert launcher.start_timeout_s(30.0) == 30.0  # the flag wins
+    for bad in ("ten minutes", "0", "-5"):
+        monkeypatch.setenv(launcher.START_TIMEOUT_ENV, bad)
+        with pytest.raises(ConfigError, match=launcher.START_TIMEOUT_ENV):
+            launcher.start_timeout_s()
+    with pytest.raises(ConfigError, match="--timeout 0"):
+        launcher.start_timeout_s(0.0)
+
+
+def test_the_pipeline_s_start_waits_as_long_as_the_environment_says(tmp_path: Path, probe, monkeypatch) -> None:
+    root, state = _fake_root(tmp_path, ready=False), tmp_path / "state"
+    monkeypatch.setenv(launcher.START_TIMEOUT_ENV, "1.5")
+    with pytest.raises(SimulatorError, match=rf"did not answer within 1\.5 s.*{launcher.START_TIMEOUT_ENV}"):
+        launcher.start(str(root), "localhost", 2900, state_dir=state)  # no timeout given, as the pipeline calls it
