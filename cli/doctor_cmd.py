@@ -3,8 +3,12 @@
 Exit 0 with warnings for anything optional that is missing (no GPU, no CARLA client, no clang); non-zero only
 when the package itself is broken (the contract does not load or disagrees with itself).
 
-``sptrain doctor --torch-index [--compute-capability X.Y | --cpu]`` prints only the pip index URL of the torch build
-for this machine's GPU (see cli/torch_index.py); it runs before torch and numpy are installed.
+The installer queries print one line each and run before torch and numpy are installed (windows/setup_env.ps1
+asks them): ``--torch-index [--compute-capability X.Y [--driver-version V] | --cuda | --cpu]`` the pip index URL of
+the torch build for this GPU and driver, ``--torch-requirement`` this package's torch requirement,
+``--torch-matches URL`` whether the installed torch is that build (yes / no), ``--torch-verify URL`` (after
+installing; imports torch) what is installed, and ``--carla-root DIR`` the CARLA folder's launcher, family and the
+client to install, as JSON (see cli/torch_index.py and collector/carla_backend/client_choice.py).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata as md
+import json
 import os
 import platform
 import shutil
@@ -19,25 +24,46 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ConfigError
+from ..collector.carla_backend.client_choice import choose_client
+from ..errors import ConfigError, SunnypilotTrainingError
 from .commands import help_of
-from .torch_index import torch_index_url
+from .torch_index import installed_torch, torch_index_url, torch_matches, torch_requirement, verify_torch
 
 NAME = "doctor"
 MIN_FREE_DISK_GB = 10.0
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the repository root is the package
+# Without Windows long paths every path must stay under 260 characters; the deepest file of the venv (torch's
+# licences) lies about 200 characters below the repository root, so the root must stay shorter than this.
+LONG_PATH_ROOT_CHARS = 55
+LONG_PATHS_KEY = r"SYSTEM\CurrentControlSet\Control\FileSystem"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(NAME, help=help_of(NAME),
                             description="Report what this machine offers the toolkit; warn about what is missing.")
     parser.add_argument("--output-dir", default="artifacts", help="where outputs go (free disk is checked there)")
-    index = parser.add_argument_group("torch wheel index (for installers: prints one URL, nothing else)")
-    index.add_argument("--torch-index", action="store_true", help="print the pip index URL of the torch build for "
-                       "this GPU (read with nvidia-smi; no GPU: the CPU build) and exit")
-    which = index.add_mutually_exclusive_group()
+    queries = parser.add_argument_group("installer queries (each prints one line and exits; no torch or numpy needed "
+                                        "except --torch-verify)")
+    query = queries.add_mutually_exclusive_group()
+    query.add_argument("--torch-index", action="store_true", help="print the pip index URL of the torch build for "
+                       "this GPU (compute capability and driver read with nvidia-smi; no GPU: the CPU build)")
+    query.add_argument("--torch-requirement", action="store_true", help="print this package's torch requirement "
+                       "(give it to pip with the index URL, so the build stays)")
+    query.add_argument("--torch-matches", metavar="URL", help="print yes when the installed torch is the build of "
+                       "this index URL (or tag: cpu, cu126, cu130) within the requirement, else no")
+    query.add_argument("--torch-verify", metavar="URL", help="import torch and check it is that build (and, for a "
+                       "CUDA build, sees a GPU); print what is installed, or exit 2 saying what is wrong")
+    query.add_argument("--carla-root", metavar="DIR", help="print, as one JSON line, the CARLA launcher in DIR (or one "
+                       "folder down), its family and release, and the client to install for this Python; exit 2 "
+                       "with the fix when no client fits")
+    which = queries.add_mutually_exclusive_group()
     which.add_argument("--compute-capability", metavar="X.Y", help="with --torch-index: the GPU's compute capability "
                        "(e.g. 8.6 or 12.0) instead of asking nvidia-smi")
+    which.add_argument("--cuda", action="store_true", help="with --torch-index: a CUDA build is wanted; no usable GPU "
+                       "is an error instead of the CPU build")
     which.add_argument("--cpu", action="store_true", help="with --torch-index: the CPU build")
+    queries.add_argument("--driver-version", metavar="V", help="with --torch-index --compute-capability: the NVIDIA "
+                         "driver version (e.g. 580.88), checked against the build's minimum")
     parser.set_defaults(func=run)
 
 
@@ -87,7 +113,46 @@ def _carla_lines() -> tuple[list[str], list[str]]:
                         "(pip install -e .[carla])")
     if root and not Path(root).is_dir():
         warnings.append(f"CARLA_ROOT={root} is not a directory")
+    elif root:
+        try:
+            choice = choose_client(Path(root))
+        except SunnypilotTrainingError as exc:
+            warnings.append(f"CARLA_ROOT: {exc}")
+        else:
+            release = choice.as_dict()["version"]
+            lines.append(f"  CARLA {release} ({choice.folder.family.engine}): {choice.folder.executable}")
+            if version is not None and version.split("+")[0] != release:
+                warnings.append(f"the CARLA client is {version} but the server in CARLA_ROOT is {release}: install "
+                                f"its client (pip install --force-reinstall --no-deps {choice.requirement})")
     return lines, warnings
+
+
+def long_paths_enabled() -> bool | None:
+    """Windows: whether LongPathsEnabled is set (paths past 260 characters work); None elsewhere or unreadable."""
+    if sys.platform != "win32":
+        return None
+    try:
+        import winreg  # a Windows-only module
+
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, LONG_PATHS_KEY) as key:
+            return bool(winreg.QueryValueEx(key, "LongPathsEnabled")[0])
+    except OSError:
+        return False  # the value is absent: long paths are off
+
+
+def long_path_lines(enabled: bool | None, root: Path = REPO_ROOT) -> tuple[list[str], list[str]]:
+    """What Windows' path length limit means here: a line, and a warning when the repository root is too long."""
+    if enabled is None:
+        return [], []
+    if enabled:
+        return ["Windows long paths: on (LongPathsEnabled=1)"], []
+    lines = ["Windows long paths: off (paths must stay under 260 characters)"]
+    if len(str(root)) <= LONG_PATH_ROOT_CHARS:
+        return lines, []
+    return lines, [f"the repository root {root} is {len(str(root))} characters long and Windows long paths are off: "
+                   f"files in venv\\ (torch's deepest lie ~200 characters down) would pass 260 characters; move the "
+                   f"repository to a short folder (under {LONG_PATH_ROOT_CHARS} characters, e.g. C:\\sp\\training) or "
+                   f"turn long paths on (docs/windows.md, Before you start)"]
 
 
 def _disk_lines(output_dir: str) -> tuple[list[str], list[str]]:
@@ -119,17 +184,46 @@ def _contract_check() -> str | None:
     return None
 
 
-def _print_torch_index(args: argparse.Namespace) -> int:
-    if not args.torch_index:
-        given = "--cpu" if args.cpu else "--compute-capability"
-        raise ConfigError(f"{given} only applies with --torch-index (sptrain doctor --torch-index {given} ...)")
-    print(torch_index_url(args.compute_capability, cpu=args.cpu))
-    return 0
+def _index_options(args: argparse.Namespace) -> list[str]:
+    given = [("--cpu", args.cpu), ("--cuda", args.cuda), ("--compute-capability", args.compute_capability is not None),
+             ("--driver-version", args.driver_version is not None)]
+    return [flag for flag, present in given if present]
+
+
+def _answer_query(args: argparse.Namespace) -> str | None:
+    """The one line an installer query prints, or None when none was asked."""
+    options = _index_options(args)
+    if options and not args.torch_index:
+        flag = options[0]
+        raise ConfigError(f"{flag} only applies with --torch-index (sptrain doctor --torch-index {flag} ...)")
+    if args.driver_version is not None and args.compute_capability is None:
+        raise ConfigError("--driver-version goes with --compute-capability (without it nvidia-smi gives both)")
+    if args.torch_index:
+        for warning in long_path_lines(long_paths_enabled())[1]:  # installing torch is where long paths break
+            print(f"sptrain doctor: warning: {warning}", file=sys.stderr)
+        return torch_index_url(args.compute_capability, cpu=args.cpu, driver_version=args.driver_version,
+                               require_gpu=args.cuda)
+    if args.torch_requirement:
+        return torch_requirement()
+    if args.torch_matches is not None:
+        matches, why = torch_matches(args.torch_matches, installed_torch(), torch_requirement())
+        print(f"sptrain doctor: {why}", file=sys.stderr)
+        return "yes" if matches else "no"
+    if args.torch_verify is not None:
+        return verify_torch(args.torch_verify)
+    if args.carla_root is not None:
+        choice = choose_client(Path(args.carla_root).expanduser().resolve())
+        print(f"sptrain doctor: CARLA {choice.as_dict()['version']} ({choice.folder.family.engine}) at "
+              f"{choice.folder.root}; client: {choice.requirement} ({choice.source})", file=sys.stderr)
+        return json.dumps(choice.as_dict())
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.torch_index or args.cpu or args.compute_capability is not None:
-        return _print_torch_index(args)
+    answer = _answer_query(args)
+    if answer is not None:
+        print(answer)
+        return 0
     print(f"sunnypilot-training {__version__}")
     print(f"Python: {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
     warnings: list[str] = []
@@ -139,9 +233,10 @@ def run(args: argparse.Namespace) -> int:
         lines, warns = probe()
         print("\n".join(lines))
         warnings += warns
-    lines, warns = _disk_lines(args.output_dir)
-    print("\n".join(lines))
-    warnings += warns
+    for lines, warns in (_disk_lines(args.output_dir), long_path_lines(long_paths_enabled())):
+        if lines:
+            print("\n".join(lines))
+        warnings += warns
     broken = _contract_check()
     for w in warnings:
         print(f"warning: {w}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,30 @@ def test_export_takes_the_newest_checkpoint_of_a_training_folder(tmp_path) -> No
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="holds no checkpoint"):
         newest_checkpoint(str(tmp_path / "empty"))
+
+
+def test_doctor_warns_about_windows_path_limits_only_when_they_bite(tmp_path) -> None:
+    from sunnypilot_training.cli.doctor_cmd import LONG_PATH_ROOT_CHARS, long_path_lines
+
+    assert long_path_lines(None) == ([], [])  # not Windows
+    assert long_path_lines(True)[1] == []
+    short, long = Path("C:/sp/training"), tmp_path / ("x" * LONG_PATH_ROOT_CHARS)
+    assert long_path_lines(False, short)[1] == [] and "260" in long_path_lines(False, short)[0][0]
+    [warning] = long_path_lines(False, long)[1]
+    assert str(long) in warning and "long paths are off" in warning and "docs/windows.md" in warning
+
+
+def test_doctor_names_the_carla_release_and_a_client_that_does_not_match(tmp_path, monkeypatch) -> None:
+    from sunnypilot_training.cli import doctor_cmd
+
+    launcher_name = "CarlaUE4.exe" if sys.platform == "win32" else "CarlaUE4.sh"
+    root = tmp_path / "CARLA_0.9.16" / "WindowsNoEditor"
+    root.mkdir(parents=True)
+    (root / launcher_name).write_bytes(b"")
+    monkeypatch.setenv("CARLA_ROOT", str(tmp_path / "CARLA_0.9.16"))
+    monkeypatch.setattr(doctor_cmd, "_version", lambda dist: "0.9.15" if dist == "carla" else None)
+    lines, warnings = doctor_cmd._carla_lines()
+    assert any("CARLA 0.9.16 (Unreal Engine 4)" in line and launcher_name in line for line in lines), lines
+    assert any("client is 0.9.15 but the server in CARLA_ROOT is 0.9.16" in w for w in warnings), warnings
+    monkeypatch.setenv("CARLA_ROOT", str(tmp_path / "CARLA_0.9.16" / "missing"))
+    assert any("is not a directory" in w for w in doctor_cmd._carla_lines()[1])
