@@ -7,12 +7,14 @@ prefix.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..collector.carla_backend.carla_backend import CarlaOptions
 from ..collector.carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_TM_PORT, PORT_STRIDE
 from ..collector.collect import DEFAULT_EPISODE_SECONDS, SIMULATORS, collect, schedule_episodes
 from ..collector.scenarios import scenario_names
 from ..errors import ConfigError
+from .collect_choices import collect_seed, resolve_simulator
 from .commands import help_of
 
 NAME = "collect"
@@ -27,11 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--simulator", default="builtin", choices=SIMULATORS, help="simulator backend")
+    parser.add_argument("--simulator", default="builtin", choices=(*SIMULATORS, "auto"),
+                        help="simulator backend (auto: CARLA when a server answers at --host/--port, else the "
+                             "built-in one, with a warning)")
     parser.add_argument("--scenario", required=True, help=f"scenario: {', '.join(scenario_names())}")
     parser.add_argument("--episodes", type=int, default=1, help="number of episodes (one shard each)")
     parser.add_argument("--output", required=True, help="directory for the shards")
-    parser.add_argument("--seed", type=int, default=0, help="base seed; episode k of seed S is reproducible")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="base seed; episode k of seed S is reproducible (default 0; for an output folder named "
+                             "val, valid or validation 1000003, the pipeline's validation seed)")
     parser.add_argument("--episode-seconds", type=float, default=DEFAULT_EPISODE_SECONDS,
                         help=f"length of each episode in seconds (default {DEFAULT_EPISODE_SECONDS:g}; the last "
                              f"10 s of each hold no plan label)")
@@ -73,6 +79,12 @@ def carla_options(args: argparse.Namespace, workers: int, prefix: str = "") -> C
 
 
 def run(args: argparse.Namespace) -> int:
+    args.simulator, note = resolve_simulator(args, prefix="", can_start=False)
+    if note:
+        print(f"{'WARNING' if args.simulator == 'builtin' else 'NOTE'}: {note}", file=sys.stderr)
+    args.seed, note = collect_seed(args.output, args.seed)
+    if note:
+        print(f"WARNING: {note}", file=sys.stderr)
     specs = schedule_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
                               args.episode_seconds)
     options = carla_options(args, args.workers) if args.simulator == "carla" else None

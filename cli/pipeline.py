@@ -8,20 +8,18 @@ exists when skipped or re-run (complete shards are skipped, training resumes fro
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from ..collector.carla_backend import launcher
-from ..collector.carla_backend.client import ServerAddress, wait_for_server
 from ..collector.collect import collect, schedule_episodes
 from ..driving.drive_report import write_drive_report
 from ..driving.road_tests import driver_spec, run_road_tests, summary_line, write_drive_json
 from ..driving.suites import suite_names
 from ..episodes.shards import find_shards
-from ..errors import ConfigError, SimulatorError
+from ..errors import ConfigError
 from ..evaluation.open_loop import evaluate_exported, verdicts
 from ..export.artifacts import ArtifactPaths
 from ..export.exporter import export_models, format_summary
@@ -33,10 +31,9 @@ from ..training import checkpoint as ckpt_io
 from ..training.checkpoint import latest_checkpoint
 from ..training.config import load_config, path_override, settings_from_cfg
 from ..training.trainer import run_training
+from .collect_choices import VAL_SEED_OFFSET, resolve_simulator
 from .collect_cmd import carla_options
 from .pipeline_report import StageLog, write_report
-
-VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Sized for a 2-core CPU: the whole pipeline in well under 15 minutes.
@@ -53,25 +50,6 @@ PRESETS: dict[str, dict[str, Any]] = {
                            "training.precision=bf16", "training.warmup_steps=500"],
              "drive": {"runs": None, "seconds": None, "workers": 4, "videos": 2}},
 }
-
-
-def resolve_simulator(args) -> tuple[str, str]:
-    """(simulator, note). ``auto``: CARLA when a server answers or a CARLA folder is known, else the built-in."""
-    if args.simulator != "auto":
-        return args.simulator, ""
-
-
-    try:
-        answers = wait_for_server(ServerAddress(args.carla_host, args.carla_port), 0.0) is not None
-    except SimulatorError:  # no CARLA client installed
-        return "builtin", ("--simulator auto: using the BUILT-IN simulator (the CARLA Python client is not "
-                           "installed: pip install -e .[carla])")
-    if answers:
-        return "carla", f"--simulator auto: using CARLA (a server answers at {args.carla_host}:{args.carla_port})"
-    if args.carla_root or os.environ.get("CARLA_ROOT"):
-        return "carla", "--simulator auto: using CARLA (started from --carla-root / CARLA_ROOT)"
-    return "builtin", (f"--simulator auto: using the BUILT-IN simulator (no CARLA server answers at "
-                       f"{args.carla_host}:{args.carla_port} and neither --carla-root nor CARLA_ROOT is set)")
 
 
 def _workers(args, simulator: str, preset: dict) -> int:
