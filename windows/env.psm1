@@ -45,22 +45,27 @@ function Enter-TrainingEnv {
 function Invoke-Carla {
     <#
     .SYNOPSIS
-    Starts, stops or reports the local CARLA server(s) (sptrain carla start|stop|status).
+    Starts (the default), stops or reports the local CARLA server(s) (sptrain carla start|stop|status).
 
     .DESCRIPTION
-    Runs `sptrain carla <action> --port P` with the given options. The server is found under -CarlaRoot or the
-    CARLA_ROOT environment variable (set by windows\setup_env.ps1 -CarlaRoot). Each server uses its RPC port and the
-    two ports after it; with -Workers N, N servers start on ports P, P+3, P+6, ...
+    Runs `sptrain carla <action> --port P` with the given options. Start launches each server that does not answer
+    yet, off-screen, and waits until it does (a server that already answers is left as it is and said so); when it
+    cannot start one it says why (no CARLA folder, no launcher in it, the server exited or did not answer in time,
+    with its log). The server is found in -CarlaRoot or the CARLA_ROOT environment variable (set by
+    windows\setup_env.ps1 -CarlaRoot), or one folder down (WindowsNoEditor\CarlaUE4.exe of the 0.9.x zips,
+    Carla-0.10.0-Win64-Shipping\CarlaUnreal.exe). Each server uses its RPC port and the two ports after it; with
+    -Workers N, N servers start on ports P, P+3, P+6, ...
 
     .PARAMETER Action
-    Start, Stop or Status (default Status).
+    Start (default), Stop or Status.
 
     .PARAMETER Port
-    RPC port of the (first) server (start and status default to 2000; Stop without -Port stops every server
+    RPC port of the (first) server (Start and Status default to 2000; Stop without -Port stops every server
     sptrain started).
 
     .PARAMETER CarlaRoot
-    The CARLA folder (holding CarlaUE4.exe or CarlaUnreal.exe); default: the CARLA_ROOT environment variable.
+    The CARLA folder (holding CarlaUE4.exe or CarlaUnreal.exe, or a folder that does); default: the CARLA_ROOT
+    environment variable.
 
     .PARAMETER Workers
     How many servers to start (one per parallel collector).
@@ -68,25 +73,34 @@ function Invoke-Carla {
     .PARAMETER Quality
     Rendering quality: Low (fast) or Epic (exact case).
 
+    .PARAMETER Timeout
+    Seconds Start waits for a server to answer (default 180; a first start of CARLA 0.10.0 compiles shaders for
+    many minutes: give it 900).
+
     .EXAMPLE
-    Invoke-Carla -Action Start -Quality Low
+    Invoke-Carla -Port 2000
+
+    .EXAMPLE
+    Invoke-Carla -Action Start -Quality Low -Timeout 900
 
     .EXAMPLE
     Invoke-Carla -Action Stop -Port 2000
     #>
     [CmdletBinding()]
     param(
-        [Parameter(Position = 0)][ValidateSet('Start', 'Stop', 'Status')][string]$Action = 'Status',
+        [Parameter(Position = 0)][ValidateSet('Start', 'Stop', 'Status')][string]$Action = 'Start',
         [ValidateRange(1024, 65535)][int]$Port,
         [ValidateNotNullOrEmpty()][string]$CarlaRoot,
         [ValidateRange(1, 16)][int]$Workers,
-        [ValidateSet('Low', 'Epic', IgnoreCase = $false)][string]$Quality
+        [ValidateSet('Low', 'Epic', IgnoreCase = $false)][string]$Quality,
+        [ValidateRange(1, 86400)][int]$Timeout
     )
     $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'carla', $Action.ToLowerInvariant())
     if ($PSBoundParameters.ContainsKey('Port')) { $CliArgs += @('--port', $Port) }
     if ($PSBoundParameters.ContainsKey('CarlaRoot')) { $CliArgs += @('--carla-root', $CarlaRoot) }
     if ($PSBoundParameters.ContainsKey('Workers')) { $CliArgs += @('--workers', $Workers) }
     if ($PSBoundParameters.ContainsKey('Quality')) { $CliArgs += @('--quality', $Quality) }
+    if ($PSBoundParameters.ContainsKey('Timeout')) { $CliArgs += @('--timeout', $Timeout) }
     Invoke-NativeCommand -FilePath (Get-TrainingPython) -ArgumentList $CliArgs
 }
 
@@ -97,8 +111,9 @@ function Invoke-Collector {
 
     .DESCRIPTION
     Runs `sptrain collect --simulator S --scenario X --episodes N --output DIR` plus the options given. Complete
-    shards are skipped, so running the same command again only collects what is missing. For -Simulator carla the
-    server(s) must be running (Invoke-Carla -Action Start).
+    shards are skipped, so running the same command again only collects what is missing. CARLA server(s) must be
+    running (Invoke-Carla -Port P starts one): with -Simulator auto, the default, the collector uses CARLA when a
+    server answers on -Port and otherwise the built-in simulator, with a warning that says why.
 
     .PARAMETER Scenario
     Scenario name, e.g. curvy_road, highway_follow, urban_intersection (`sptrain collect --help` lists them).
@@ -110,19 +125,25 @@ function Invoke-Collector {
     Folder the shards go to (one per episode).
 
     .PARAMETER Simulator
-    builtin (default, no install needed) or carla.
+    auto (default: CARLA when a server answers, else the built-in simulator with a warning), builtin (no install
+    needed) or carla (fails when no server answers). Exact case.
 
     .PARAMETER Port
-    CARLA RPC port of the (first) server (default 2000; -Simulator carla only).
+    CARLA RPC port of the (first) server (default 2000).
 
     .PARAMETER Workers
     Parallel collectors (processes; with CARLA one server each).
 
     .PARAMETER Seed
-    Base seed: episode k of seed S is always the same episode. Use a different seed for validation data.
+    Base seed: episode k of seed S is always the same episode (default 0). Validation data needs seeds of its own:
+    without -Seed, an -Output folder named val (or valid, validation) gets seed 1000003, the pipeline's validation
+    seed, with a warning.
 
     .EXAMPLE
     Invoke-Collector -Scenario curvy_road -Episodes 8 -Output data\train
+
+    .EXAMPLE
+    Invoke-Collector -Scenario curvy_road -Episodes 2 -Output data\val
 
     .EXAMPLE
     Invoke-Collector -Scenario urban_intersection -Episodes 2 -Output data\val -Simulator carla -Seed 1000003
@@ -132,7 +153,7 @@ function Invoke-Collector {
         [Parameter(Mandatory = $true)][ValidatePattern('^[a-z][a-z0-9_]*$')][string]$Scenario,
         [Parameter(Mandatory = $true)][ValidateRange(1, 1000000)][int]$Episodes,
         [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$Output,
-        [ValidateSet('builtin', 'carla', IgnoreCase = $false)][string]$Simulator = 'builtin',
+        [ValidateSet('auto', 'builtin', 'carla', IgnoreCase = $false)][string]$Simulator = 'auto',
         [ValidateRange(1024, 65535)][int]$Port,
         [ValidateRange(1, 64)][int]$Workers,
         [ValidateRange(0, 2147483647)][int]$Seed
@@ -312,7 +333,9 @@ function Install-DrivingModel {
     --vision-tinygrad ... --policy-onnx): validates the files, backs up what they replace into
     <models dir>\.sptrain_backups\<UTC timestamp>\, copies atomically, runs a smoke test and puts the originals back
     on any failure. openpilot does not run on Windows: point -SunnypilotRoot at a checkout in WSL
-    (\\wsl.localhost\Ubuntu\home\me\sunnypilot) or on a share. integration\replace_models.ps1 calls this function.
+    (\\wsl.localhost\Ubuntu\home\me\sunnypilot) or on a share. Without -SunnypilotRoot and -ModelsDir the target is
+    the SUNNYPILOT_ROOT environment variable, else the current folder when it is a checkout (it holds
+    selfdrive\modeld); otherwise it stops and says what to pass. integration\replace_models.ps1 calls this function.
 
     .PARAMETER ExportDir
     Folder written by Export-DrivingModel / sptrain export (not needed with -Restore or with the file parameters).
@@ -336,7 +359,8 @@ function Install-DrivingModel {
     Optional path of driving_policy.onnx.
 
     .PARAMETER SunnypilotRoot
-    Root of a sunnypilot/openpilot checkout; the files go to selfdrive\modeld\models\.
+    Root of a sunnypilot/openpilot checkout; the files go to selfdrive\modeld\models\. Default: SUNNYPILOT_ROOT, else
+    the current folder when it is a checkout.
 
     .PARAMETER ModelsDir
     A plain model folder instead of a checkout (created if missing).
@@ -349,6 +373,9 @@ function Install-DrivingModel {
 
     .EXAMPLE
     Install-DrivingModel -ExportDir artifacts\run1\export -SunnypilotRoot \\wsl.localhost\Ubuntu\home\me\sunnypilot -DryRun
+
+    .EXAMPLE
+    $env:SUNNYPILOT_ROOT = '\\wsl.localhost\Ubuntu\home\me\sunnypilot'; Install-DrivingModel -ExportDir artifacts\run1\export
 
     .EXAMPLE
     Install-DrivingModel -VisionTinygrad out\driving_vision_tinygrad.pkl -VisionMetadata out\driving_vision_metadata.pkl -PolicyTinygrad out\driving_policy_tinygrad.pkl -PolicyMetadata out\driving_policy_metadata.pkl -ModelsDir D:\models
@@ -365,11 +392,25 @@ function Install-DrivingModel {
         [ValidateNotNullOrEmpty()][string]$PolicyMetadata,
         [ValidateNotNullOrEmpty()][string]$VisionOnnx,
         [ValidateNotNullOrEmpty()][string]$PolicyOnnx,
-        [Parameter(Mandatory = $true, ParameterSetName = 'Checkout')][ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
+        [Parameter(ParameterSetName = 'Checkout')][ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
         [Parameter(Mandatory = $true, ParameterSetName = 'ModelsDir')][ValidateNotNullOrEmpty()][string]$ModelsDir,
         [switch]$DryRun,
         [switch]$Restore
     )
+    if ($PSCmdlet.ParameterSetName -eq 'Checkout' -and -not $PSBoundParameters.ContainsKey('SunnypilotRoot')) {
+        $Here = (Get-Location).ProviderPath
+        if ($env:SUNNYPILOT_ROOT) {
+            $SunnypilotRoot = $env:SUNNYPILOT_ROOT
+            Write-Host "Target: SUNNYPILOT_ROOT=$SunnypilotRoot"
+        }
+        elseif (Test-Path -LiteralPath (Join-Path $Here 'selfdrive\modeld') -PathType Container) {
+            $SunnypilotRoot = $Here
+            Write-Host "Target: the checkout in the current folder, $SunnypilotRoot"
+        }
+        else {
+            throw "No install target: pass -SunnypilotRoot <the checkout's root, the folder holding selfdrive\> (e.g. \\wsl.localhost\Ubuntu\home\me\sunnypilot) or -ModelsDir <a model folder>, set `$env:SUNNYPILOT_ROOT to the checkout, or run this from the checkout's root ($Here holds no selfdrive\modeld)"
+        }
+    }
     $CliArgs = @('-m', 'sunnypilot_training.cli.main', 'install')
     if ($PSBoundParameters.ContainsKey('ExportDir')) { $CliArgs += @('--from-dir', $ExportDir) }
     if ($PSBoundParameters.ContainsKey('VisionTinygrad')) { $CliArgs += @('--vision-tinygrad', $VisionTinygrad) }

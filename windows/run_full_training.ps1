@@ -5,7 +5,11 @@ install (thin wrapper over `sptrain pipeline`).
 
 .DESCRIPTION
 Finds this repository's virtual environment and runs `python -m sunnypilot_training.cli.main pipeline ...` once,
-passing only the parameters you give (everything else takes the pipeline's defaults, see `sptrain pipeline --help`).
+passing the parameters you give and `--simulator auto` unless -Simulator says otherwise, so that it uses CARLA when it
+is installed (a server answers, or CARLA_ROOT names the CARLA folder: the pipeline starts and stops the server) and
+says loudly when it falls back to the built-in simulator. Everything else takes the pipeline's defaults (see
+`sptrain pipeline --help`), among them -Preset quick: tiny models trained for minutes, which the script says when it
+starts; pass -Preset full for the base models (hours on a GPU).
 Layout under -OutputDir (default artifacts\pipeline): data\train and data\val (shards), train\ (checkpoints, metrics,
 plots), export\ (modeld-named files, unless -ExportDir), evaluation.json, drive\ (the closed-loop road tests:
 drive.json, DRIVE.md, path plots and videos of the worst runs; see Test-DrivingModel of windows\env.psm1) and
@@ -49,7 +53,8 @@ Install the exported models (with backup and smoke test) into -SunnypilotRoot or
 Leave the CARLA server(s) the pipeline started running afterwards (stop them with Invoke-Carla -Action Stop).
 
 .PARAMETER Simulator
-builtin, carla, or auto (CARLA when it is available, else the built-in simulator, said loudly). Exact case.
+auto (default: CARLA when a server answers or CARLA_ROOT / -CarlaRoot names the CARLA folder, else the built-in
+simulator, said loudly), builtin or carla. Exact case.
 
 .PARAMETER SunnypilotRoot
 Install target: a sunnypilot checkout, e.g. \\wsl.localhost\Ubuntu\home\me\sunnypilot.
@@ -69,6 +74,10 @@ The CARLA folder (default: the CARLA_ROOT environment variable).
 .PARAMETER CarlaPort
 RPC port of the (first) CARLA server (default 2000).
 
+.PARAMETER CarlaStartTimeout
+Seconds to wait for a CARLA server the pipeline starts (default 180; a first start of CARLA 0.10.0 compiles shaders:
+give it 900). Passed as the SPTRAIN_CARLA_START_TIMEOUT_S environment variable for this run only.
+
 .PARAMETER Overrides
 Hydra overrides passed to training, key=value each, e.g. 'training.vision_epochs=8', 'model=base'.
 
@@ -76,7 +85,10 @@ Hydra overrides passed to training, key=value each, e.g. 'training.vision_epochs
 .\windows\run_full_training.ps1
 
 .EXAMPLE
-.\windows\run_full_training.ps1 -Preset full -Simulator carla -Scenario urban_intersection -OutputDir D:\runs\urban -KeepCarlaRunning
+.\windows\run_full_training.ps1 -Scenario urban_intersection -TrainEpisodes 40 -ValEpisodes 4 -OutputDir D:\runs\urban
+
+.EXAMPLE
+.\windows\run_full_training.ps1 -Preset full -Simulator carla -Scenario urban_intersection -OutputDir D:\runs\urban -KeepCarlaRunning -CarlaStartTimeout 900
 
 .EXAMPLE
 .\windows\run_full_training.ps1 -Preset full -OutputDir D:\runs\curvy -SkipDrive
@@ -98,13 +110,14 @@ param(
     [switch]$SkipDrive,
     [switch]$InstallModels,
     [switch]$KeepCarlaRunning,
-    [ValidateSet('builtin', 'carla', 'auto', IgnoreCase = $false)][string]$Simulator,
+    [ValidateSet('auto', 'builtin', 'carla', IgnoreCase = $false)][string]$Simulator = 'auto',
     [ValidateNotNullOrEmpty()][string]$SunnypilotRoot,
     [ValidateNotNullOrEmpty()][string]$ModelsDir,
     [ValidateSet('quick', 'full', IgnoreCase = $false)][string]$Preset,
     [ValidateRange(0, 2147483647)][int]$Seed,
     [ValidateNotNullOrEmpty()][string]$CarlaRoot,
     [ValidateRange(1024, 65535)][int]$CarlaPort,
+    [ValidateRange(1, 86400)][int]$CarlaStartTimeout,
     [ValidatePattern('^(\+\+|\+|~)?[A-Za-z_][\w.@/-]*(=.*)?$')][string[]]$Overrides
 )
 
@@ -128,7 +141,8 @@ if ($SkipExport) { $CliArgs += '--skip-export' }
 if ($SkipDrive) { $CliArgs += '--skip-drive' }
 if ($InstallModels) { $CliArgs += '--install' }
 if ($KeepCarlaRunning) { $CliArgs += '--keep-carla-running' }
-if ($PSBoundParameters.ContainsKey('Simulator')) { $CliArgs += @('--simulator', $Simulator) }
+# auto unless given: CARLA when it is installed
+$CliArgs += @('--simulator', $Simulator)
 if ($PSBoundParameters.ContainsKey('SunnypilotRoot')) { $CliArgs += @('--sunnypilot-root', $SunnypilotRoot) }
 if ($PSBoundParameters.ContainsKey('ModelsDir')) { $CliArgs += @('--models-dir', $ModelsDir) }
 if ($PSBoundParameters.ContainsKey('Preset')) { $CliArgs += @('--preset', $Preset) }
@@ -137,7 +151,17 @@ if ($PSBoundParameters.ContainsKey('CarlaRoot')) { $CliArgs += @('--carla-root',
 if ($PSBoundParameters.ContainsKey('CarlaPort')) { $CliArgs += @('--carla-port', $CarlaPort) }
 if ($PSBoundParameters.ContainsKey('Overrides')) { $CliArgs += $Overrides }  # trailing positional key=value
 
+if (-not $PSBoundParameters.ContainsKey('Preset')) {
+    Write-Host 'Preset quick (the default): tiny models, a few epochs, minutes on a CPU. For the base models pass -Preset full (hours on a GPU).'
+}
+$OldStartTimeout = $env:SPTRAIN_CARLA_START_TIMEOUT_S
+if ($PSBoundParameters.ContainsKey('CarlaStartTimeout')) { $env:SPTRAIN_CARLA_START_TIMEOUT_S = "$CarlaStartTimeout" }
 $Started = Get-Date
-Invoke-NativeCommand -FilePath $Python -ArgumentList $CliArgs
+try {
+    Invoke-NativeCommand -FilePath $Python -ArgumentList $CliArgs
+}
+finally {
+    $env:SPTRAIN_CARLA_START_TIMEOUT_S = $OldStartTimeout
+}
 $Minutes = ((Get-Date) - $Started).TotalMinutes
 Write-Host ('Pipeline finished in {0:N1} min; REPORT.md and evaluation.json are in the output folder (path above).' -f $Minutes)

@@ -8,27 +8,37 @@ Run once from any folder (again to repair or update; every step reuses what is t
   1. finds Python 3.11 (the `py -3.11` launcher, else `python` on PATH, checking its version); when there is none it
      installs it with `winget install Python.Python.3.11` and says so;
   2. creates venv\ at the repository root and upgrades pip;
-  3. installs the project without its dependencies (`pip install --no-deps -e <repo>`) so that
-     `sptrain doctor --torch-index` can choose the torch build: for this GPU with -InstallCUDA (compute capability
-     from nvidia-smi), else the CPU build. The mapping lives in Python (cli\torch_index.py), not here;
-  4. installs torch from that index, then the project with its dependencies and the CARLA client
-     (`pip install -e <repo>[carla]`; without the carla extra when that fails);
-  5. with -CarlaRoot (or CARLA_ROOT already set): installs the CARLA client wheel shipped in
-     <CarlaRoot>\PythonAPI\carla\dist for this Python when there is one (else the package index's client stays) and
-     sets the user environment variable CARLA_ROOT;
+  3. installs the project without its dependencies (`pip install --no-deps -e <repo>`) so that `sptrain doctor`
+     can answer what to install (the decisions live in Python: cli\torch_index.py and
+     collector\carla_backend\client_choice.py, not here):
+     - with -CarlaRoot (or CARLA_ROOT already set), first, before any large download: `sptrain doctor --carla-root
+       DIR` finds CarlaUE4.exe / CarlaUnreal.exe in DIR or one folder down (the 0.9.x zips unpack into
+       WindowsNoEditor\, 0.10.0 into Carla-0.10.0-Win64-Shipping\), reads the release and chooses its client for
+       this Python: the wheel shipped in PythonAPI\carla\dist, else the package index's; when none exists (CARLA
+       0.9.15 and 0.10.0 have no Python 3.11 client) it stops here and says what to do;
+     - `sptrain doctor --torch-index --cuda` with -InstallCUDA (compute capability and driver from nvidia-smi; a
+       driver too old for the build stops here with the fix), else `--cpu`; and `--torch-requirement`;
+  4. installs torch from that index within the project's requirement, removing an installed torch of another build
+     first (pip would keep a build whose local label sorts higher: +cu130 > +cu126 > +cpu), then the project with its
+     dependencies (`pip install -e <repo>[carla]`; without the carla extra when that fails), and checks the result
+     with `sptrain doctor --torch-verify` (torch.version.cuda, and a visible GPU for a CUDA build);
+  5. with a CARLA folder: installs the client chosen in step 3 and sets the user environment variable CARLA_ROOT
+     to the folder holding the launcher;
   6. finishes with `sptrain doctor`.
 
 .PARAMETER InstallCUDA
-Install the CUDA build of torch for this machine's NVIDIA GPU (needs the NVIDIA driver: nvidia-smi). Without it the
-CPU build is installed. The CUDA toolkit itself is not needed: the torch wheel carries its CUDA libraries.
+Install the CUDA build of torch for this machine's NVIDIA GPU (needs the NVIDIA driver: nvidia-smi; the cu130
+build, for RTX 50-series cards, needs driver R580 or newer). Without it the CPU build is installed. The CUDA toolkit
+itself is not needed: the torch wheel carries its CUDA libraries.
 
 .PARAMETER PythonVersion
 The Python to use: 3.11 (default, any 3.11.x) or an exact 3.11.x. The toolkit and the CARLA client wheels are built
 for 3.11.
 
 .PARAMETER CarlaRoot
-The CARLA folder (holding CarlaUE4.exe, or CarlaUnreal.exe for 0.10): its client wheel is installed and CARLA_ROOT
-is set for your user. Default: the CARLA_ROOT environment variable when it is set.
+The folder CARLA was unpacked into (holding CarlaUE4.exe or CarlaUnreal.exe, or a folder such as WindowsNoEditor\
+that does): its client is installed and CARLA_ROOT is set for your user. Default: the CARLA_ROOT environment
+variable when it is set. CARLA 0.9.16 is the release these scripts are made for (its Python 3.11 client is on PyPI).
 
 .EXAMPLE
 .\windows\setup_env.ps1
@@ -152,21 +162,6 @@ function Install-Python {
     ) -join [IO.Path]::PathSeparator
 }
 
-function Get-ComputeCapability {
-    <#
-    .SYNOPSIS
-    The first GPU's compute capability (e.g. 8.6) as nvidia-smi prints it; throws without nvidia-smi.
-    #>
-    [CmdletBinding()]
-    param()
-    if (-not (Get-Command 'nvidia-smi' -ErrorAction SilentlyContinue)) {
-        throw '-InstallCUDA: nvidia-smi was not found; install the NVIDIA driver (it brings nvidia-smi) or run without -InstallCUDA for the CPU build'
-    }
-    $Lines = @(Invoke-NativeCommand -FilePath 'nvidia-smi' -ArgumentList @('--query-gpu=compute_cap', '--format=csv,noheader'))
-    if ($Lines.Count -eq 0) { throw '-InstallCUDA: nvidia-smi lists no GPU' }
-    return "$($Lines[0])".Trim()
-}
-
 $RepoRoot = Get-RepositoryRoot
 $VenvDir = Join-Path $RepoRoot 'venv'
 $VenvPython = Join-Path $VenvDir 'Scripts\python.exe'
@@ -200,13 +195,33 @@ else {
 }
 Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'pip')
 
-# 3. The project alone, to ask it which torch build fits (the mapping lives in cli\torch_index.py)
+# 3. The project alone, to ask it what to install (the decisions live in Python, see the help above)
 Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--no-deps', '--editable', $RepoRoot)
+
+# 3a. CARLA first, before any large download: its launcher, release and the client for this Python
+if (-not $PSBoundParameters.ContainsKey('CarlaRoot') -and $env:CARLA_ROOT) {
+    if (Test-Path -LiteralPath $env:CARLA_ROOT -PathType Container) {
+        $CarlaRoot = $env:CARLA_ROOT
+        Write-Host "Using CARLA_ROOT=$CarlaRoot (to set up without CARLA, clear it: [Environment]::SetEnvironmentVariable('CARLA_ROOT', `$null, 'User'))"
+    }
+    else {
+        Write-Warning "CARLA_ROOT=$env:CARLA_ROOT is not a folder (moved?): skipping the CARLA client; pass -CarlaRoot to fix it"
+    }
+}
+$Carla = $null
+if ($CarlaRoot) {
+    if (-not (Test-Path -LiteralPath $CarlaRoot -PathType Container)) {
+        throw "-CarlaRoot $CarlaRoot is not a folder; pass the folder you unpacked CARLA into"
+    }
+    $CarlaRoot = (Resolve-Path -LiteralPath $CarlaRoot).ProviderPath
+    $CarlaArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--carla-root', $CarlaRoot)
+    # One JSON line (non-ASCII characters escaped, so no console code page can garble a path)
+    $Carla = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $CarlaArgs | Select-Object -Last 1)" | ConvertFrom-Json
+}
+
+# 3b. torch: the build for this GPU and driver, and the project's torch requirement
 if ($InstallCUDA) {
-    $ComputeCapability = Get-ComputeCapability
-    Write-Host "GPU compute capability: $ComputeCapability"
-    $IndexArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-index', '--compute-capability',
-        $ComputeCapability)
+    $IndexArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-index', '--cuda')
 }
 else {
     $IndexArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-index', '--cpu')
@@ -215,10 +230,21 @@ $TorchIndex = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $Index
 if ($TorchIndex -notmatch '^https://') {
     throw "sptrain doctor --torch-index printed '$TorchIndex', not an index URL"
 }
+$RequirementArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-requirement')
+$TorchRequirement = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $RequirementArgs | Select-Object -Last 1)".Trim()
 
-# 4. torch from that index, then the project with its dependencies (pip keeps the torch build chosen above)
-Write-Host "Installing torch from $TorchIndex"
-Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--upgrade', 'torch', '--index-url', $TorchIndex)
+# 4. torch from that index (another build is removed first: pip keeps a build whose local label sorts higher), then
+#    the project with its dependencies (pip keeps the torch build chosen here), then the check
+$MatchArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-matches', $TorchIndex)
+$SameBuild = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $MatchArgs | Select-Object -Last 1)".Trim()
+if ($SameBuild -eq 'yes') {
+    Write-Host "Keeping the installed torch: it is the build of $TorchIndex"
+}
+else {
+    Write-Host "Installing $TorchRequirement from $TorchIndex"
+    Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'uninstall', '--yes', 'torch')
+    Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', $TorchRequirement, '--index-url', $TorchIndex)
+}
 try {
     Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--editable', "${RepoRoot}[carla]")
 }
@@ -226,36 +252,17 @@ catch {
     Write-Warning "Installing with the CARLA client failed ($($_.Exception.Message)); installing without it"
     Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--editable', $RepoRoot)
 }
+$VerifyArgs = @('-m', 'sunnypilot_training.cli.main', 'doctor', '--torch-verify', $TorchIndex)
+$TorchInstalled = "$(Invoke-NativeCommand -FilePath $VenvPython -ArgumentList $VerifyArgs | Select-Object -Last 1)".Trim()
+Write-Host "Installed: $TorchInstalled"
 
-# 5. CARLA: the client wheel shipped with the server, and CARLA_ROOT
-if (-not $PSBoundParameters.ContainsKey('CarlaRoot') -and $env:CARLA_ROOT) {
-    if (Test-Path -LiteralPath $env:CARLA_ROOT -PathType Container) {
-        $CarlaRoot = $env:CARLA_ROOT
-        Write-Host "Using CARLA_ROOT=$CarlaRoot"
-    }
-    else {
-        Write-Warning "CARLA_ROOT=$env:CARLA_ROOT is not a folder (moved?): skipping the CARLA client; pass -CarlaRoot to fix it"
-    }
-}
-if ($CarlaRoot) {
-    if (-not (Test-Path -LiteralPath $CarlaRoot -PathType Container)) {
-        throw "-CarlaRoot $CarlaRoot is not a folder; pass the folder you unpacked CARLA into"
-    }
-    $CarlaRoot = (Resolve-Path -LiteralPath $CarlaRoot).Path
-    $PythonTag = 'cp' + (($PythonVersion.Split('.')[0..1]) -join '')
-    $Dist = Join-Path $CarlaRoot 'PythonAPI\carla\dist'
-    $Wheel = Get-ChildItem -LiteralPath $Dist -Filter "carla-*-$PythonTag-*win_amd64.whl" -File -ErrorAction SilentlyContinue |
-        Sort-Object -Property Name | Select-Object -Last 1
-    if ($Wheel) {
-        Write-Host "Installing the CARLA client shipped with the server: $($Wheel.Name)"
-        Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--force-reinstall', '--no-deps', $Wheel.FullName)
-    }
-    else {
-        Write-Host "No carla-*-$PythonTag-*win_amd64.whl in ${Dist}: keeping the CARLA client from the package index"
-    }
-    [Environment]::SetEnvironmentVariable('CARLA_ROOT', $CarlaRoot, 'User')
-    $env:CARLA_ROOT = $CarlaRoot
-    Write-Host "CARLA_ROOT=$CarlaRoot (set for your user; new PowerShell windows see it)"
+# 5. CARLA: the client chosen in step 3a, and CARLA_ROOT (the folder holding the launcher)
+if ($Carla) {
+    Write-Host "Installing the CARLA $($Carla.version) client ($($Carla.source)): $($Carla.client)"
+    Invoke-NativeCommand -FilePath $VenvPython -ArgumentList @('-m', 'pip', 'install', '--force-reinstall', '--no-deps', $Carla.client)
+    [Environment]::SetEnvironmentVariable('CARLA_ROOT', $Carla.carla_root, 'User')
+    $env:CARLA_ROOT = $Carla.carla_root
+    Write-Host "CARLA_ROOT=$($Carla.carla_root) (set for your user; new PowerShell windows see it)"
 }
 
 # 6. What the machine offers now

@@ -45,7 +45,7 @@ SCRIPT_PARAMETERS = {
     "windows/run_full_training.ps1": [
         "Scenario", "TrainEpisodes", "ValEpisodes", "OutputDir", "ExportDir", "CheckpointPath", "SkipDataCollection",
         "SkipTraining", "SkipExport", "SkipDrive", "InstallModels", "KeepCarlaRunning", "Simulator", "SunnypilotRoot",
-        "ModelsDir", "Preset", "Seed", "CarlaRoot", "CarlaPort", "Overrides",
+        "ModelsDir", "Preset", "Seed", "CarlaRoot", "CarlaPort", "CarlaStartTimeout", "Overrides",
     ],
     "windows/env.psm1": [],
     "windows/common.psm1": [],
@@ -59,7 +59,7 @@ EXPORTED = ["Enter-TrainingEnv", "Invoke-Carla", "Invoke-Collector", "Invoke-Tra
 # The documented parameters of each function windows/env.psm1 defines (it exports them all), in order.
 FUNCTION_PARAMETERS = {
     "Enter-TrainingEnv": [],
-    "Invoke-Carla": ["Action", "Port", "CarlaRoot", "Workers", "Quality"],
+    "Invoke-Carla": ["Action", "Port", "CarlaRoot", "Workers", "Quality", "Timeout"],
     "Invoke-Collector": ["Scenario", "Episodes", "Output", "Simulator", "Port", "Workers", "Seed"],
     "Invoke-Trainer": ["Data", "Output", "Resume", "Overrides"],
     "Export-DrivingModel": ["Checkpoint", "ExportDir"],
@@ -86,7 +86,8 @@ EXPECTED_CALLS = {
         "--scenario", "--train-episodes", "--val-episodes", "--output-dir", "--export-dir", "--checkpoint",
         "--skip-collect", "--skip-train", "--skip-export", "--skip-drive", "--install", "--keep-carla-running",
         "--simulator", "--sunnypilot-root", "--models-dir", "--preset", "--seed", "--carla-root", "--carla-port"}),
-    ("windows/env.psm1", "Invoke-Carla"): ("carla", {"--port", "--carla-root", "--workers", "--quality"}),
+    ("windows/env.psm1", "Invoke-Carla"): ("carla", {"--port", "--carla-root", "--workers", "--quality",
+                                                     "--timeout"}),
     ("windows/env.psm1", "Invoke-Collector"): ("collect", {
         "--simulator", "--scenario", "--episodes", "--output", "--port", "--workers", "--seed"}),
     ("windows/env.psm1", "Invoke-Trainer"): ("train", {"--data", "--output-dir", "--resume"}),
@@ -820,3 +821,62 @@ def test_the_docs_check_catches_a_wrong_command(commands) -> None:
     assert _sptrain_problems(["contract", "show", "--no-such-flag"], commands)
     assert _sptrain_problems(["frobnicate"], commands)
     assert _sptrain_problems(["contract", "show", "--profile", "op-0.10.1"], commands) == []
+
+
+# --- what the scripts ask Python, and in which order ------------------------------------------------------------
+
+
+def test_setup_asks_sptrain_doctor_each_decision() -> None:
+    calls = analyse(_parse((WINDOWS / "setup_env.ps1").read_bytes())).calls
+    asked = sorted(sorted(c.flags) for c in calls if c.command == "doctor")
+    assert asked == sorted([[], ["--carla-root"], ["--cpu", "--torch-index"], ["--cuda", "--torch-index"],
+                            ["--torch-requirement"], ["--torch-matches"], ["--torch-verify"]])  # fmt: skip
+    assert {c.command for c in calls} == {"doctor"}
+
+
+def _first(code: str, needle: str) -> int:
+    assert needle in code, needle
+    return code.index(needle)
+
+
+def test_setup_checks_carla_first_and_installs_the_chosen_torch_build() -> None:
+    path = WINDOWS / "setup_env.ps1"
+    code = _without_comments(_parse(path.read_bytes()), path.read_bytes())
+    order = ["'--carla-root'", "'--torch-index'", "'--torch-matches'", "'uninstall', '--yes', 'torch'",
+             "'install', $TorchRequirement, '--index-url', $TorchIndex", "'--torch-verify'",
+             "'--force-reinstall', '--no-deps', $Carla.client",
+             "SetEnvironmentVariable('CARLA_ROOT', $Carla.carla_root"]  # CARLA_ROOT only for a folder that passed
+    positions = [_first(code, needle) for needle in order]
+    assert positions == sorted(positions), "setup steps out of order"
+    assert "'--upgrade', 'torch'" not in code  # pip would keep a build whose local label sorts higher
+    assert "if ($SameBuild -eq 'yes')" in code  # the installed torch is removed only when it is another build
+    assert "Get-ComputeCapability" not in code and "nvidia-smi" not in code  # sptrain doctor reads nvidia-smi now
+
+
+def _default(scope: Node, name: str) -> str | None:
+    found = re.search(r"=\s*'([^']*)'\s*$", _parameters(scope)[name].text.decode())
+    return found.group(1) if found else None
+
+
+def test_the_short_commands_start_carla_and_collect_with_it_when_it_answers(commands) -> None:
+    functions = _functions(_parse(ENV_MODULE.read_bytes()))
+    assert _default(functions["Invoke-Carla"], "Action") == "Start"
+    assert _default(functions["Invoke-Collector"], "Simulator") == "auto"
+    script = _parse((WINDOWS / "run_full_training.ps1").read_bytes())
+    assert _default(script, "Simulator") == "auto"
+    for parser_name in ("collect", "pipeline"):
+        [simulator] = [a for a in commands[parser_name]._actions if "--simulator" in a.option_strings]
+        assert "auto" in simulator.choices
+    for rel, function in (("windows/run_full_training.ps1", None), ("windows/env.psm1", "Invoke-Collector")):
+        [call] = [c for c in analyse(_parse((REPO_ROOT / rel).read_bytes())).calls if c.function == function]
+        source = (REPO_ROOT / rel).read_text()
+        assert "--simulator" in call.flags and "ContainsKey('Simulator')" not in source  # always passed
+
+
+def test_the_install_target_falls_back_to_sunnypilot_root_then_the_current_checkout() -> None:
+    install = _functions(_parse(ENV_MODULE.read_bytes()))["Install-DrivingModel"]
+    text = install.text.decode()
+    for needle in ("$env:SUNNYPILOT_ROOT", "(Get-Location).ProviderPath", "'selfdrive\\modeld'",
+                   "throw \"No install target: pass -SunnypilotRoot", "-ModelsDir <a model folder>"):
+        assert needle in text, needle
+    assert _signature(_parameters(install)["SunnypilotRoot"]) == (["string"], ["Checkout"], False)
