@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -26,6 +26,11 @@ INTERSECTION_KINDS = ("none", "priority", "all_way_stop")  # priority: the ego's
 LEAD_BEHAVIOURS = ("none", "cruise", "brakes", "stop_and_go")
 MARKING_STYLES = ("solid", "dashed", "double_solid")
 MARKING_COLORS = ("white", "yellow")
+LOOKS = ("seen", "unseen")
+# Verge (off-road ground) colours, 8-bit RGB under full light.
+VERGE_RGB = {"green": (70, 100, 55), "olive": (95, 105, 60), "dry": (140, 125, 85), "snow": (215, 218, 225),
+             "sand": (185, 165, 125)}
+UNSEEN_LOOK_SUFFIX = "_unseen_look"
 
 
 def sample_range(rng: np.random.Generator, bounds: Range) -> float:
@@ -184,19 +189,30 @@ class DesireProfile:
 
 @dataclass(frozen=True)
 class LightingProfile:
-    """Appearance of an episode: sun, ambient light, exposure and sensor noise."""
+    """Appearance of an episode: sun, ambient light, exposure, sensor noise, and the look of asphalt, paint and
+    verges. ``look="unseen"`` draws from looks no training preset uses (very dark or very light pavement, dry or
+    snowy verges, faded paint, dusk skies, heavy noise): the held-out appearance test."""
 
     sun_elevation_rad: Range = (0.15, 1.2)
     ambient: Range = (0.4, 0.7)
     exposure: Range = (0.8, 1.25)
     noise_std: Range = (1.0, 4.0)  # 8-bit units
     overcast_prob: float = 0.25  # an overcast episode: high ambient light, grey sky
+    asphalt_grey: Range = (60.0, 120.0)  # 8-bit grey of the pavement
+    paint_wear: Range = (0.0, 0.4)  # 0: fresh paint, 1: as dark as the asphalt
+    texture_contrast: Range = (0.04, 0.14)  # relative brightness range of the asphalt texture
+    verges: tuple[str, ...] = ("green", "olive", "dry")  # VERGE_RGB names, drawn uniformly
+    look: str = "seen"  # "seen" (training) or "unseen" (held-out appearance)
 
     def __post_init__(self) -> None:
         _check_ranges(self, {"sun_elevation_rad": (0.0, math.pi / 2), "ambient": (0.0, 1.0),
-                             "exposure": (0.1, 4.0), "noise_std": (0.0, 20.0)})
+                             "exposure": (0.1, 4.0), "noise_std": (0.0, 20.0), "asphalt_grey": (20.0, 200.0),
+                             "paint_wear": (0.0, 0.9), "texture_contrast": (0.0, 0.5)})
         if not 0.0 <= self.overcast_prob <= 1.0:
             _fail(self, "overcast_prob", self.overcast_prob, "a probability in [0, 1]", "e.g. 0.25")
+        _check_choice(self, "look", LOOKS)
+        if not self.verges or any(v not in VERGE_RGB for v in self.verges):
+            _fail(self, "verges", self.verges, f"names from {sorted(VERGE_RGB)}", "e.g. ('green', 'dry')")
 
 
 @dataclass(frozen=True)
@@ -262,6 +278,7 @@ class Scenario:
     driver: DriverProfile = field(default_factory=DriverProfile)
     camera: CameraProfile = field(default_factory=CameraProfile)
     traffic_convention: str = TrafficConvention.RIGHT_HAND.value
+    seed_name: str = ""  # the name the episode's randomness is keyed by; "" = its own name
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -280,8 +297,9 @@ class Scenario:
 
     @property
     def stable_id(self) -> int:
-        """A process-independent id of the name (CRC-32), for seeding."""
-        return zlib.crc32(self.name.encode("utf-8"))
+        """A process-independent id of the name (CRC-32), for seeding. A variant keyed by its base's name
+        (``seed_name``) draws the same roads, traffic and driving as its base for the same seed."""
+        return zlib.crc32((self.seed_name or self.name).encode("utf-8"))
 
 
 _HIGHWAY_ROAD = RoadProfile(radius_m=(400.0, 3000.0), straight_prob=0.35, segment_length_m=(150.0, 600.0),
@@ -356,8 +374,30 @@ def scenario_names() -> list[str]:
 
 
 def get_scenario(name: str) -> Scenario:
-    """The scenario called ``name``; ConfigError listing the known names otherwise."""
+    """The scenario called ``name`` (a registered name, or one + ``_unseen_look``: see :func:`with_unseen_look`);
+    ConfigError listing the known names otherwise."""
+    if isinstance(name, str) and name.endswith(UNSEEN_LOOK_SUFFIX) and name[: -len(UNSEEN_LOOK_SUFFIX)] in _REGISTRY:
+        return with_unseen_look(_REGISTRY[name[: -len(UNSEEN_LOOK_SUFFIX)]])
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {', '.join(_REGISTRY)}") from None
+        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {', '.join(_REGISTRY)} "
+                          f"(each also as NAME{UNSEEN_LOOK_SUFFIX}, the held-out look)") from None
+
+
+# The held-out appearance test: the same roads and driving, drawn with looks no training scenario uses (low sun
+# and dim light, strong exposure and noise, light concrete-grey pavement, worn paint, snowy or sandy
+# verges, coarse asphalt texture).
+UNSEEN_LIGHTING = LightingProfile(sun_elevation_rad=(0.05, 0.15), ambient=(0.25, 0.4), exposure=(1.3, 1.6),
+                                  noise_std=(5.0, 7.0), overcast_prob=0.0, asphalt_grey=(140.0, 200.0),
+                                  paint_wear=(0.5, 0.7), texture_contrast=(0.15, 0.25), verges=("snow", "sand"),
+                                  look="unseen")
+
+
+def with_unseen_look(scenario: Scenario) -> Scenario:
+    """``scenario`` drawn with the held-out look (``UNSEEN_LIGHTING``), named ``NAME_unseen_look`` and keyed by the
+    base's name, so the same seed gives the same roads, traffic and driving under a look never trained on."""
+    if scenario.lighting.look == "unseen":
+        return scenario
+    return replace(scenario, name=scenario.name + UNSEEN_LOOK_SUFFIX, lighting=UNSEEN_LIGHTING,
+                   seed_name=scenario.seed_name or scenario.name)

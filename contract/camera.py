@@ -53,6 +53,7 @@ __all__ = [
     "pixel_to_ray",
     "warp_matrix",
     "warp_image",
+    "EDGE",
 ]
 
 CAMERA_HEIGHT_M = 1.22  # road camera above the road surface
@@ -286,33 +287,48 @@ def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
+EDGE = "edge"  # warp fill: samples outside the source take its nearest edge pixel, as modeld's warps do
+
+
+def _taps(ix: np.ndarray, iy: np.ndarray, front: np.ndarray, W: int, H: int, fill):
+    """(ix, iy, ok) of one tap: clamped to the image for ``fill == EDGE`` (ok only behind the camera fails),
+    else ok where the tap lies inside the image."""
+    if isinstance(fill, str) and fill == EDGE:
+        return np.clip(ix, 0, W - 1), np.clip(iy, 0, H - 1), front
+    ok = front & (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+    return np.where(ok, ix, 0), np.where(ok, iy, 0), ok
+
+
+def _fill_value(fill) -> float | np.ndarray:
+    return 0.0 if isinstance(fill, str) else np.asarray(fill, dtype=np.float64)
+
+
 def _sample_nearest(img: np.ndarray, x, y, front, fill) -> np.ndarray:
     H, W = img.shape[:2]
     ix = np.floor(x + 0.5).astype(np.int64)  # (H_out, W_out), round half up
     iy = np.floor(y + 0.5).astype(np.int64)
-    ok = front & (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-    out = img[np.where(ok, iy, 0), np.where(ok, ix, 0)]  # (H_out, W_out, C)
-    out[~ok] = fill
+    ix, iy, ok = _taps(ix, iy, front, W, H, fill)
+    out = img[iy, ix]  # (H_out, W_out, C)
+    out[~ok] = _fill_value(fill)
     return out
 
 
 def _sample_bilinear(img: np.ndarray, x, y, front, fill) -> np.ndarray:
-    """Bilinear sampling; neighbours outside the image count as ``fill`` (cv2 BORDER_CONSTANT)."""
+    """Bilinear sampling; neighbours outside the image are clamped to its edge (``fill=EDGE``, as openpilot's
+    OpenCL warp) or count as ``fill`` (cv2 BORDER_CONSTANT)."""
     H, W = img.shape[:2]
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]  # (H_out, W_out, 1)
     x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
     src = img.astype(np.float64)  # (H, W, C)
-    fill_value = np.asarray(fill, dtype=np.float64)
+    fill_value = _fill_value(fill)
     acc = 0.0
     for dy, wy in ((0, 1.0 - fy), (1, fy)):
         for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            ix, iy = x0 + dx, y0 + dy
-            ok = front & (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)  # (H_out, W_out)
-            tap = src[np.where(ok, iy, 0), np.where(ok, ix, 0)]  # (H_out, W_out, C)
-            tap = np.where(ok[..., None], tap, fill_value)
+            ix, iy, ok = _taps(x0 + dx, y0 + dy, front, W, H, fill)  # (H_out, W_out)
+            tap = np.where(ok[..., None], src[iy, ix], fill_value)  # (H_out, W_out, C)
             acc = acc + wx * wy * tap
-    return _cast_like(acc, img.dtype)  # behind the camera every tap is fill, so the result is fill
+    return _cast_like(acc, img.dtype)  # behind the camera every tap is the fill value
 
 
 def warp_image(
@@ -321,14 +337,15 @@ def warp_image(
     out_width_px: int = MODEL_FRAME_WIDTH_PX,
     out_height_px: int = MODEL_FRAME_HEIGHT_PX,
     method: str = "nearest",
-    fill=0,
+    fill=EDGE,
 ) -> np.ndarray:
     """Warp a camera image (H, W) or (H, W, C) into the model frame (H_out, W_out[, C]), keeping its dtype.
 
     Each output pixel ``(u, v)`` samples the camera image at ``M @ [u, v, 1]`` (pixel centres at integer
     coordinates, as ``cv2.warpPerspective`` with ``WARP_INVERSE_MAP``). ``method="nearest"`` rounds to the
-    nearest pixel (half up), ``"bilinear"`` interpolates the four neighbours. Samples outside the image
-    (or behind the camera) are ``fill``.
+    nearest pixel (half up), ``"bilinear"`` interpolates the four neighbours. Samples outside the image take its
+    nearest edge pixel (``fill=EDGE``: modeld's warps clamp their source coordinates, the OpenCL one before Feb 2026
+    and the tinygrad one since), or the constant ``fill``; behind the camera they are ``fill`` (0 for EDGE).
     """
     img = np.asarray(image)
     if img.ndim not in (2, 3):
@@ -349,24 +366,24 @@ def warp_image(
 
 
 class BilinearWarp:
-    """``warp_image(img, M, method="bilinear", fill=0)`` for one fixed matrix and source size, with the four taps
-    and weights of every output pixel computed once: a uint8 image (H, W, C) of that size warps 2-3x faster.
-
-    Neighbours outside the image count as 0, as in :func:`warp_image`; results agree to the rounding of float32
-    accumulation.
+    """``warp_image(img, M, method="bilinear", fill=fill)`` for one fixed matrix and source size, with the four
+    taps and weights of every output pixel computed once: a uint8 image (H, W, C) of that size warps 2-3x faster.
+    Results agree with :func:`warp_image` to the rounding of float32 accumulation.
     """
 
     def __init__(self, M, src_width_px: int, src_height_px: int, out_width_px: int = MODEL_FRAME_WIDTH_PX,
-                 out_height_px: int = MODEL_FRAME_HEIGHT_PX):
+                 out_height_px: int = MODEL_FRAME_HEIGHT_PX, fill=EDGE):
+        if not (fill == EDGE or (not isinstance(fill, str) and fill == 0)):
+            raise ContractError(f"BilinearWarp fill {fill!r}; expected {EDGE!r} or 0")
         x, y, front = _source_coords(np.asarray(M, dtype=np.float64), out_width_px, out_height_px)  # (H_out, W_out)
         x0, y0 = np.floor(x), np.floor(y)
         fx, fy = x - x0, y - y0
         self.taps, self.weights = [], []
         for dy, wy in ((0, 1.0 - fy), (1, fy)):
             for dx, wx in ((0, 1.0 - fx), (1, fx)):
-                ix, iy = x0.astype(np.int64) + dx, y0.astype(np.int64) + dy
-                ok = front & (ix >= 0) & (ix < src_width_px) & (iy >= 0) & (iy < src_height_px)
-                self.taps.append(np.where(ok, iy * src_width_px + ix, 0).ravel())  # (H_out * W_out,) flat index
+                ix, iy, ok = _taps(x0.astype(np.int64) + dx, y0.astype(np.int64) + dy, front, src_width_px,
+                                   src_height_px, fill)
+                self.taps.append((iy * src_width_px + ix).ravel())  # (H_out * W_out,) flat index
                 self.weights.append(np.where(ok, wx * wy, 0.0).ravel().astype(np.float32)[:, None])
         self.out_shape, self.src_shape = (out_height_px, out_width_px), (src_height_px, src_width_px)
 

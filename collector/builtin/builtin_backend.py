@@ -20,7 +20,8 @@ from .render.renderer import Renderer
 from .simulation import DrivingWorld
 
 SIMULATOR_NAME = "builtin"
-SIMULATOR_VERSION = "2.0"  # bump when the simulator's output for a given seed changes (2.0: a human-like expert)
+SIMULATOR_VERSION = "2.1"  # bump when the simulator's output for a given seed changes
+# (2.0: a human-like expert; 2.1: device-like cameras, varied pavement, paint and verges)
 NOISE_STREAM = 0x5E45  # the sensor-noise random stream of an episode, apart from the simulation's
 WRITE_BLOCK_FRAMES = 40
 

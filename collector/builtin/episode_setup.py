@@ -2,7 +2,9 @@
 
 All randomness comes from ``np.random.default_rng([seed, episode_index, scenario.stable_id])`` drawn in a fixed
 order (:func:`setup_episode`), so a (scenario, seed, episode) is bit-identical across runs and processes. The same
-generator then drives the episode's decisions (the expert's and traffic's), step by step.
+generator then drives the episode's decisions (the expert's and traffic's), step by step. The look of the episode
+(:func:`sample_lighting`) has a stream of its own (:func:`appearance_rng`), so a scenario drawn with another look
+(``scenarios.with_unseen_look``) drives exactly the same episode.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...contract.constants import DT_S
-from ..scenarios import LEAD_BEHAVIOURS, LightingProfile, Scenario, TrafficProfile, sample_range
+from ..scenarios import LEAD_BEHAVIOURS, VERGE_RGB, LightingProfile, Scenario, TrafficProfile, sample_range
 from .junction import Approach, JunctionGate
 from .roads import CROSS_HALF_M, RoadNetwork, build_network
 from .traffic import Behaviour, LeadScript, TrafficPath, VehicleSpec
@@ -21,6 +23,7 @@ from .world import Lighting
 
 START_S_M = 100.0  # the camera's route arc length at frame 0
 ROUTE_MARGIN_M = 350.0  # route beyond the ego's furthest reach (lines need 230 m, traffic more)
+APPEARANCE_STREAM = 0xA99E  # the random stream of an episode's look, apart from the simulation's
 
 VEHICLE_KINDS = {  # length, width, height ranges (m)
     "car": ((4.2, 4.9), (1.75, 1.9), (1.4, 1.55)),
@@ -30,7 +33,6 @@ VEHICLE_KINDS = {  # length, width, height ranges (m)
 }
 PALETTE_RGB = ((235, 235, 235), (25, 25, 28), (160, 162, 168), (95, 98, 104), (150, 25, 30), (30, 55, 120),
                (40, 70, 50), (200, 190, 165), (170, 120, 40), (90, 20, 25), (60, 110, 160), (220, 200, 40))
-
 
 
 @dataclass
@@ -56,13 +58,23 @@ def episode_rng(scenario: Scenario, seed: int, episode_index: int) -> np.random.
     return np.random.default_rng([int(seed), int(episode_index), scenario.stable_id])
 
 
+def appearance_rng(scenario: Scenario, seed: int, episode_index: int) -> np.random.Generator:
+    """The episode's appearance stream, apart from the simulation's: a look changes nothing of the driving."""
+    return np.random.default_rng([int(seed), int(episode_index), APPEARANCE_STREAM, scenario.stable_id])
+
+
 def sample_lighting(profile: LightingProfile, rng: np.random.Generator) -> Lighting:
     overcast = rng.random() < profile.overcast_prob
     elevation = sample_range(rng, profile.sun_elevation_rad)
     azimuth = sample_range(rng, (0.0, 2.0 * math.pi))
     ambient = sample_range(rng, profile.ambient)
     exposure, noise = sample_range(rng, profile.exposure), sample_range(rng, profile.noise_std)
-    grey = int(rng.integers(70, 111))
+    grey = sample_range(rng, profile.asphalt_grey)
+    tint = sample_range(rng, (-3.0, 3.0))  # a bluish or brownish cast
+    asphalt = (grey - tint, grey, grey + tint)
+    verge = np.asarray(VERGE_RGB[profile.verges[int(rng.integers(len(profile.verges)))]], dtype=np.float64)
+    verge = verge * sample_range(rng, (0.85, 1.15))  # lighter or darker
+    wear, contrast = sample_range(rng, profile.paint_wear), sample_range(rng, profile.texture_contrast)
     if overcast:
         sky = (170, 175, 182)
         ambient = min(0.95, ambient + 0.3)
@@ -70,7 +82,13 @@ def sample_lighting(profile: LightingProfile, rng: np.random.Generator) -> Light
         u = min(elevation / 0.8, 1.0)
         sky = tuple(int(round(lo + (hi - lo) * u)) for lo, hi in zip((205, 175, 150), (130, 170, 225)))
     return Lighting(sun_elevation_rad=elevation, sun_azimuth_rad=azimuth, ambient=ambient, exposure=exposure,
-                    sky_rgb=sky, noise_std=noise, asphalt_rgb=(grey, grey, grey + 2))
+                    sky_rgb=sky, noise_std=noise, asphalt_rgb=_rgb(asphalt), grass_rgb=_rgb(verge), paint_wear=wear,
+                    asphalt_contrast=contrast)
+
+
+def _rgb(colour) -> tuple[int, int, int]:
+    r, g, b = (int(round(min(max(float(c), 0.0), 255.0))) for c in colour)
+    return r, g, b
 
 
 def _junction_setup(net: RoadNetwork) -> tuple[list[TrafficPath], JunctionGate | None]:
@@ -196,7 +214,7 @@ def setup_episode(scenario: Scenario, seed: int, episode_index: int, duration_s:
         frac = sample_range(rng, scenario.road.junction_time_fraction)
         junction_s = START_S_M + max(v_cruise * duration_s * frac, 60.0)
     net = build_network(scenario, rng, length_m, junction_s)
-    lighting = sample_lighting(scenario.lighting, rng)
+    lighting = sample_lighting(scenario.lighting, appearance_rng(scenario, seed, episode_index))
     lane = _ego_lane(net, rng)
     if start_lane is not None:
         lane = min(max(int(start_lane), 0), net.layout.n_forward - 1)

@@ -99,11 +99,10 @@ class StopLine:
 
 @dataclass
 class World:
-    """Everything static: roads (carriageways, junction patches) and stop lines, plus the terrain colour."""
+    """Everything static: roads (carriageways, junction patches) and stop lines."""
 
     roads: list[RoadSurface]
     stop_lines: list[StopLine] = field(default_factory=list)
-    grass_rgb: tuple[int, int, int] = (70, 100, 55)
 
     def road(self, name: str) -> RoadSurface:
         for r in self.roads:
@@ -129,7 +128,7 @@ class VehicleBox:
 
 @dataclass(frozen=True)
 class Lighting:
-    """Per-episode appearance: sun, exposure and noise (seeded by the scenario)."""
+    """Per-episode appearance: sun, exposure, noise and the colours of the ground (seeded by the scenario)."""
 
     sun_elevation_rad: float = 0.8
     sun_azimuth_rad: float = 0.5
@@ -138,3 +137,6 @@ class Lighting:
     sky_rgb: tuple[int, int, int] = (150, 180, 220)
     noise_std: float = 2.0  # sensor noise, in 8-bit units
     asphalt_rgb: tuple[int, int, int] = (90, 90, 92)
+    grass_rgb: tuple[int, int, int] = (70, 100, 55)  # the verges
+    paint_wear: float = 0.0  # 0: fresh paint; 1: paint the colour of the asphalt
+    asphalt_contrast: float = 0.08  # relative brightness range of the asphalt texture

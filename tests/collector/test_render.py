@@ -228,12 +228,22 @@ def test_direct_route_agrees_with_camera_route(rpy) -> None:
         assert close.mean() >= 0.97, (name, close.mean())
 
 
-def test_pixels_the_road_camera_does_not_cover_are_black() -> None:
+def test_pixels_the_road_camera_does_not_cover_repeat_its_edge_as_modeld_warps_them() -> None:
+    """modeld's warp clamps to the camera's edge: nothing is black. Pitched up by 2 degrees, C3_ROAD's last row
+    lies ~30 rows above medmodel's bottom, and those rows repeat it, as the CAMERA route (a real warp) shows."""
     renderer, road = _renderer("flat")
     img, big_img = renderer.render(_ego(road), [], None)
     assert img.shape == big_img.shape == (256, 512, 3) and img.dtype == big_img.dtype == np.uint8
-    assert (img[-1] == 0).all() and (img[-10] > 0).any()  # medmodel's last rows fall below C3_ROAD's image
+    assert (img > 0).any(axis=-1).all()
     assert (big_img > 0).any(axis=-1).all()  # C3_WIDE covers all of sbigmodel
+    pitched = Renderer(World([road]), Lighting(noise_std=0.0), device_from_calib_rpy=[0.0, np.radians(-2.0), 0.0])
+    ego = _ego(road)
+    img = pitched.render(ego, [], None)[0]
+    repeated = [np.array_equal(img[r], img[-1]) for r in range(256)]
+    assert 20 <= sum(repeated) <= 45 and all(repeated[-sum(repeated):])
+    warped = pitched.render_via_camera(ego, [], None)[0]
+    close = np.abs(warped.astype(int) - img.astype(int)).max(axis=-1) <= 8
+    assert close[-40:].mean() > 0.9
 
 
 def test_rendering_is_deterministic_and_noise_follows_the_generator() -> None:
@@ -365,3 +375,21 @@ def test_a_box_drawn_twice_shows_one_of_its_two_colours() -> None:
         body = (only_red != only_blue).any(axis=-1)  # (the ground around it has two shadows now)
         assert body.sum() > 100
         assert ((image == only_red).all(axis=-1) | (image == only_blue).all(axis=-1))[body].all()
+
+
+def test_paint_wear_and_verges_come_from_the_lighting() -> None:
+    """Fully worn paint is drawn in the asphalt's colour; the verges take the episode's colour."""
+    from sunnypilot_training.collector.builtin.render.raster import TEXTURE_LEVELS
+    from sunnypilot_training.collector.builtin.render.shading import palette
+
+    def rows(lighting: Lighting, material: Material) -> np.ndarray:
+        return palette(lighting)[material * TEXTURE_LEVELS : (material + 1) * TEXTURE_LEVELS]
+
+    fresh = Lighting(paint_wear=0.0, asphalt_contrast=0.03)
+    worn = replace(fresh, paint_wear=1.0)
+    np.testing.assert_array_equal(rows(worn, Material.WHITE_PAINT), rows(worn, Material.ASPHALT))
+    np.testing.assert_array_equal(rows(worn, Material.YELLOW_PAINT), rows(worn, Material.ASPHALT))
+    assert (rows(fresh, Material.WHITE_PAINT) != rows(fresh, Material.ASPHALT)).all()
+    snowy = replace(fresh, grass_rgb=(215, 218, 225))
+    assert (rows(snowy, Material.GRASS) != rows(fresh, Material.GRASS)).all()
+    np.testing.assert_array_equal(rows(snowy, Material.ASPHALT), rows(fresh, Material.ASPHALT))

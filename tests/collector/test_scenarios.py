@@ -93,3 +93,29 @@ def test_sampling_helpers_stay_in_range() -> None:
     ints = {sample_int(rng, (1, 3)) for _ in range(200)}
     assert min(values) >= 2.0 and max(values) <= 3.0
     assert ints == {1, 2, 3}
+
+
+def test_unseen_look_ranges_lie_outside_the_training_looks() -> None:
+    """Every appearance range of the held-out look is disjoint from the training looks' (no training scenario
+    draws a held-out look), and its verge colours are never used in training."""
+    from sunnypilot_training.collector.scenarios import UNSEEN_LIGHTING
+
+    for name in scenario_names():
+        seen = get_scenario(name).lighting
+        assert seen.look == "seen"
+        for field in ("sun_elevation_rad", "ambient", "exposure", "noise_std", "asphalt_grey", "paint_wear",
+                      "texture_contrast"):
+            lo, hi = getattr(seen, field)
+            ulo, uhi = getattr(UNSEEN_LIGHTING, field)
+            assert uhi <= lo or ulo >= hi, field
+        assert not set(seen.verges) & set(UNSEEN_LIGHTING.verges)
+
+
+def test_unseen_look_variant_resolves_by_name_and_keeps_the_seeding() -> None:
+    base = get_scenario("curvy_road")
+    variant = get_scenario("curvy_road_unseen_look")
+    assert variant.name == "curvy_road_unseen_look" and variant.lighting.look == "unseen"
+    assert variant.stable_id == base.stable_id  # same roads, traffic and driving for a seed
+    assert replace(variant, lighting=base.lighting, name=base.name, seed_name="") == base
+    with pytest.raises(ConfigError, match="unseen_look"):
+        get_scenario("moon_landing_unseen_look")

@@ -237,3 +237,16 @@ def test_bilinear_warp_with_precomputed_taps_matches_warp_image() -> None:
     assert np.abs(out.astype(int) - reference).max() <= 1 and (out != reference).mean() < 1e-3
     with pytest.raises(ContractError, match="expects uint8"):
         fast(img[:100])
+
+
+def test_warp_image_clamps_to_the_edge_like_modelds_warp():
+    """Default fill: samples beyond the image repeat its nearest edge pixel (both methods and BilinearWarp)."""
+    image = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8, 1)
+    shift = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]])  # output (u, v) <- input (u+3, v+2)
+    expected = image[np.clip(np.arange(6) + 2, 0, 5)][:, np.clip(np.arange(8) + 3, 0, 7)]
+    for method in ("nearest", "bilinear"):
+        np.testing.assert_array_equal(cam.warp_image(image, shift, 8, 6, method=method), expected)
+    np.testing.assert_array_equal(cam.BilinearWarp(shift, 8, 6, 8, 6)(image), expected)
+    assert (cam.BilinearWarp(shift, 8, 6, 8, 6, fill=0)(image)[4:] == 0).all()
+    with pytest.raises(ContractError, match="fill"):
+        cam.BilinearWarp(shift, 8, 6, fill=3)

@@ -4,15 +4,16 @@ Frames (see ``world.py`` and ``contract/camera.py``): the world is NED-like (x n
 pose ``(x, y, z, roll, pitch, yaw)`` places the **device** frame (FRD, origin at the camera) in the world with
 ``R = Rz Ry Rx``. A model frame (``MEDMODEL`` for ``img``, ``SBIGMODEL`` for ``big_img``) is a virtual pinhole
 camera aligned with the **calibrated** frame, ``p_device = rot_from_euler(device_from_calib_rpy) @ p_calib``;
-our device cameras sit at the device origin with no mount rotation, so with the default rpy = 0 the
-calibrated frame is the device frame. A physical camera (``C3_ROAD``, ``C3_WIDE``) is aligned with the
-device frame. Every camera here is a **pinhole**: the real wide camera has a fisheye lens; we render it as a
+the device sits in the car with a mount rotation (``mount_rpy``, recorded per episode), which the calibration
+``device_from_calib_rpy`` estimates up to a small error; with both zero the calibrated frame is the car's. A
+physical camera (``C3_ROAD``, ``C3_WIDE``) is aligned with the device frame. Every camera here is a **pinhole**: the real wide camera has a fisheye lens; we render it as a
 pinhole with the same focal length (as openpilot's MetaDrive bridge does).
 
 Two routes give the same model frames:
 
 * DIRECT (:meth:`Renderer.render`, the fast default): one ray per model-frame pixel. Pixels the device camera
-  does not cover (where ``warp_image`` would sample outside its image) are black, as on the device. The two model
+  does not cover (where ``warp_image`` would sample outside its image) repeat the camera's edge pixels, as
+  modeld's clamped warp does (:func:`_edge_fill`, to the nearest model pixel). The two model
   frames share the camera centre and orientation, and ``SBIGMODEL``'s focal length is half ``MEDMODEL``'s, so
   the middle of the bottom half of ``big_img`` sees exactly the rays of every second pixel of ``img``: that
   region is copied from ``img`` (before noise) instead of being traced again (:func:`nested_region`).
@@ -64,15 +65,29 @@ def _interpolation(n_nodes: int, stride: int, n_out: int) -> np.ndarray:
     return M
 
 
-def _outside_camera(model: cam.CameraModel, device: cam.CameraModel, rpy: np.ndarray) -> np.ndarray:
-    """Flat indices of model-frame pixels that ``warp_image`` (nearest) would fill from outside ``device``."""
+def _edge_fill(model: cam.CameraModel, device: cam.CameraModel, rpy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(outside, source) flat indices: the model-frame pixels ``warp_image`` (nearest) would sample from outside
+    ``device``, and for each the model pixel showing the device pixel modeld's clamped warp repeats there (the
+    nearest model pixel to the clamped sample, found through the inverse warp)."""
     M = cam.warp_matrix(rpy, device, model)
-    u, v = np.meshgrid(np.arange(model.width_px, dtype=np.float64), np.arange(model.height_px, dtype=np.float64))
+    H, W = model.height_px, model.width_px
+    u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
     xyw = M @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])  # (3, H * W)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x, y = np.floor(xyw[0] / xyw[2] + 0.5), np.floor(xyw[1] / xyw[2] + 0.5)
-    ok = (xyw[2] > 1e-12) & (x >= 0) & (x < device.width_px) & (y >= 0) & (y < device.height_px)
-    return np.flatnonzero(~ok)
+    x, y = np.floor(xyw[0] / xyw[2] + 0.5), np.floor(xyw[1] / xyw[2] + 0.5)
+    ok = (x >= 0) & (x < device.width_px) & (y >= 0) & (y < device.height_px)
+    outside = np.flatnonzero(~ok)
+    clamped = np.stack([np.clip(x[outside], 0, device.width_px - 1), np.clip(y[outside], 0, device.height_px - 1),
+                        np.ones(outside.size)])
+    back = np.linalg.inv(M) @ clamped  # (3, n) model pixels of the clamped samples
+    bu = np.clip(np.floor(back[0] / back[2] + 0.5), 0, W - 1).astype(np.intp)
+    bv = np.clip(np.floor(back[1] / back[2] + 0.5), 0, H - 1).astype(np.intp)
+    source = bv * W + bu
+    for _ in range(2):  # a source that is itself outside (frame corners): follow it once more
+        lookup = np.full(H * W, -1, dtype=np.intp)
+        lookup[outside] = source
+        chained = lookup[source]
+        source = np.where(chained >= 0, chained, source)
+    return outside, source
 
 
 def nested_region(fine: cam.CameraModel, coarse: cam.CameraModel) -> tuple[int, int, int, int] | None:
@@ -159,7 +174,7 @@ class Renderer:
     """Renders the model frames (or any pinhole camera's image) of one :class:`World` under one :class:`Lighting`.
 
     ``road_camera`` / ``wide_camera``: the device cameras behind ``img`` / ``big_img`` (the DIRECT route uses them
-    only to black out what they do not cover). ``device_from_calib_rpy``: roll, pitch, yaw of the device relative
+    only to fill what they do not cover as modeld's warp does). ``device_from_calib_rpy``: roll, pitch, yaw of the device relative
     to the calibrated frame (default zeros), applied as the warp applies it. ``wide_from_device_rpy``: the wide
     camera's rotation against the road camera (``big_img`` shows it, as modeld's warp does not remove it).
     ``mount_rpy``: the device's true rotation against the pose's frame (the car's, where labels live; default: the
@@ -190,16 +205,16 @@ class Renderer:
         self.road_camera, self.wide_camera = road_camera, wide_camera
         self.raster = raster if raster is not None else GroundRaster(world)
         self.search_stride_px = (int(search_stride_px[0]), int(search_stride_px[1]))
-        self._palette = palette(world, lighting)  # (176,) packed
+        self._palette = palette(lighting)  # (176,) packed
         self._texels = texel_colours(self.raster, self._palette)  # packed colour per material texel
         self._noise = noise_bank(lighting.noise_std) if lighting.noise_std > 0 else None
         self._rays: dict[tuple[cam.CameraModel, bool], _CameraRays] = {}
         self._scratch: dict[int, np.ndarray] = {}  # region width -> (3, rows, width) float32 work buffers
         self._nodes: dict[tuple, np.ndarray] = {}  # (camera, rays, skipped rectangle) -> search nodes used
         self._buffers: dict[tuple, tuple] = {}  # (C, H, W) -> packed images, inverse depth, int32 scratch
-        self._outside = {
-            cam.MEDMODEL: _outside_camera(cam.MEDMODEL, road_camera, rpy),
-            cam.SBIGMODEL: _outside_camera(cam.SBIGMODEL, wide_camera, rpy),
+        self._edges = {
+            cam.MEDMODEL: _edge_fill(cam.MEDMODEL, road_camera, rpy),
+            cam.SBIGMODEL: _edge_fill(cam.SBIGMODEL, wide_camera, rpy),
         }
         wide = np.zeros(3) if wide_from_device_rpy is None else np.asarray(wide_from_device_rpy, dtype=np.float64)
         self._wide_from_device = cam.rot_from_euler(wide)  # the wide camera is rotated against the road camera
@@ -220,8 +235,8 @@ class Renderer:
             step = cam.MEDMODEL.height_px // (r1 - r0)
             packed[1, r0:r1, c0:c1] = packed[0, ::step, ::step]
         noise, std = self._noise, self.lighting.noise_std
-        return (finish(packed[0], rng, noise, std, self._outside[cam.MEDMODEL]),
-                finish(packed[1], rng, noise, std, self._outside[cam.SBIGMODEL]))
+        return (finish(packed[0], rng, noise, std, self._edges[cam.MEDMODEL]),
+                finish(packed[1], rng, noise, std, self._edges[cam.SBIGMODEL]))
 
     def render_camera(
         self,
@@ -239,7 +254,7 @@ class Renderer:
         pose = _check_pose(ego_pose_ned)
         frames = self._frames([self._camera_rays(camera, calibrated)], pose)
         packed = self._draw(frames, self._prepare_vehicles(pose, vehicles), [None])[0]
-        return finish(packed, rng, self._noise, self.lighting.noise_std, np.zeros(0, dtype=np.intp))
+        return finish(packed, rng, self._noise, self.lighting.noise_std, None)
 
     def render_via_camera(
         self, ego_pose_ned, vehicles: Sequence[VehicleBox], rng: np.random.Generator | None

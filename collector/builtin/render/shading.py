@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from ..world import Lighting, World
+from ..world import Lighting
 from .raster import EDGE_ID0, N_GROUND_IDS, TEXTURE_LEVELS, GroundRaster, Material
 
 SKY_LEVELS = 64
@@ -25,7 +25,7 @@ SKY_BLOCK_PX = 16  # the sky level is evaluated once per this many columns
 SKY_ID0 = N_GROUND_IDS  # palette: ground ids, then sky levels
 HAZE_RGB = (235.0, 235.0, 235.0)
 PAINT_RGB = {Material.WHITE_PAINT: (225.0, 225.0, 220.0), Material.YELLOW_PAINT: (215.0, 170.0, 55.0)}
-TEXTURE_CONTRAST = {Material.GRASS: 0.18, Material.ASPHALT: 0.08}  # relative brightness range; paint 0.03
+TEXTURE_CONTRAST = {Material.GRASS: 0.18}  # relative brightness range; asphalt: Lighting's; paint 0.03
 NOISE_CLIP = 10
 NOISE_BANK_PX = 1 << 20
 EDGE_FLAG = np.uint32(1 << 31)  # X-byte mark of an unresolved edge texel in texel_colours
@@ -48,15 +48,19 @@ def pack(rgb: np.ndarray) -> np.ndarray:
     return (c[..., 0] | (c[..., 1] << 8) | (c[..., 2] << 16)).astype("<u4")
 
 
-def palette(world: World, lighting: Lighting) -> np.ndarray:
+def palette(lighting: Lighting) -> np.ndarray:
     """Packed colours (SKY_ID0 + SKY_LEVELS,) of the ground ids and the sky levels."""
-    base = {Material.GRASS: world.grass_rgb, Material.ASPHALT: lighting.asphalt_rgb, **PAINT_RGB}
+    asphalt = np.asarray(lighting.asphalt_rgb, dtype=np.float64)
+    worn = {m: (1.0 - lighting.paint_wear) * np.asarray(rgb) + lighting.paint_wear * asphalt
+            for m, rgb in PAINT_RGB.items()}
+    base = {Material.GRASS: np.asarray(lighting.grass_rgb, dtype=np.float64), Material.ASPHALT: asphalt, **worn}
+    contrast = {**TEXTURE_CONTRAST, Material.ASPHALT: lighting.asphalt_contrast}
     ground_light = light(lighting, np.array([0.0, 0.0, -1.0]))
     levels = np.arange(TEXTURE_LEVELS) / (TEXTURE_LEVELS - 1) - 0.5  # (16,) -0.5 .. 0.5
     rows = []
     for m in Material:  # edge ids never reach the palette (the raster resolves them); give them a colour anyway
-        colour = base.get(m, base[Material.ASPHALT])
-        rows.append(np.outer(1.0 + TEXTURE_CONTRAST.get(m, 0.03) * levels, colour) * ground_light)  # (16, 3)
+        colour = base.get(m, asphalt)
+        rows.append(np.outer(1.0 + contrast.get(m, 0.03) * levels, colour) * ground_light)  # (16, 3)
     tan_el = np.arange(SKY_LEVELS) * SKY_TAN_STEP  # (64,)
     haze = np.exp(-tan_el / 0.08)[:, None]  # (64, 1): 1 at the horizon
     sky = (np.asarray(lighting.sky_rgb) * (1.0 - haze) + np.asarray(HAZE_RGB) * haze) * lighting.exposure
@@ -105,9 +109,10 @@ def noise_bank(noise_std: float) -> np.ndarray:
 
 
 def finish(packed: np.ndarray, rng: np.random.Generator | None, bank: np.ndarray | None, noise_std: float,
-           outside: np.ndarray) -> np.ndarray:
-    """Add sensor noise to ``packed`` (H, W) (in place), black out the flat indices ``outside``, unpack to
-    (H, W, 3) uint8 RGB. ``bank``: :func:`noise_bank` of ``noise_std``, or None for no noise."""
+           edges: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Add sensor noise to ``packed`` (H, W) (in place), fill the flat indices ``edges[0]`` (pixels outside the
+    device camera) with the pixels ``edges[1]`` (what modeld's clamped warp repeats there), unpack to (H, W, 3)
+    uint8 RGB. ``bank``: :func:`noise_bank` of ``noise_std``, or None for no noise."""
     H, W = packed.shape
     if rng is not None and bank is not None:
         if packed.size <= bank.size // 2:
@@ -118,7 +123,9 @@ def finish(packed: np.ndarray, rng: np.random.Generator | None, bank: np.ndarray
             packed += pack(np.clip(np.round(normal), -NOISE_CLIP, NOISE_CLIP) + 2 * NOISE_CLIP)
     else:
         packed += pack(np.full(3, 2.0 * NOISE_CLIP))
-    packed.reshape(-1)[outside] = 0
+    if edges is not None and edges[0].size:
+        flat = packed.reshape(-1)
+        flat[edges[0]] = flat[edges[1]]
     channels = packed.view(np.uint8).reshape(H, W, 4)
     out = np.empty((H, W, 3), dtype=np.uint8)
     for k in range(3):
