@@ -6,8 +6,9 @@ pose ``(x, y, z, roll, pitch, yaw)`` places the **device** frame (FRD, origin at
 camera aligned with the **calibrated** frame, ``p_device = rot_from_euler(device_from_calib_rpy) @ p_calib``;
 the device sits in the car with a mount rotation (``mount_rpy``, recorded per episode), which the calibration
 ``device_from_calib_rpy`` estimates up to a small error; with both zero the calibrated frame is the car's. A
-physical camera (``C3_ROAD``, ``C3_WIDE``) is aligned with the device frame. Every camera here is a **pinhole**: the real wide camera has a fisheye lens; we render it as a
-pinhole with the same focal length (as openpilot's MetaDrive bridge does).
+physical camera (``C3_ROAD``, ``C3_WIDE``) is aligned with the device frame. Every camera here is a
+**pinhole**: the real wide camera has a fisheye lens; we render it as a pinhole with the same focal length (as
+openpilot's MetaDrive bridge does).
 
 Two routes give the same model frames:
 
@@ -174,13 +175,13 @@ class Renderer:
     """Renders the model frames (or any pinhole camera's image) of one :class:`World` under one :class:`Lighting`.
 
     ``road_camera`` / ``wide_camera``: the device cameras behind ``img`` / ``big_img`` (the DIRECT route uses them
-    only to fill what they do not cover as modeld's warp does). ``device_from_calib_rpy``: roll, pitch, yaw of the device relative
-    to the calibrated frame (default zeros), applied as the warp applies it. ``wide_from_device_rpy``: the wide
-    camera's rotation against the road camera (``big_img`` shows it, as modeld's warp does not remove it).
-    ``mount_rpy``: the device's true rotation against the pose's frame (the car's, where labels live; default: the
-    calibration, i.e. a perfect calibration): the model frames then show the car's view turned by the calibration
-    error, as on a device. ``search_stride_px``: (columns, rows)
-    between the coarse rays of the ground search. ``raster``: a prebuilt :class:`GroundRaster` of ``world``.
+    only to fill what they do not cover as modeld's warp does). ``device_from_calib_rpy``: roll, pitch, yaw of the
+    device relative to the calibrated frame (default zeros), applied as the warp applies it.
+    ``wide_from_device_rpy``: the wide camera's rotation against the road camera (``big_img`` shows it, as
+    modeld's warp does not remove it). ``mount_rpy``: the device's true rotation against the pose's frame (the
+    car's, where labels live; default: the calibration, i.e. a perfect calibration): the model frames then show the
+    car's view turned by the calibration error, as on a device. ``search_stride_px``: (columns, rows) between the
+    coarse rays of the ground search. ``raster``: a prebuilt :class:`GroundRaster` of ``world``.
     """
 
     def __init__(
