@@ -13,7 +13,6 @@ The same command (driver, suites, ``--runs``, ``--seed``) always gives the same 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
+from ..workers import spawn_context
 from .drivers import REFERENCE_DRIVERS, ModelDriver, reference_driver
 from .harness import drive_run
 from .suites import RoadTest, road_tests, suite_names
@@ -114,7 +114,7 @@ def run_road_tests(spec: DriverSpec, suites: list[str], runs: int | None, seed: 
             results.append(_run_one(job))
             bar.update(1)
     else:
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        with spawn_context().Pool(min(workers, len(jobs))) as pool:
             for result in pool.imap(_run_one, jobs):  # in order: the report does not depend on timing
                 results.append(result)
                 bar.update(1)

@@ -16,7 +16,7 @@ import pytest
 from spt_testutil import REPO_ROOT
 
 PACKAGE = "sunnypilot_training"
-BASE_MODULES = ("errors", "fileio")  # standard library only; every layer may import them
+BASE_MODULES = ("errors", "fileio", "workers")  # standard library only; every layer may import them
 LAYERS = ("contract", "episodes", "collector", "evaluation", "driving", "training", "export", "integration", "cli")
 SCRIPT_FOLDERS = ("collector", "training", "export", "integration", "contract", "episodes", "evaluation", "driving",
                   "windows")

@@ -5,13 +5,13 @@ Episodes run in this process, or in ``workers`` spawned processes (the same on L
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from typing import Any
 
 import numpy as np
 
 from ...episodes.shards import ShardWriter
+from ...workers import spawn_context
 from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
@@ -97,7 +97,7 @@ class BuiltinBackend:
             for spec in specs:
                 done(run_episode(spec))
             return
-        ctx = mp.get_context("spawn")  # same behaviour on Linux and Windows
+        ctx = spawn_context()  # same behaviour on Linux and Windows, one BLAS thread per worker
         with ctx.Pool(processes=min(workers, len(specs))) as pool:
             for result in pool.imap_unordered(run_episode, specs):
                 done(result)

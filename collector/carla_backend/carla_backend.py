@@ -9,7 +9,6 @@ error listing it after the other episodes are done. Re-running the command colle
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from ...contract.camera import CAMERA_HEIGHT_M
 from ...contract.constants import DT_S, TrafficConvention
 from ...episodes.shards import ShardWriter
 from ...errors import ConfigError, SimulatorError
+from ...workers import spawn_context
 from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs
 from ..labels import compute_labels
@@ -191,7 +191,7 @@ def run_carla(todo: list[EpisodeSpec], options: CarlaOptions, done: Done) -> Non
         except SimulatorError:
             pass  # reported as failed episodes: the summary lists them and the command fails
         return
-    ctx = mp.get_context("spawn")
+    ctx = spawn_context()
     results = ctx.Queue()
     procs = []
     for i, (address, _) in enumerate(servers):
