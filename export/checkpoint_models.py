@@ -14,7 +14,7 @@ from typing import Any
 
 from ..contract.profiles import POLICY_MODEL, VISION_MODEL, ModelSpec, Profile, get_profile
 from ..errors import ConfigError, ContractError, ExportError
-from ..training.checkpoint import load_checkpoint, weights_hash
+from ..training.checkpoint import load_checkpoint, load_weights, weights_hash
 from ..training.models import build_models
 
 EMA_KEYS = {VISION_MODEL: "vision_ema", POLICY_MODEL: "policy_ema"}
@@ -54,7 +54,7 @@ def _load_ema(model, state: Any, key: str, path: Path) -> None:
         raise ExportError(f"checkpoint {path}: {key!r} is {type(state).__name__}, expected a state dict; the "
                           f"checkpoint is incomplete - export a checkpoint written after an epoch finished")
     try:
-        model.load_state_dict(state)
+        load_weights(model, state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ExportError(f"checkpoint {path}: the {key} weights do not fit the model its model_args describe "

@@ -22,8 +22,11 @@ from ..errors import ConfigError
 from ..fileio import atomic_writer
 from .models import model_args_from_config
 
-FORMAT_VERSION = 2  # 2: adds "model_args"; format 1 is still read (its model_args are derived from its config)
-READABLE_FORMATS = (1, 2)
+# 2: adds "model_args"; format 1 is still read (its model_args are derived from its config).
+# 3: GroupNorm backbones and calibrated stds; formats 1-2 are still read (BatchNorm backbones, uncalibrated stds).
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+CALIBRATION_SUFFIX = "std_scale"  # buffers set by training/calibration.py after training
 REQUIRED_KEYS = ("format_version", "vision", "policy", "stage", "epoch", "step", "config", "profile", "run_id")
 
 
@@ -56,13 +59,35 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                           f"{list(READABLE_FORMATS)}; use the sunnypilot-training version that wrote it")
     if "model_args" not in ckpt:
         ckpt["model_args"] = model_args_from_config(ckpt["config"])
+    if ckpt["format_version"] < 3:
+        ckpt["model_args"] = _batch_norm_args(ckpt["model_args"])
     return ckpt
 
 
+def _batch_norm_args(model_args: dict[str, Any]) -> dict[str, Any]:
+    """model_args of a format 1-2 checkpoint: its vision backbone used BatchNorm."""
+    vision = dict(model_args["vision"])
+    size = vision.get("size", "tiny")
+    vision["size"] = {"preset": size, "norm": "batch"} if isinstance(size, str) else {**size, "norm": "batch"}
+    return {**model_args, "vision": vision}
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any]) -> None:
+    """``model.load_state_dict(state)``, where a state without calibration buffers (a checkpoint from before
+    calibration, or one not yet calibrated) keeps the model's own (1: uncalibrated). RuntimeError otherwise."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.endswith(CALIBRATION_SUFFIX)]
+    if bad or unexpected:
+        raise RuntimeError(f"state dict does not fit the model: missing {bad[:5]}, unexpected {list(unexpected)[:5]}")
+
+
 def weights_hash(model: torch.nn.Module) -> str:
-    """sha256 (16 hex digits) over a model's state dict, names and values in order: the identity of its weights."""
+    """sha256 (16 hex digits) over a model's state dict, names and values in order: the identity of its weights.
+    Calibration buffers do not count (they scale reported stds, never the features or means)."""
     h = hashlib.sha256()
     for name, tensor in model.state_dict().items():
+        if name.endswith(CALIBRATION_SUFFIX):
+            continue
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]

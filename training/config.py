@@ -24,7 +24,7 @@ from .diffusion import DiffusionConfig
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "cpu")
-HEADS = ("diffusion", "mdn")
+HEADS = ("diffusion", "mdn", "regression")
 SIZES = ("tiny", "base")
 
 
@@ -38,9 +38,11 @@ class DatasetSettings:
     train_path: Any
     val_path: Any
     on_corrupt: str = "error"
+    cache_gb: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.on_corrupt in ("error", "skip"), "dataset.on_corrupt", self.on_corrupt, "error or skip")
+        _check(self.cache_gb >= 0, "dataset.cache_gb", self.cache_gb, "GB of decoded frames kept in memory (0: none)")
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,12 @@ class TrainingSettings:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
+    policy_split: float = 0.5
+    augment: bool = True
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.policy_split < 1.0, "training.policy_split", self.policy_split,
+               "a fraction in [0, 1) of the training episodes kept from the vision model for the policy (0: none)")
         for key in ("vision_epochs", "policy_epochs", "num_workers", "warmup_steps"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 0, f"training.{key}", value, "an integer >= 0")
@@ -85,6 +91,14 @@ class VisionSettings:
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    head: str = "diffusion"
+
+    def __post_init__(self) -> None:
+        _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,7 @@ class Settings:
     training: TrainingSettings
     diffusion: DiffusionConfig
     vision: VisionSettings
+    policy: PolicySettings
     model: ModelSettings
 
     def __post_init__(self) -> None:
@@ -116,7 +131,7 @@ class Settings:
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,
-             "diffusion": DiffusionConfig, "vision": VisionSettings, "model": ModelSettings}
+             "diffusion": DiffusionConfig, "vision": VisionSettings, "policy": PolicySettings, "model": ModelSettings}
 
 
 def _section(name: str, cls: type, raw: dict) -> Any:

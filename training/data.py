@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..contract.constants import DESIRE_PRED_T_IDXS, DT_S, FRAME_PAIR_OFFSET
-from ..contract.inputs import desire_rising_edges, policy_inputs_at
+from ..contract.inputs import desire_rising_edges, frame_pairs, policy_inputs_at
 from ..episodes.schema import VISION_TARGET_KEYS
-from ..episodes.shards import Shard, find_shards, open_shard, read_frame_pairs, read_labels
+from ..episodes.shards import Shard, find_shards, open_shard, read_frame_pairs, read_frames, read_labels
 from ..errors import ConfigError, ShardFormatError
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,44 @@ def resolve_shards(paths: str | os.PathLike | Sequence, key: str = "dataset.trai
     return found
 
 
-class ShardSet:
-    """Validated shards with their labels in memory; images stay on disk and open lazily per process."""
+def split_for_stacking(paths: Sequence[Path], policy_fraction: float) -> tuple[list[Path], list[Path]]:
+    """(vision paths, policy paths): about ``policy_fraction`` of the episodes of every (scenario, seed) group
+    (shards named ``<scenario>_<seed>_<episode>``), spread evenly over the episode numbers, train only the policy,
+    on features of a vision model that never saw them; the rest train only the vision model. 0: both models
+    train on every episode (the policy then learns from features of the vision model's own training frames, which
+    are better than those it will get on new roads)."""
+    if policy_fraction <= 0.0:
+        return list(paths), list(paths)
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for path in paths:
+        stem, _, episode = Path(path).stem.rpartition("_")
+        key, number = (stem, int(episode)) if episode.isdigit() else (Path(path).stem, 0)
+        groups.setdefault(key, []).append((number, Path(path)))
+    vision, policy = [], []
+    for members in groups.values():
+        for k, (_, path) in enumerate(sorted(members)):
+            (policy if int((k + 1) * policy_fraction) > int(k * policy_fraction) else vision).append(path)
+    if not vision or not policy:
+        raise ConfigError(f"training.policy_split={policy_fraction}: {len(paths)} training episode(s) give "
+                          f"{len(vision)} for the vision model and {len(policy)} for the policy; collect more "
+                          f"episodes (at least 2 per scenario) or set training.policy_split=0")
+    return vision, policy
 
-    def __init__(self, paths: Sequence[os.PathLike], on_corrupt: str = "error"):
+
+class ShardSet:
+    """Validated shards with their labels in memory; images stay on disk and open lazily per process.
+
+    ``cache_gb`` > 0 keeps decoded camera frames in memory, a whole shard's camera at its first read, until that
+    many GB are held (per set of shards and process: each DataLoader worker has its own): on a CPU, decoding
+    frames costs about as much as the tiny vision model's training step, so epochs after the first run up to
+    twice as fast.
+    """
+
+    def __init__(self, paths: Sequence[os.PathLike], on_corrupt: str = "error", cache_gb: float = 0.0):
         if on_corrupt not in ON_CORRUPT:
             raise ConfigError(f"dataset.on_corrupt={on_corrupt!r}; expected one of {list(ON_CORRUPT)}")
+        self.cache_bytes = int(max(cache_gb, 0.0) * 1e9)
+        self._frames: dict[tuple[int, str], np.ndarray] = {}
         self.paths: list[Path] = []
         self.labels: list[dict[str, np.ndarray]] = []
         self.skipped: list[tuple[Path, str]] = []
@@ -76,22 +108,40 @@ class ShardSet:
         return len(self.paths)
 
     def shard(self, i: int) -> Shard:
-        if self._pid != os.getpid():  # a DataLoader worker: zarr handles are not shared across processes
-            self._open, self._pid = {}, os.getpid()
+        if self._pid != os.getpid():  # a DataLoader worker: zarr handles (and the cache) are its own
+            self._open, self._frames, self._pid = {}, {}, os.getpid()
         if i not in self._open:
             self._open[i] = open_shard(self.paths[i])
         return self._open[i]
 
     def frame_pairs(self, i: int, key: str, ts) -> np.ndarray:
         """(n, 12, 128, 256) uint8 vision inputs of shard i at frames ``ts`` (contract.inputs.frame_pairs)."""
-        return read_frame_pairs(self.shard(i), key, ts)
+        frames = self._cached(i, key)
+        if frames is None:
+            return read_frame_pairs(self.shard(i), key, ts)
+        return frame_pairs(lambda idx: frames[idx], ts)
+
+    def _cached(self, i: int, key: str) -> np.ndarray | None:
+        """Every packed frame (T, 6, 128, 256) of shard i's camera ``key`` from the cache, read into it if the
+        budget allows; None when it does not."""
+        if (i, key) in self._frames:
+            return self._frames[(i, key)]
+        if not self.cache_bytes:
+            return None
+        array = self.shard(i).arrays[key]
+        size = int(np.prod(array.shape)) * array.dtype.itemsize
+        if sum(a.nbytes for a in self._frames.values()) + size > self.cache_bytes:
+            return None
+        frames = read_frames(self.shard(i), key, np.arange(array.shape[0]))
+        self._frames[(i, key)] = frames
+        return frames
 
     def n_frames(self, i: int) -> int:
         return len(self.labels[i]["valid"])
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_open"] = {}
+        state["_open"], state["_frames"] = {}, {}
         return state
 
 
@@ -111,11 +161,37 @@ def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
     return desire[idx]
 
 
-class VisionDataset(Dataset):
-    """(shard, frame) samples at valid frames t >= 4."""
+# Photometric augmentation of training samples (``augment=True``): one random exposure per sample, the same for
+# both cameras and both frames of the pair, as a change of light or sensor gain would be: Y -> Y * gain + offset,
+# U and V scaled about 128 (more or less colourful). The geometry is never touched (the labels are in the frames).
+AUGMENT_Y_GAIN = (0.7, 1.3)
+AUGMENT_Y_OFFSET = (-20.0, 20.0)
+AUGMENT_UV_GAIN = (0.8, 1.2)
+Y_CHANNELS = np.array([0, 1, 2, 3, 6, 7, 8, 9])  # of a 12-channel pair (4 Y sub-grids per frame, then U, V)
+UV_CHANNELS = np.array([4, 5, 10, 11])
 
-    def __init__(self, shards: ShardSet):
-        self.shards = shards
+
+def augment_exposure(pairs: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:
+    """The 12-channel uint8 pairs with one exposure change from ``u`` (3,) uniform in [0, 1) (gain, offset,
+    colour)."""
+    gain = AUGMENT_Y_GAIN[0] + (AUGMENT_Y_GAIN[1] - AUGMENT_Y_GAIN[0]) * u[0]
+    offset = AUGMENT_Y_OFFSET[0] + (AUGMENT_Y_OFFSET[1] - AUGMENT_Y_OFFSET[0]) * u[1]
+    colour = AUGMENT_UV_GAIN[0] + (AUGMENT_UV_GAIN[1] - AUGMENT_UV_GAIN[0]) * u[2]
+    out = []
+    for pair in pairs:
+        x = pair.astype(np.float32)
+        x[Y_CHANNELS] = x[Y_CHANNELS] * gain + offset
+        x[UV_CHANNELS] = (x[UV_CHANNELS] - 128.0) * colour + 128.0
+        out.append(np.clip(np.rint(x), 0, 255).astype(np.uint8))
+    return out
+
+
+class VisionDataset(Dataset):
+    """(shard, frame) samples at valid frames t >= 4; ``augment``: a random exposure per sample (training only;
+    drawn from torch's generator, so a resumed run draws the same)."""
+
+    def __init__(self, shards: ShardSet, augment: bool = False):
+        self.shards, self.augment = shards, augment
         self.index = valid_index(shards, first_frame=FRAME_PAIR_OFFSET)
 
     def __len__(self) -> int:
@@ -124,9 +200,12 @@ class VisionDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, t = (int(v) for v in self.index[k])
         labels = self.shards.labels[i]
+        img, big_img = self.shards.frame_pairs(i, "img", [t])[0], self.shards.frame_pairs(i, "big_img", [t])[0]
+        if self.augment:
+            img, big_img = augment_exposure([img, big_img], torch.rand(3).numpy())
         sample = {
-            "img": torch.from_numpy(self.shards.frame_pairs(i, "img", [t])[0]),
-            "big_img": torch.from_numpy(self.shards.frame_pairs(i, "big_img", [t])[0]),
+            "img": torch.from_numpy(img),
+            "big_img": torch.from_numpy(big_img),
             "desire_pred": torch.from_numpy(desire_pred_target(labels["desire"], t)),
             "shard_index": torch.tensor(i), "frame": torch.tensor(t),
         }

@@ -37,7 +37,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_st
 
 
 class Ema:
-    """Exponential moving average of a model's parameters and buffers (buffers copied)."""
+    """Exponential moving average of a model's parameters and floating-point buffers (running statistics are
+    averaged like the weights, so they match them); other buffers (flags, counters) are copied."""
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
@@ -50,7 +51,10 @@ class Ema:
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
             ema_p.lerp_(p.detach(), 1.0 - self.decay)
         for ema_b, b in zip(self.model.buffers(), model.buffers()):
-            ema_b.copy_(b)
+            if ema_b.is_floating_point():
+                ema_b.lerp_(b, 1.0 - self.decay)
+            else:
+                ema_b.copy_(b)
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

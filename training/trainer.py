@@ -1,7 +1,10 @@
 """A training run end to end: settings -> device -> models -> (1) vision -> (2) feature cache -> (3) policy -> report.
 
-(1) the vision model; (2) the EMA vision model's ``hidden_state`` for every frame (the feature cache); (3) the
-diffusion policy on ``features_buffer`` windows from that cache, as the runtime uses the models. One checkpoint per
+(1) the vision model on the vision episodes; (2) the EMA vision model's ``hidden_state`` for every frame of the
+policy and validation episodes (the feature cache); (3) the policy on ``features_buffer`` windows from that cache,
+as the runtime uses the models. ``training.policy_split`` keeps the two apart (``data.split_for_stacking``): the
+policy learns from features of episodes the vision model never trained on, as it will get them on new roads. The
+last epoch of each stage calibrates its model's stds on the validation episodes (``calibration.py``). One checkpoint per
 epoch (``<output_dir>/checkpoints/epoch_XXXX.pt``, epochs counted across both stages), written atomically by rank 0
 and carrying the ``model_args`` that rebuild both models; ``training.resume=true checkpoint=PATH`` continues exactly
 where that checkpoint stopped. Shared by ``python training/train.py`` (Hydra) and ``sptrain train`` (the Hydra
@@ -28,8 +31,9 @@ from ..fileio import atomic_write_text
 from . import checkpoint as ckpt_io
 from . import features as feature_cache
 from . import report
+from .calibration import calibrate_policy, calibrate_vision
 from .config import Settings, settings_from_cfg, settings_to_dict
-from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards
+from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards, split_for_stacking
 from .device import Runtime, broadcast_object, seed_everything, setup_runtime, teardown
 from .diffusion import DiffusionConfig
 from .epoch_loop import StageTrainer
@@ -71,7 +75,7 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                                 clip_x0=d.clip_x0, std_floor=d.std_floor)
     profile = s.contract.profile
     vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone)
-    policy = PolicyModel(profile, s.model.policy_size, diffusion)
+    policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay
@@ -79,12 +83,16 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
 
 
 def run_epochs(trainer: StageTrainer, epochs: range, val_set, metrics_fn, state: RunState, progress: bool, save,
-               log, feature_key: str | None) -> dict[str, Any]:
-    """Train ``epochs`` of one stage; after each: validate the EMA model (rank 0), log, checkpoint."""
+               log, feature_key: str | None, calibrate_fn=None) -> dict[str, Any]:
+    """Train ``epochs`` of one stage; after each: validate the EMA model (rank 0), log, checkpoint. After the
+    stage's last epoch ``calibrate_fn`` (rank 0) sets the EMA model's std calibration on the validation set first,
+    so the checkpoint that ends a stage is calibrated (training/calibration.py)."""
     record: dict[str, Any] = {}
     for epoch in epochs:
         losses, state.step = trainer.run_epoch(epoch, state.step, progress)
         record = {"stage": trainer.name, "epoch": epoch, **losses}
+        if trainer.rt.is_main and calibrate_fn is not None and epoch == epochs[-1] and len(val_set):
+            record["calibration"] = calibrate_fn(trainer.ema.model, val_set, trainer.rt.device)
         if trainer.rt.is_main:
             record.update({f"val_{k}": v for k, v in metrics_fn(trainer.ema.model, val_set, trainer.rt.device).items()})
         state.epoch, state.stage = epoch, trainer.name
@@ -140,10 +148,10 @@ def restore(models: Models, ckpt: dict[str, Any], profile: str, resume: bool) ->
     if ckpt["profile"] != profile:
         raise ConfigError(f"checkpoint was trained for contract.profile={ckpt['profile']}, the config asks for "
                           f"{profile}; set contract.profile={ckpt['profile']}")
-    models.vision.load_state_dict(ckpt["vision"])
-    models.policy.load_state_dict(ckpt["policy"])
-    models.vision_ema.load_state_dict(ckpt["vision_ema"])
-    models.policy_ema.load_state_dict(ckpt["policy_ema"])
+    ckpt_io.load_weights(models.vision, ckpt["vision"])
+    ckpt_io.load_weights(models.policy, ckpt["policy"])
+    ckpt_io.load_weights(models.vision_ema.model, ckpt["vision_ema"])
+    ckpt_io.load_weights(models.policy_ema.model, ckpt["policy_ema"])
     if not resume:  # start a new run from these weights
         return RunState(run_id=uuid.uuid4().hex[:8])
     return RunState(run_id=ckpt["run_id"], stage=ckpt["stage"], epoch=int(ckpt["epoch"]), step=int(ckpt["step"]),
@@ -174,9 +182,13 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
     """Train what remains of the vision and policy stages; returns timings and the final metrics."""
     out = Path(s.output_dir)
     profile = s.contract.profile
-    on_corrupt = s.dataset.on_corrupt
-    train_shards = ShardSet(resolve_shards(s.dataset.train_path, "dataset.train_path"), on_corrupt)
-    val_shards = ShardSet(resolve_shards(s.dataset.val_path, "dataset.val_path"), on_corrupt)
+    on_corrupt, cache = s.dataset.on_corrupt, s.dataset.cache_gb
+    train_paths = resolve_shards(s.dataset.train_path, "dataset.train_path")
+    train_shards = ShardSet(train_paths, on_corrupt)  # labels only (normalisers)
+    val_shards = ShardSet(resolve_shards(s.dataset.val_path, "dataset.val_path"), on_corrupt, cache)
+    vision_paths, policy_paths = split_for_stacking(train_shards.paths, s.training.policy_split)
+    vision_shards = ShardSet(vision_paths, on_corrupt, cache)
+    policy_shards = train_shards if len(policy_paths) == len(train_shards) else ShardSet(policy_paths, on_corrupt)
     if ckpt is None:
         fit_normalizers(models, train_shards)
     v_epochs, p_epochs = s.training.vision_epochs, s.training.policy_epochs
@@ -197,13 +209,13 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
     # (1) vision
     start = time.perf_counter()
     if state.epoch < v_epochs:
-        trainer = StageTrainer("vision", models.vision, models.vision_ema, VisionDataset(train_shards), s.training,
-                               runtime, v_epochs)
+        train_set = VisionDataset(vision_shards, augment=s.training.augment)
+        trainer = StageTrainer("vision", models.vision, models.vision_ema, train_set, s.training, runtime, v_epochs)
         if resume_trainer is not None and state.stage == "vision":
             trainer.load_state_dict(resume_trainer)
         epochs = range(state.epoch + 1, v_epochs + 1)
         last["vision"] = run_epochs(trainer, epochs, VisionDataset(val_shards), vision_metrics, state, progress, save,
-                                    lambda record: log_epoch(record, out, writer, runtime), None)
+                                    lambda record: log_epoch(record, out, writer, runtime), None, calibrate_vision)
     timings["vision"] = time.perf_counter() - start
 
     # (2) feature cache from the EMA vision model
@@ -211,12 +223,12 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
     key = broadcast_object(ckpt_io.weights_hash(models.vision_ema.model), runtime)  # rank 0's weights
     directory = feature_cache.cache_dir(out, key)
     if runtime.is_main:
-        for shards in (train_shards, val_shards):
+        for shards in (policy_shards, val_shards):
             feature_cache.load_or_compute(models.vision_ema.model, shards, directory, runtime.device,
                                           progress=progress)
     runtime.barrier()
     inputs = get_profile(profile).policy.input_shapes()
-    train_feats = feature_cache.load_or_compute(models.vision_ema.model, train_shards, directory, runtime.device,
+    train_feats = feature_cache.load_or_compute(models.vision_ema.model, policy_shards, directory, runtime.device,
                                                 compute=False)
     val_feats = feature_cache.load_or_compute(models.vision_ema.model, val_shards, directory, runtime.device,
                                               compute=False)
@@ -225,18 +237,20 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
     # (3) policy
     start = time.perf_counter()
     if state.epoch < v_epochs + p_epochs:
-        dataset = PolicyDataset(train_shards, train_feats, inputs)
+        dataset = PolicyDataset(policy_shards, train_feats, inputs)
         trainer = StageTrainer("policy", models.policy, models.policy_ema, dataset, s.training, runtime, p_epochs)
         if resume_trainer is not None and state.stage == "policy":
             trainer.load_state_dict(resume_trainer)
         epochs = range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1)
         last["policy"] = run_epochs(trainer, epochs, PolicyDataset(val_shards, val_feats, inputs), policy_metrics,
-                                    state, progress, save, lambda record: log_epoch(record, out, writer, runtime), key)
+                                    state, progress, save, lambda record: log_epoch(record, out, writer, runtime), key,
+                                    calibrate_policy)
     timings["policy"] = time.perf_counter() - start
     if writer is not None:
         writer.close()
     return {"timings_s": timings, "last": last, "feature_cache": str(directory), "history": list(state.history),
-            "train_shards": len(train_shards), "val_shards": len(val_shards)}
+            "train_shards": len(train_shards), "vision_shards": len(vision_shards),
+            "policy_shards": len(policy_shards), "val_shards": len(val_shards)}
 
 
 def _tensorboard(out: Path, runtime: Runtime):

@@ -91,3 +91,50 @@ def test_on_corrupt_skip_and_error(shard_dir: Path, caplog: pytest.LogCaptureFix
     assert [p.name for p in shards.paths] == ["a_0_0.zarr"] and "a_0_1.zarr" in caplog.text
     with pytest.raises(ConfigError, match="on_corrupt"):
         ShardSet(paths, on_corrupt="ignore")
+
+
+def test_split_for_stacking_keeps_policy_episodes_from_the_vision_model(tmp_path) -> None:
+    from pathlib import Path
+
+    from sunnypilot_training.training.data import split_for_stacking
+
+    paths = [Path(f"{sc}_0_{k}.zarr") for sc in ("curvy_road", "highway_follow") for k in range(6)]
+    vision, policy = split_for_stacking(paths, 0.5)
+    assert not set(vision) & set(policy) and set(vision) | set(policy) == set(paths)
+    for sc in ("curvy_road", "highway_follow"):  # every scenario on both sides, alternating episodes
+        assert [p.stem for p in policy if p.stem.startswith(sc)] == [f"{sc}_0_{k}" for k in (1, 3, 5)]
+    vision, policy = split_for_stacking(paths, 1 / 3)
+    assert len(policy) == 4 and len(vision) == 8
+    assert split_for_stacking(paths, 0.0) == (paths, paths)  # 0: both models train on every episode
+    with pytest.raises(ConfigError, match="policy_split"):
+        split_for_stacking(paths[:1], 0.5)
+
+
+def test_frame_cache_gives_the_same_samples_within_its_budget(shard_dir: Path) -> None:
+    plain = VisionDataset(ShardSet(resolve_shards(shard_dir)))
+    cached_set = ShardSet(resolve_shards(shard_dir), cache_gb=1.0)
+    cached = VisionDataset(cached_set)
+    for k in (0, 7, len(plain) - 1):
+        for key in ("img", "big_img"):
+            assert torch.equal(plain[k][key], cached[k][key])
+    assert len(cached_set._frames) == 4  # both shards, both cameras, read whole
+    small = ShardSet(resolve_shards(shard_dir), cache_gb=1e-9)
+    assert torch.equal(VisionDataset(small)[3]["img"], plain[3]["img"]) and not small._frames
+
+
+def test_exposure_augmentation_changes_light_not_geometry(shard_dir: Path) -> None:
+    from sunnypilot_training.training.data import UV_CHANNELS, Y_CHANNELS, augment_exposure
+
+    pair = np.random.default_rng(0).integers(30, 220, (12, 128, 256), dtype=np.uint8)
+    same = augment_exposure([pair, pair], np.array([0.5, 0.5, 0.5]))  # gain 1, offset 0, colour 1
+    assert all(np.array_equal(p, pair) for p in same)
+    brighter, wide = augment_exposure([pair, pair[::-1].copy()], np.array([1.0, 1.0, 0.5]))
+    y = pair[Y_CHANNELS].astype(float)
+    np.testing.assert_allclose(brighter[Y_CHANNELS], np.clip(np.rint(y * 1.3 + 20), 0, 255))
+    np.testing.assert_array_equal(brighter[UV_CHANNELS], pair[UV_CHANNELS])
+    np.testing.assert_allclose(wide[Y_CHANNELS], np.clip(np.rint(pair[::-1][Y_CHANNELS] * 1.3 + 20), 0, 255))
+    torch.manual_seed(0)
+    a = VisionDataset(ShardSet(resolve_shards(shard_dir)), augment=True)[3]["img"]
+    torch.manual_seed(0)
+    b = VisionDataset(ShardSet(resolve_shards(shard_dir)), augment=True)[3]["img"]
+    assert torch.equal(a, b)  # drawn from torch's generator: a resumed run draws the same

@@ -38,7 +38,7 @@ from sunnypilot_training.training.models import (
 from sunnypilot_training.training.models.vision import lead_hypotheses
 
 PROFILES = profile_ids()
-HEADS = ("diffusion", "mdn")
+HEADS = ("diffusion", "mdn", "regression")
 VISION_CASES = [(p, h) for p in PROFILES for h in HEADS]
 LEAD_SHAPE = (LEAD_MHP_SELECTION, LEAD_TRAJ_LEN, LEAD_WIDTH)
 
@@ -127,9 +127,9 @@ def make_vision(profile: str, heads: str, batch: dict | None = None, **kw) -> Vi
     return model
 
 
-def make_policy(profile: str) -> PolicyModel:
+def make_policy(profile: str, head: str = "diffusion") -> PolicyModel:
     torch.manual_seed(0)
-    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile))
+    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile), head=head)
     fit = policy_batch(profile, 16, seed=1)
     model.fit_normalizers(fit["plan"].numpy(), fit.get("lateral_control_params"))
     return model
@@ -289,7 +289,7 @@ def test_policy_forward_follows_contract_and_is_deterministic(profile: str) -> N
     inputs = model.inputs_from_batch(policy_batch(profile, 2))
     with torch.no_grad():
         out, again = model(*inputs), model(*inputs)
-        consensus_mu, _ = model.plan_head.stats(model.plan_head.export_samples(model.encode(*inputs)))
+        consensus_mu, _, _ = model.plan_head.export_stats(model.encode(*inputs))  # the mean head
     check_parsed(spec, out)
     assert torch.equal(out, again)
     parsed = parse_outputs(spec, out.numpy())
@@ -378,3 +378,56 @@ def test_desired_curvature_target_of_a_circle_is_one_over_radius(speed_mps: floa
     straight = desired_curvature_target(turning_plan(torch.tensor([speed_mps]), torch.zeros(1)),
                                         torch.tensor([[speed_mps, 0.2]]))
     assert math.isclose(float(straight), 0.0, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["mdn", "regression"])
+def test_policy_heads_other_than_diffusion_train_and_export(head: str, tmp_path: Path) -> None:
+    """The plan heads compared with diffusion (docs/models.md): contract output, learning, ONNX parity; op-0.10.0's
+    hypotheses come from diffusion samples, so the other heads refuse that profile."""
+    spec = get_profile("op-0.10.1").policy
+    model = make_policy("op-0.10.1", head)
+    batch = policy_batch("op-0.10.1", 8)
+    before, after = overfit(model, batch, steps=25)
+    assert after < before - 0.3 * abs(before), (before, after)
+    model.eval()
+    inputs = contract_inputs(spec)
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_parsed(spec, torch.from_numpy(expected))
+    check_onnxruntime(export_onnx(model, spec, inputs, tmp_path / "driving_policy.onnx"), spec, inputs, expected)
+    with pytest.raises(ConfigError, match="policy.head"):
+        PolicyModel("op-0.10.0", "tiny", head=head)
+    with pytest.raises(ConfigError, match="policy.head"):
+        PolicyModel("op-0.10.1", "tiny", head="transformer")
+
+
+def test_vision_backbone_keeps_no_running_statistics() -> None:
+    """GroupNorm: the features of a frame are the same in training and eval mode and do not depend on the rest of
+    the batch, whichever camera goes through a shared backbone."""
+    model = make_vision("op-0.10.1", "diffusion", shared_backbone=True)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    batch = vision_batch(3)
+    with torch.no_grad():
+        model.train()
+        train_features = model.features(batch["img"], batch["big_img"])
+        model.eval()
+        eval_features = model.features(batch["img"], batch["big_img"])
+        alone = model.features(batch["img"][:1], batch["big_img"][:1])
+    torch.testing.assert_close(train_features, eval_features)
+    torch.testing.assert_close(alone, eval_features[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_the_exported_plan_mean_is_the_mean_head_and_the_std_its_samples_spread() -> None:
+    model = make_policy("op-0.10.1").eval()
+    inputs = model.inputs_from_batch(policy_batch("op-0.10.1", 2))
+    head = model.plan_head
+    with torch.no_grad():
+        cond = model.encode(*inputs)
+        mu, log_std, samples = head.export_stats(cond)
+        mean = head.normalizer.denormalize(head.mean_head(cond).reshape(2, IDX_N, PLAN_WIDTH))
+        rms = (samples - head.mean_head(cond).reshape(2, 1, IDX_N, PLAN_WIDTH)).square().mean(dim=1).sqrt()
+        head.std_scale.fill_(3.0)
+        _, scaled_log_std, _ = head.export_stats(cond)
+    torch.testing.assert_close(mu, mean)
+    torch.testing.assert_close(log_std, torch.log(rms + head.config.std_floor) + head.normalizer.log_std())
+    torch.testing.assert_close(scaled_log_std - log_std, torch.full_like(log_std, math.log(3.0)))

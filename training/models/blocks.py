@@ -113,9 +113,11 @@ class DiffusionHead(nn.Module):
     (``m`` detached) divided by its running RMS per dimension (a buffer, so the diffusion always sees a unit-scale
     target); samples are ``m + rms * residual samples``. Training: :meth:`loss` (DDPM, uniform t, plus the
     mean-head MSE). Export: :meth:`export_samples` denoises ``config.export_samples``
-    fixed noise draws (a seeded buffer, not saved) with ``config.steps`` unrolled DDIM steps; :meth:`stats` turns
-    samples into mu = sample mean and log-std = log(sample std + std_floor) in normalised units, shifted to physical
-    units.
+    fixed noise draws (a seeded buffer, not saved) with ``config.steps`` unrolled DDIM steps; :meth:`export_stats`
+    gives mu = the mean head (the regression mean: averaging a few samples would add their sampling error to it)
+    and std = the samples' RMS about it; :meth:`stats` gives mean and std of any set of samples. Every log-std is
+    ``log(std + std_floor)`` in normalised units, times the calibration ``std_scale`` (set on validation data by
+    :func:`calibrate_std`), shifted to physical units.
     """
 
     def __init__(self, shape: Sequence[int], cond_dim: int, width: int, depth: int, config: DiffusionConfig,
@@ -131,6 +133,7 @@ class DiffusionHead(nn.Module):
         nn.init.zeros_(self.mean_head[-1].weight)  # starts at the data mean
         nn.init.zeros_(self.mean_head[-1].bias)
         self.register_buffer("residual_rms", torch.ones(self.dim))
+        self.register_buffer("std_scale", torch.ones(self.shape))  # calibration of the std (1 = uncalibrated)
         # Regenerated from the seed rather than saved, so one checkpoint can export with any sample count.
         gen = torch.Generator().manual_seed(config.seed + seed_offset)
         noise = torch.randn(config.export_samples, self.dim, generator=gen)  # (S, D)
@@ -185,13 +188,55 @@ class DiffusionHead(nn.Module):
         return self.normalizer.denormalize(samples)
 
     def stats(self, samples: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """Physical (mu, log_std) over the sample axis ``dim`` of normalised samples; std uses Bessel's correction
-        and gets ``std_floor`` (a fraction of the data std) added before the log."""
+        """Physical (mu, log_std) over the sample axis ``dim`` of normalised samples: their mean, and their std
+        (Bessel's correction) plus ``std_floor`` (a fraction of the data std), calibrated."""
         n = samples.shape[dim]
         mean = samples.mean(dim=dim, keepdim=True)
         std = ((samples - mean).square().sum(dim=dim) / (n - 1)).sqrt()
-        mean = mean.squeeze(dim)
-        return self.normalizer.denormalize(mean), torch.log(std + self.config.std_floor) + self.normalizer.log_std()
+        return self.normalizer.denormalize(mean.squeeze(dim)), self._log_std(std)
+
+    def export_stats(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Physical (mu, log_std) (B, *shape) and the normalised export samples (B, S, *shape): mu is the mean
+        head, the std the samples' RMS about it (plus ``std_floor``), calibrated."""
+        samples = self.export_samples(cond)  # (B, S, *shape)
+        mean = self.mean_head(cond).reshape((cond.shape[0],) + self.shape)
+        std = (samples - mean[:, None]).square().mean(dim=1).sqrt()
+        return self.normalizer.denormalize(mean), self._log_std(std), samples
+
+    def _log_std(self, std_normalized: torch.Tensor) -> torch.Tensor:
+        std = (std_normalized + self.config.std_floor) * self.std_scale
+        return torch.log(std) + self.normalizer.log_std()
+
+
+class RegressionHead(nn.Module):
+    """Plain regression: an MLP mean trained by (weighted) MSE, and one learned std per dimension (the RMS of the
+    residual, fitted by a Gaussian NLL on the detached mean), calibrated by ``std_scale``. The baseline the
+    diffusion and MDN heads are compared with."""
+
+    def __init__(self, shape: Sequence[int], cond_dim: int, hidden_dim: int):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.normalizer = Normalizer(self.shape)
+        self.net = mlp(cond_dim, hidden_dim, math.prod(self.shape))
+        nn.init.zeros_(self.net[-1].weight)  # starts at the data mean
+        nn.init.zeros_(self.net[-1].bias)
+        self.log_std = nn.Parameter(torch.zeros(self.shape))
+        self.register_buffer("std_scale", torch.ones(self.shape))
+
+    def forward_normalized(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.net(cond).reshape((-1,) + self.shape)
+        return mu, self.log_std.clamp(*LOG_STD_RANGE_NORM).expand_as(mu)
+
+    def forward(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Physical (mu, log_std), each (B, *shape)."""
+        mu, log_std = self.forward_normalized(cond)
+        return self.normalizer.denormalize(mu), log_std + self.std_scale.log() + self.normalizer.log_std()
+
+    def loss(self, cond: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        mu, log_std = self.forward_normalized(cond)
+        y = self.normalizer.normalize(target)
+        w = None if weight is None else weight.expand(target.shape)
+        return weighted_mean((mu - y).square(), w) + gaussian_nll(mu.detach(), log_std, y, w)
 
 
 class MdnHead(nn.Module):
@@ -202,6 +247,7 @@ class MdnHead(nn.Module):
         self.shape = tuple(shape)
         self.normalizer = Normalizer(self.shape)
         self.net = mlp(cond_dim, hidden_dim, 2 * math.prod(self.shape))
+        self.register_buffer("std_scale", torch.ones(self.shape))  # calibration of the std (1 = uncalibrated)
 
     def forward_normalized(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_std) in normalised units, each (B, *shape)."""
@@ -212,7 +258,7 @@ class MdnHead(nn.Module):
     def forward(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Physical (mu, log_std), each (B, *shape)."""
         mu, log_std = self.forward_normalized(cond)
-        return self.normalizer.denormalize(mu), log_std + self.normalizer.log_std()
+        return self.normalizer.denormalize(mu), log_std + self.std_scale.log() + self.normalizer.log_std()
 
     def loss(self, cond: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         mu, log_std = self.forward_normalized(cond)

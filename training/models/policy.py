@@ -6,16 +6,19 @@ Architecture (top to bottom)::
       -> Linear -> + fixed sinusoidal position + Linear(traffic_convention (| scaled lateral_control_params))
       -> pre-norm transformer encoder (self-attention over the 25 steps) -> LayerNorm
       -> cond = MLP([last step | mean over steps])                                   (B, cond_dim)
-    cond -> plan: conditional diffusion over the normalised 33 x 15 plan (FiLM residual-MLP denoiser, DDPM
-            training, ``steps`` unrolled DDIM steps from ``export_samples`` fixed noise draws at export):
-            mu = sample mean, log-std = log(sample std + std_floor * data std)
+    cond -> plan (``head``): conditional diffusion over the normalised 33 x 15 plan (a mean head plus a FiLM
+            residual-MLP denoiser of the residual, DDPM training, ``steps`` unrolled DDIM steps from
+            ``export_samples`` fixed noise draws at export): mu = the mean head, log-std = log(RMS of the samples
+            about it + std_floor) times the validation calibration; or an MDN / plain regression head (compared
+            in docs/models.md). The loss weighs the plan's columns by PLAN_COLUMN_WEIGHTS.
     cond -> desire_state: MLP logits (8), cross-entropy against the desire one-hot
     cond -> desired_curvature (op-0.10.0): Gaussian MDN (1 mu + 1 log-std)
 
-op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = all export samples (the
-consensus, which modeld selects), hypotheses 1..4 = the samples split into 4 fixed groups (sub-modes); each is
-(mean, log(std + floor)) of its samples and its logit is -mean(((mu_h - mu_0) / sigma_0)^2), so the consensus has
-the highest weight and the groups' weights say how far they stray from it (needs export_samples >= 8).
+op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
+samples' spread (the consensus, which modeld selects), hypotheses 1..4 = the samples split into 4 fixed groups
+(sub-modes); each is (mean, log(std + floor)) of its samples and its logit is -mean(((mu_h - mu_0) / sigma_0)^2),
+so the consensus has the highest weight and the groups' weights say how far they stray from it (needs
+export_samples >= 8).
 
 desired_curvature target (op-0.10.0; 1/m, positive right like device-frame yaw), computed from the plan label with
 openpilot's lag-adjusted formula: ``2 * psi(d) / (v * d) - yaw_rate(0) / v`` with d = lateral_control_params[1]
@@ -50,7 +53,17 @@ from ...contract.inputs import LATERAL_DELAY_S
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...errors import ConfigError
 from ..diffusion import DiffusionConfig
-from .blocks import DiffusionHead, MdnHead, all_fitted, flat_outputs, mdn_flat, mlp, resolve_size, soft_cross_entropy
+from .blocks import (
+    DiffusionHead,
+    MdnHead,
+    RegressionHead,
+    all_fitted,
+    flat_outputs,
+    mdn_flat,
+    mlp,
+    resolve_size,
+    soft_cross_entropy,
+)
 
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
@@ -58,6 +71,14 @@ CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
 # 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
 PREV_CURV_GAIN = 0.0
 LAT_PARAMS_SCALE = (1.0 / 20.0, 1.0 / 0.2)  # v_ego (m/s), lateral delay (s) -> O(1)
+PLAN_HEADS = ("diffusion", "mdn", "regression")
+# Loss weight of each plan column (relative; the columns are normalised): what ADE and the controls use (x/y
+# position, forward velocity and acceleration, yaw and yaw rate) counts, height, roll and pitch hardly.
+PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
+                       2.0, 0.5, 0.1,  # velocity
+                       1.0, 0.3, 0.1,  # acceleration
+                       0.1, 0.1, 2.0,  # T_FROM_CURRENT_EULER roll, pitch, yaw
+                       0.1, 0.1, 2.0)  # ORIENTATION_RATE roll, pitch, yaw
 MIN_SPEED_MPS = 1.0
 MIN_DELAY_S = 0.05
 YAW = 2  # index of yaw within T_FROM_CURRENT_EULER / ORIENTATION_RATE
@@ -154,8 +175,12 @@ class PolicyModel(nn.Module):
     """
 
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
-                 diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None):
+                 diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
+                 head: str = "diffusion"):
         super().__init__()
+        if head not in PLAN_HEADS:
+            raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
+        self.head_type = head
         self.profile_id = profile_id
         self.spec = get_profile(profile_id).policy
         self.input_names = tuple(i.name for i in self.spec.inputs)
@@ -164,6 +189,9 @@ class PolicyModel(nn.Module):
             DiffusionConfig.from_dict(diffusion)
         self.loss_weights = dict(loss_weights or {})
         self.plan_hyp = self.spec.head("plan").hypotheses
+        if self.plan_hyp > 1 and head != "diffusion":
+            raise ConfigError(f"policy.head={head!r}: {profile_id}'s {self.plan_hyp}-hypothesis plan is built from "
+                              f"diffusion samples; use policy.head=diffusion with this profile")
         if self.plan_hyp > 1 and self.diffusion_config.export_samples < 2 * (self.plan_hyp - 1):
             raise ConfigError(f"diffusion.export_samples={self.diffusion_config.export_samples}: {profile_id} has a "
                               f"{self.plan_hyp}-hypothesis plan; use at least {2 * (self.plan_hyp - 1)}")
@@ -172,8 +200,13 @@ class PolicyModel(nn.Module):
         step_extra = DESIRE_LEN + (PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
         global_dim = TRAFFIC_CONVENTION_LEN + (LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
         self.encoder = TemporalEncoder(step_extra, global_dim, s)
-        self.plan_head = DiffusionHead(PLAN_SHAPE, s.cond_dim, s.denoiser_width, s.denoiser_depth,
-                                       self.diffusion_config)
+        if head == "diffusion":
+            self.plan_head = DiffusionHead(PLAN_SHAPE, s.cond_dim, s.denoiser_width, s.denoiser_depth,
+                                           self.diffusion_config)
+        else:
+            self.plan_head = (MdnHead if head == "mdn" else RegressionHead)(PLAN_SHAPE, s.cond_dim, s.denoiser_width)
+        self.register_buffer("plan_weight", torch.tensor(PLAN_COLUMN_WEIGHTS, dtype=torch.float32),
+                             persistent=False)
         self.desire_head = mlp(s.cond_dim, s.head_dim, DESIRE_LEN)
         if self.has_curvature:
             self.curvature_head = MdnHead((DESIRED_CURV_WIDTH,), s.cond_dim, s.head_dim)
@@ -188,7 +221,7 @@ class PolicyModel(nn.Module):
     def model_args(self) -> dict:
         """Constructor arguments as plain data (for checkpoints): ``PolicyModel(**model.model_args)`` rebuilds it."""
         return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
-                "loss_weights": dict(self.loss_weights)}
+                "loss_weights": dict(self.loss_weights), "head": self.head_type}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -223,20 +256,23 @@ class PolicyModel(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """(B, output_width) float32 in the profile's layout, from the profile's inputs in order."""
         cond = self.encode(*inputs)  # (B, cond_dim)
-        samples = self.plan_head.export_samples(cond)  # (B, S, 33, 15) normalised
         out = {"desire_state": self.desire_head(cond)}
-        if self.plan_hyp > 1:
-            out["plan"] = mdn_flat(*self._plan_hypotheses(samples), hypotheses=self.plan_hyp)
+        if not isinstance(self.plan_head, DiffusionHead):
+            out["plan"] = mdn_flat(*self.plan_head(cond))
+        elif self.plan_hyp > 1:
+            mu, log_std, samples = self.plan_head.export_stats(cond)  # samples (B, S, 33, 15) normalised
+            out["plan"] = mdn_flat(*self._plan_hypotheses(mu, log_std, samples), hypotheses=self.plan_hyp)
         else:
-            out["plan"] = mdn_flat(*self.plan_head.stats(samples))
+            out["plan"] = mdn_flat(*self.plan_head.export_stats(cond)[:2])
         if self.has_curvature:
             out["desired_curvature"] = mdn_flat(*self.curvature_head(cond))
         return flat_outputs(self.spec, out)
 
-    def _plan_hypotheses(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Consensus + fixed sample groups -> mu, log_std (B, H, 33, 15) and logits (B, H, 1)."""
+    def _plan_hypotheses(self, mu0: torch.Tensor, log_std0: torch.Tensor, samples: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Consensus (mu0, log_std0) + fixed sample groups -> mu, log_std (B, H, 33, 15) and logits (B, H, 1)."""
         groups = np.array_split(np.arange(samples.shape[1]), self.plan_hyp - 1)
-        stats = [self.plan_head.stats(samples)] + [self.plan_head.stats(samples[:, g[0]:g[-1] + 1]) for g in groups]
+        stats = [(mu0, log_std0)] + [self.plan_head.stats(samples[:, g[0]:g[-1] + 1]) for g in groups]
         mu = torch.stack([m for m, _ in stats], dim=1)  # (B, H, 33, 15)
         log_std = torch.stack([s for _, s in stats], dim=1)
         z = (mu - mu[:, :1]) * torch.exp(-log_std[:, :1])
@@ -245,7 +281,9 @@ class PolicyModel(nn.Module):
     @torch.no_grad()
     def sample(self, *inputs: torch.Tensor, n_samples: int = 8,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Stochastic plan samples (B, n_samples, 33, 15) in physical units (fresh noise, DDIM)."""
+        """Stochastic plan samples (B, n_samples, 33, 15) in physical units (fresh noise, DDIM; diffusion head)."""
+        if not isinstance(self.plan_head, DiffusionHead):
+            raise ConfigError(f"policy.head={self.head_type!r} has no samples; only the diffusion head samples plans")
         return self.plan_head.sample(self.encode(*inputs), n_samples, generator)
 
     # --- training ---------------------------------------------------------------------------------------------
@@ -254,7 +292,7 @@ class PolicyModel(nn.Module):
         cond = self.encode(*self.inputs_from_batch(batch))
         plan = batch["plan"].float()  # (B, 33, 15)
         parts = {
-            "plan": self.plan_head.loss(cond, plan),
+            "plan": self.plan_head.loss(cond, plan, self.plan_weight),
             "desire_state": soft_cross_entropy(self.desire_head(cond), batch["desire_state"].float()),
         }
         if self.has_curvature:

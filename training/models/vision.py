@@ -3,13 +3,15 @@
 Architecture (top to bottom)::
 
     img, big_img (B, 12, 128, 256) uint8 -> float, (x - 128) / 64
-      -> per camera: stem conv + BN + SiLU, then MBConv stages (stride 2 each) -> (B, C, 4, 8)
+      -> per camera: stem conv + GroupNorm + SiLU, then MBConv stages (stride 2 each) -> (B, C, 4, 8)
          -> 1x1 conv to ``flat_channels`` -> flatten (keeps where things are) -> Linear -> camera features
       -> concat(road, wide) -> MLP -> LayerNorm -> hidden_state (B, 512)   [the policy's features_buffer entry]
       -> heads on hidden_state:
          meta, desire_pred, lane_lines_prob, lead_prob: MLP logits
          pose, wide_from_device_euler, road_transform: Gaussian MDN heads
-         lane_lines, road_edges, lead: conditional diffusion heads (``heads="diffusion"``) or MDN heads (``"mdn"``)
+         lane_lines, road_edges, lead: conditional diffusion heads (``heads="diffusion"``: mu = the mean head,
+         std = the samples' RMS about it), MDN heads (``"mdn"``) or plain regression heads (``"regression"``)
+      every std is multiplied by a validation calibration (``std_scale`` buffers, training/calibration.py)
 
 Every regression target is normalised per dimension by a data-fitted :class:`Normalizer` (buffers); outputs are
 denormalised inside the graph, so the exported model speaks physical units.
@@ -52,6 +54,7 @@ from ..diffusion import DiffusionConfig
 from .blocks import (
     DiffusionHead,
     MdnHead,
+    RegressionHead,
     all_fitted,
     flat_outputs,
     gaussian_nll_elements,
@@ -61,10 +64,14 @@ from .blocks import (
     soft_cross_entropy,
 )
 
-HEAD_TYPES = ("diffusion", "mdn")
+HEAD_TYPES = ("diffusion", "mdn", "regression")
+NORMS = ("group", "batch")  # "batch": checkpoints from before GroupNorm (format <= 2) only
+NORM_GROUPS = 8  # GroupNorm groups (fewer where a layer's channels are not a multiple)
 IMG_OFFSET = 128.0
 IMG_SCALE = 1.0 / 64.0
 LANE_MIN_WEIGHT = 0.2  # lane-line regression weight where the line is not painted (its geometry is still labelled)
+LINE_COLUMN_WEIGHTS = (1.0, 0.2)  # lane lines and road edges: lateral y, height z (relative loss weights)
+LEAD_COLUMN_WEIGHTS = (1.0, 0.5, 1.0, 0.3)  # lead x, y, v, a
 LEAD_OFFSET_SHAPE = (LEAD_TRAJ_LEN, LEAD_WIDTH)  # one lead trajectory (6, 4)
 LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one per offset
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
@@ -87,6 +94,7 @@ class VisionSize:
     head_dim: int = 64
     denoiser_width: int = 96
     denoiser_depth: int = 2
+    norm: str = "group"  # normalisation in the backbone (NORMS)
 
 
 VISION_SIZES: dict[str, VisionSize] = {
@@ -97,20 +105,25 @@ VISION_SIZES: dict[str, VisionSize] = {
 }
 
 
-def conv_bn_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True):
+def conv_norm_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True,
+                  norm_kind: str = "group"):
+    """Conv -> GroupNorm -> SiLU. GroupNorm keeps no running statistics: training, validation and the exported
+    graph normalise alike, whichever camera (or mix of cameras) goes through a shared backbone."""
     pad = (kernel - 1) // 2 if stride == 1 or kernel % 2 else 0
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, pad, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+    norm = nn.GroupNorm(math.gcd(c_out, NORM_GROUPS), c_out) if norm_kind == "group" else nn.BatchNorm2d(c_out)
+    layers = [nn.Conv2d(c_in, c_out, kernel, stride, pad, groups=groups, bias=False), norm]
     return nn.Sequential(*layers, nn.SiLU()) if act else nn.Sequential(*layers)
 
 
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expand -> 3x3 depthwise (stride) -> 1x1 project; residual when shapes match."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, expand: int):
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int, norm: str = "group"):
         super().__init__()
         hidden = c_in * expand
-        self.block = nn.Sequential(conv_bn_act(c_in, hidden), conv_bn_act(hidden, hidden, 3, stride, groups=hidden),
-                                   conv_bn_act(hidden, c_out, act=False))
+        self.block = nn.Sequential(conv_norm_act(c_in, hidden, norm_kind=norm),
+                                   conv_norm_act(hidden, hidden, 3, stride, groups=hidden, norm_kind=norm),
+                                   conv_norm_act(hidden, c_out, act=False, norm_kind=norm))
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,12 +139,15 @@ class Backbone(nn.Module):
             raise ConfigError(f"model.size: stem_stride={size.stem_stride} (use 2 or 4), widths={size.widths} and "
                               f"depths={size.depths} (same length, depths >= 1)")
         kernel = 3 if size.stem_stride == 2 else 4
-        layers = [conv_bn_act(IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride)]
+        n = size.norm
+        if n not in NORMS:
+            raise ConfigError(f"model.size: norm={n!r}; use one of {list(NORMS)}")
+        layers = [conv_norm_act(IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride, norm_kind=n)]
         c = size.stem_channels
         for width, depth in zip(size.widths, size.depths):
-            layers += [MBConv(c if i == 0 else width, width, 2 if i == 0 else 1, size.expand) for i in range(depth)]
+            layers += [MBConv(c if i == 0 else width, width, 2 if i == 0 else 1, size.expand, n) for i in range(depth)]
             c = width
-        layers.append(conv_bn_act(c, size.flat_channels))
+        layers.append(conv_norm_act(c, size.flat_channels, norm_kind=n))
         self.features = nn.Sequential(*layers)
         down = size.stem_stride * 2 ** len(size.widths)
         self.map_hw = (IMG_SHAPE[2] // down, IMG_SHAPE[3] // down)
@@ -203,6 +219,8 @@ class VisionModel(nn.Module):
         self.lead_hyp = self.spec.head("lead").hypotheses
         self.trajectory_heads = nn.ModuleDict({n: self._make_trajectory_head(n, i)
                                                for i, n in enumerate(TRAJECTORY_HEADS)})
+        self.register_buffer("line_weight", torch.tensor(LINE_COLUMN_WEIGHTS), persistent=False)
+        self.register_buffer("lead_weight", torch.tensor(LEAD_COLUMN_WEIGHTS), persistent=False)
 
     @property
     def normalizers_fitted(self) -> bool:
@@ -224,7 +242,7 @@ class VisionModel(nn.Module):
                                  seed_offset=1000 * index)
         if name == "lead" and self.lead_hyp > 1:
             return LeadMhpHead(FEATURE_LEN, s.head_dim, self.lead_hyp)
-        return MdnHead(shape, FEATURE_LEN, s.head_dim)
+        return (MdnHead if self.heads_type == "mdn" else RegressionHead)(shape, FEATURE_LEN, s.head_dim)
 
     # --- graph --------------------------------------------------------------------------------------------------
     def features(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
@@ -247,10 +265,9 @@ class VisionModel(nn.Module):
     def _trajectory_flat(self, name: str, head: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         if isinstance(head, LeadMhpHead):
             return head.flat(hidden)
-        if isinstance(head, MdnHead):
+        if not isinstance(head, DiffusionHead):
             return mdn_flat(*head(hidden))
-        samples = head.export_samples(hidden)  # (B, S, *shape) normalised
-        mu, log_std = head.stats(samples)
+        mu, log_std, _ = head.export_stats(hidden)
         if name != "lead" or self.lead_hyp <= 1:
             return mdn_flat(mu, log_std)
         return mdn_flat(*lead_hypotheses(mu, log_std), hypotheses=self.lead_hyp)
@@ -274,14 +291,15 @@ class VisionModel(nn.Module):
         for name, head in self.mdn_heads.items():
             parts[name] = head.loss(hidden, batch[name].float())
         lane_weight = (LANE_MIN_WEIGHT + (1.0 - LANE_MIN_WEIGHT) * lane_prob)[:, :, None, None]  # (B, 4, 1, 1)
+        yz = self.line_weight  # (2,): y counts, height hardly
         heads = self.trajectory_heads
-        parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight)
-        parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float())
+        parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight * yz)
+        parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float(), yz.expand(1, 1, 1, 2))
         lead = batch["lead"].float()
         if isinstance(heads["lead"], LeadMhpHead):
             parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob)
         else:
-            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob[:, :, None, None])
+            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob[:, :, None, None] * self.lead_weight)
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
