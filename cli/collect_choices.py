@@ -11,6 +11,7 @@ from ..collector.carla_backend.client import ServerAddress, carla_module, wait_f
 from ..errors import SimulatorError
 
 VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
+TEST_SEED_OFFSET = 2_000_003  # the pipeline's held-out test episodes: seeds neither training nor validation use
 VALIDATION_FOLDERS = ("val", "valid", "validation")  # an output folder of these names holds validation episodes
 
 

@@ -1,8 +1,13 @@
-"""The one-shot main job: collect -> train -> export -> evaluate -> (install), with a run report.
+"""The one-shot main job: collect -> train -> export -> evaluate -> drive -> (install), with a run report.
 
-Layout under ``--output-dir``: ``data/train``, ``data/val`` (shards), ``train/`` (training outputs), ``export/``
-(modeld-named artifacts, unless ``--export-dir``), ``evaluation.json`` and ``REPORT.md``. Every stage reuses what
+Layout under ``--output-dir``: ``data/<split>`` (shards), ``train/`` (training outputs), ``export/`` (modeld-named
+artifacts, unless ``--export-dir``), ``evaluation.json``, ``drive/`` and ``REPORT.md``. Every stage reuses what
 exists when skipped or re-run (complete shards are skipped, training resumes from its last checkpoint).
+
+Four splits, each with seeds of its own (``--seed`` plus an offset), over the preset's mix of scenarios (or the
+``--scenario`` given): ``train``; ``val`` (validation during training and the std calibration); ``test`` (the
+held-out episodes the report shows: never trained, validated or calibrated on); ``test_unseen_look`` (the test
+episodes again, drawn with a look no training scenario uses: the appearance shift, built-in simulator only).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from ..collector.carla_backend import launcher
 from ..collector.collect import collect, schedule_episodes
+from ..collector.scenarios import UNSEEN_LOOK_SUFFIX, scenario_names
 from ..driving.drive_report import write_drive_report
 from ..driving.road_tests import driver_spec, run_road_tests, summary_line, write_drive_json
 from ..driving.suites import suite_names
@@ -31,20 +37,23 @@ from ..training import checkpoint as ckpt_io
 from ..training.checkpoint import latest_checkpoint
 from ..training.config import load_config, path_override, settings_from_cfg
 from ..training.trainer import run_training
-from .collect_choices import VAL_SEED_OFFSET, resolve_simulator
+from .collect_choices import TEST_SEED_OFFSET, VAL_SEED_OFFSET, resolve_simulator
 from .collect_cmd import carla_options
 from .pipeline_report import StageLog, write_report
 
+QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
 PRESETS: dict[str, dict[str, Any]] = {
-    # Sized for a 2-core CPU: the whole pipeline in well under 15 minutes.
-    "quick": {"train_episodes": 8, "val_episodes": 2, "episode_seconds": 30.0, "workers": 2,
+    # Sized for a 2-core CPU: the whole pipeline in about 10 minutes. Episodes per scenario.
+    "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 6, "val_episodes": 1, "test_episodes": 8,
+              "unseen_look_episodes": 4, "episode_seconds": 30.0, "test_seconds": 15.0, "workers": 2,
               "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
                             "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
                             "diffusion.steps=10", "diffusion.export_samples=8"],
               # closed loop: the first 4 runs of each suite, cut to 30 s, on 2 processes; one video per suite
               "drive": {"runs": 4, "seconds": 30.0, "workers": 2, "videos": 1}},
-    # For a GPU workstation: hours, the base models.
-    "full": {"train_episodes": 200, "val_episodes": 20, "episode_seconds": 60.0, "workers": 4,
+    # For a GPU workstation: hours, the base models, every scenario.
+    "full": {"scenarios": None, "train_episodes": 40, "val_episodes": 4, "test_episodes": 10,
+             "unseen_look_episodes": 10, "episode_seconds": 60.0, "test_seconds": 30.0, "workers": 4,
              "overrides": ["model=base", "training.vision_epochs=20", "training.policy_epochs=20",
                            "training.batch_size=64", "training.num_workers=4", "training.lr=3e-4",
                            "training.precision=bf16", "training.warmup_steps=500"],
@@ -66,7 +75,6 @@ class CarlaServers:
         self.options, self.carla_root, self.keep_running, self.started = options, carla_root, keep_running, []
 
     def __enter__(self) -> CarlaServers:
-
         o = self.options
         lines, self.started = launcher.start(self.carla_root, o.host, o.base_port, o.workers)
         print("\n".join(lines))
@@ -74,35 +82,43 @@ class CarlaServers:
 
     def __exit__(self, *exc) -> None:
         if self.started and not self.keep_running:
-
             for port in self.started:
                 print("\n".join(launcher.stop(port)))
         elif self.started:
             print(f"--keep-carla-running: CARLA stays up on port(s) {self.started}; stop it with `sptrain carla stop`")
 
 
-def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
-
-
+def splits(args, preset: dict, simulator: str) -> list[tuple[str, list[str], int, int, float]]:
+    """(split, scenarios, episodes per scenario, seed, seconds) of every split the run collects."""
     seconds = args.episode_seconds or preset["episode_seconds"]
+    test_seconds = args.episode_seconds or preset["test_seconds"]
+    out = [("train", args.scenarios, args.train_episodes, args.seed, seconds),
+           ("val", args.scenarios, args.val_episodes, args.seed + VAL_SEED_OFFSET, seconds),
+           ("test", args.scenarios, args.test_episodes, args.seed + TEST_SEED_OFFSET, test_seconds)]
+    if simulator == "builtin" and args.unseen_look_episodes:  # CARLA draws its own weather, not our looks
+        out.append(("test_unseen_look", [s + UNSEEN_LOOK_SUFFIX for s in args.scenarios], args.unseen_look_episodes,
+                    args.seed + TEST_SEED_OFFSET, test_seconds))
+    return out
+
+
+def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
     workers = _workers(args, simulator, preset)
     carla = carla_options(args, workers, prefix="carla-") if simulator == "carla" else None
     stats = {}
     with CarlaServers(carla, args.carla_root, args.keep_carla_running) if carla else nullcontext():
-        for split, episodes, seed in (("train", args.train_episodes, args.seed),
-                                      ("val", args.val_episodes, args.seed + VAL_SEED_OFFSET)):
-            specs = schedule_episodes(simulator, args.scenario, episodes, data / split, seed, seconds)
+        for split, scenarios, episodes, seed, seconds in splits(args, preset, simulator):
+            specs = [spec for scenario in scenarios
+                     for spec in schedule_episodes(simulator, scenario, episodes, data / split, seed, seconds)]
             summary = collect(specs, workers=workers, progress=not args.no_progress, options=carla)
             print(summary.format())
             summary.raise_for_failures()
-            stats[split] = {"episodes": episodes, "seed": seed, "written": len(summary.written),
-                            "skipped": len(summary.skipped), "frames": summary.frames,
-                            "wall_s": summary.wall_s}
+            stats[split] = {"episodes": len(specs), "scenarios": list(scenarios), "seed": seed, "seconds": seconds,
+                            "written": len(summary.written), "skipped": len(summary.skipped),
+                            "frames": summary.frames, "wall_s": summary.wall_s}
     return stats
 
 
 def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str, Any]:
-
     base = [path_override("dataset.train_path", data / "train"), path_override("dataset.val_path", data / "val"),
             path_override("output_dir", train_dir),
             f"training.seed={args.seed}"]
@@ -116,7 +132,6 @@ def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str,
 
 
 def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
-
     export_dir.mkdir(parents=True, exist_ok=True)
     targets = {name: ArtifactPaths.in_dir(export_dir, name) for name in ("driving_vision", "driving_policy")}
     report = export_models(checkpoint, targets, device="CPU", log=print)
@@ -125,16 +140,21 @@ def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
 
 
 def _install(args, export_dir: Path) -> dict[str, Any]:
-
     target = resolve_target(args.sunnypilot_root, args.models_dir)
     result = install(target, validate_files(files_in_dir(export_dir)), dry_run=False)
     return {"target": str(target.models_dir), "backup": result.get("backup")}
 
 
 def _evaluate(export_dir: Path, data: Path, progress: bool) -> dict[str, Any]:
-
-    metrics = evaluate_exported(export_dir, find_shards(data / "val"), progress=progress)
-    return {"metrics": metrics, "verdicts": verdicts(metrics)}
+    """The exported models on the held-out test episodes (and, where collected, on them in the unseen look)."""
+    out = {}
+    for split in ("test", "test_unseen_look"):
+        if (data / split).is_dir() and find_shards([data / split]):
+            out[split] = evaluate_exported(export_dir, find_shards([data / split]), progress=progress)
+    if "test" not in out:
+        raise ConfigError(f"no test episodes in {data / 'test'}; run the collect stage (without --skip-collect)")
+    out["verdicts"] = verdicts(out["test"]["summary"])
+    return out
 
 
 def _drive(export_dir: Path, out: Path, preset: dict, seed: int, progress: bool) -> dict[str, Any]:
@@ -157,17 +177,22 @@ def _validate(args) -> None:
         raise ConfigError("--sunnypilot-root/--models-dir only make sense with --install")
     if args.install and args.skip_export:
         raise ConfigError("--install needs the export stage; drop --skip-export")
-    for name in ("train_episodes", "val_episodes", "workers"):
+    for name in ("train_episodes", "val_episodes", "test_episodes", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected at least 1")
+    if args.unseen_look_episodes is not None and args.unseen_look_episodes < 0:
+        raise ConfigError(f"--unseen-look-episodes {args.unseen_look_episodes}: expected 0 (none) or more")
 
 
 def run_pipeline(args) -> int:
     _validate(args)
     preset = PRESETS[args.preset]
-    args.train_episodes = args.train_episodes or preset["train_episodes"]
-    args.val_episodes = args.val_episodes or preset["val_episodes"]
+    for name in ("train_episodes", "val_episodes", "test_episodes"):
+        setattr(args, name, getattr(args, name) or preset[name])
+    if args.unseen_look_episodes is None:
+        args.unseen_look_episodes = preset["unseen_look_episodes"]
+    args.scenarios = list(args.scenario or preset["scenarios"] or scenario_names())
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data, train_dir = out / "data", out / "train"
@@ -189,7 +214,6 @@ def run_pipeline(args) -> int:
         checkpoint = info["train"]["checkpoint"]
         info["plots"] = sorted(str(p) for p in (train_dir / "plots").glob("*.png"))
     if checkpoint is None:
-
         last = latest_checkpoint(train_dir)
         if last is None:
             raise ConfigError(f"no checkpoint: {train_dir}/checkpoints is empty; run without --skip-train or pass "
@@ -209,7 +233,7 @@ def run_pipeline(args) -> int:
     print(f"\nreport: {report}")
     if "evaluation" in info:
         for name, ok in info["evaluation"]["verdicts"].items():
-            print(f"  {name}: {'yes' if ok else 'NO'}")
+            print(f"  {name}: {'yes' if ok else 'no'}")
     if "drive" in info:
         print(f"  closed loop: {info['drive']['summary']}")
     return 0

@@ -7,7 +7,7 @@ import argparse
 from ..collector.scenarios import scenario_names
 from .collect_cmd import add_carla_arguments
 from .commands import help_of
-from .pipeline import PRESETS, run_pipeline
+from .pipeline import PRESETS, QUICK_SCENARIOS, run_pipeline
 
 NAME = "pipeline"
 
@@ -21,12 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--simulator", default="builtin", choices=("builtin", "carla", "auto"),
                         help="simulator backend (auto: CARLA when a server answers or a CARLA folder is known, "
                              "else the built-in one, said loudly)")
-    parser.add_argument("--scenario", default="curvy_road", choices=scenario_names(), help="scenario to drive")
+    parser.add_argument("--scenario", nargs="+", choices=scenario_names(), metavar="NAME",
+                        help=f"scenarios to train and test on (default: the preset's mix; quick: "
+                             f"{', '.join(QUICK_SCENARIOS)}; full: all); one of {', '.join(scenario_names())}")
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                         help="quick: sized for a 2-core CPU (minutes); full: the base models, for a GPU (hours)")
-    parser.add_argument("--train-episodes", type=int, help="training episodes (default: the preset's)")
-    parser.add_argument("--val-episodes", type=int, help="held-out episodes, unseen seeds (default: the preset's)")
-    parser.add_argument("--episode-seconds", type=float, help="seconds per episode (default: the preset's)")
+    parser.add_argument("--train-episodes", type=int, help="training episodes per scenario (default: the preset's)")
+    parser.add_argument("--val-episodes", type=int,
+                        help="validation episodes per scenario: validation and std calibration (default: the preset's)")
+    parser.add_argument("--test-episodes", type=int,
+                        help="held-out test episodes per scenario, reported in REPORT.md (default: the preset's)")
+    parser.add_argument("--unseen-look-episodes", type=int,
+                        help="test episodes per scenario drawn again in the held-out look (built-in simulator; "
+                             "0: none; default: the preset's)")
+    parser.add_argument("--episode-seconds", type=float,
+                        help="seconds per episode of every split (default: the preset's)")
     parser.add_argument("--workers", type=int,
                         help="collection processes (default: the preset's; CARLA: 1, one server per worker)")
     parser.add_argument("--output-dir", default="artifacts/pipeline", help="everything goes here")
@@ -40,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--sunnypilot-root", help="install target: a sunnypilot checkout")
     target.add_argument("--models-dir", help="install target: a model directory")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (validation uses seed + 1000003)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed (validation uses seed + 1000003, the test episodes seed + 2000003)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_carla_arguments(parser, prefix="carla-")
     parser.add_argument("--carla-root", help="CARLA folder to start servers from when none answers "

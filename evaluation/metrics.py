@@ -4,8 +4,10 @@
   constant-velocity baseline (straight ahead at the current speed).
 * Lane-line lateral error (m) at 10 / 30 / 60 m for the left and right lines against "straight lines at the
   current offset" (each true line's y at x = 0 held constant).
-* Lead x / v error at offset 0 where a lead exists; desire accuracy; calibration = the fraction of errors within
-  one predicted standard deviation (0.68 for a calibrated Gaussian).
+* Lead x / v error at offset 0 where a lead exists (x also relative to the distance); desire accuracy;
+  calibration = the fraction of errors within one predicted standard deviation (0.68 for a calibrated Gaussian).
+* Speed: the plan's forward velocity at t = 0 and the vision model's pose velocity against the car's speed (the
+  models read speed from the frames: no speed input reaches an op-0.10.1 model).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def plan_metrics(pred_plan: np.ndarray, pred_std: np.ndarray, true_plan: np.ndar
     out.update({f"plan_{k}_cv": v for k, v in base.items()})
     err = np.abs(pred_plan[:, 1:, pos] - true_plan[:, 1:, pos])
     out["plan_calibration_1sigma"] = float((err <= pred_std[:, 1:, pos]).mean())
+    vel = Plan.VELOCITY.start  # forward velocity
+    out["plan_speed_err_mps"] = float(np.abs(pred_plan[:, 0, vel] - true_plan[:, 0, vel]).mean())
     return out
 
 
@@ -83,8 +87,15 @@ def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.nda
     if mask.any():
         err = np.abs(pred_lead[mask, 0, 0] - true_lead[mask, 0, 0])  # (n, 4)
         out["lead_x_err_m"] = float(err[:, LeadField.X].mean())
+        out["lead_x_rel_err"] = float((err[:, LeadField.X] / np.maximum(true_lead[mask, 0, 0, LeadField.X], 1.0))
+                                      .mean())
         out["lead_v_err_mps"] = float(err[:, LeadField.V].mean())
     return out
+
+
+def pose_speed_error(pred_pose: np.ndarray, true_pose: np.ndarray) -> float:
+    """Mean |forward velocity error| (m/s) of the vision model's pose (N, 6) against the label."""
+    return float(np.abs(pred_pose[:, 0] - true_pose[:, 0]).mean())
 
 
 def desire_accuracy(pred_probs: np.ndarray, true_onehot: np.ndarray) -> float:

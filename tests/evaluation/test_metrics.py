@@ -12,8 +12,10 @@ from sunnypilot_training.evaluation.metrics import (
     lead_metrics,
     plan_errors,
     plan_metrics,
+    pose_speed_error,
     vision_lane_distance_error,
 )
+from sunnypilot_training.evaluation.open_loop import evaluate_exported, summarise, verdicts
 
 
 def test_plan_metrics_perfect_and_constant_velocity() -> None:
@@ -57,3 +59,51 @@ def test_ade_weights_time_uniformly() -> None:
     pred[0, :, 1] = T_IDXS  # 1 m of lateral error per second
     out = plan_errors(pred[:, :, :3], true[:, :, :3])
     assert out["ade_10s"] == pytest.approx(5.0, rel=1e-3) and out["fde_10s"] == pytest.approx(10.0)
+
+
+def test_speed_and_relative_lead_errors() -> None:
+    true = np.zeros((2, 33, 15))
+    true[:, 0, 3] = [10.0, 20.0]  # forward speed at t = 0
+    pred = true.copy()
+    pred[:, 0, 3] += [1.0, -3.0]
+    assert plan_metrics(pred, np.ones_like(pred), true, true[:, 0, 3])["plan_speed_err_mps"] == pytest.approx(2.0)
+    assert pose_speed_error(np.array([[11.0, 0, 0, 0, 0, 0]]), np.array([[10.0, 5, 0, 0, 0, 0]])) == 1.0
+    lead = np.zeros((1, 3, 6, 4))
+    lead[0, 0, 0, 0] = 40.0
+    off = lead.copy()
+    off[0, 0, 0, 0] = 46.0
+    assert lead_metrics(off, np.ones((1, 3)), lead, np.ones((1, 3)))["lead_x_rel_err"] == pytest.approx(0.15)
+
+
+def test_summaries_and_quality_bars_over_episodes() -> None:
+    """Means and spreads over episodes per scenario; the bars hold only where every part of them holds."""
+    def episode(scenario: str, ade5: float, lane30: float, coverage: float) -> dict:
+        m = {"plan_ade_2s": 0.5, "plan_ade_2s_cv": 0.5, "plan_ade_5s": ade5, "plan_ade_5s_cv": 10.0,
+             "plan_ade_10s": 10.0, "plan_ade_10s_cv": 30.0, "lead_x_rel_err": 0.1, "plan_calibration_1sigma": coverage,
+             "lane_left_calibration_1sigma": 0.7, "lane_right_calibration_1sigma": 0.7}
+        for side in ("left", "right"):
+            for d in (30, 60):
+                m[f"lane_{side}_err_{d}m"], m[f"lane_{side}_err_{d}m_straight"] = lane30, 2.0
+        return {"shard": f"{scenario}.zarr", "scenario": scenario, **m}
+
+    episodes = [episode("a", 4.0, 1.0, 0.6), episode("a", 6.0, 1.0, 0.7), episode("b", 7.0, 1.0, 0.7)]
+    summary = summarise(episodes)
+    assert summary["a"]["plan_ade_5s"] == {"mean": 5.0, "std": pytest.approx(np.sqrt(2.0)), "n": 2}
+    assert summary["all"]["plan_ade_5s"]["mean"] == pytest.approx(17 / 3) and summary["b"]["plan_ade_5s"]["std"] == 0
+    v = verdicts(summary)
+    assert all(v.values()), v
+    assert not verdicts(summarise([episode("a", 7.5, 1.0, 0.7)]))["plan_ade_5s_beats_constant_velocity_by_30pct"]
+    assert not verdicts(summarise([episode("a", 4.0, 1.5, 0.7)]))["lane_lines_beat_straight_lines_by_30pct"]
+    assert not verdicts(summarise([episode("a", 4.0, 1.0, 0.9)]))["one_sigma_holds_55_to_80pct"]
+
+
+def test_exported_models_are_evaluated_per_episode_and_scenario(export_dir, tmp_path) -> None:
+    from spt_testutil import write_fake_shard
+
+    shards = [write_fake_shard(tmp_path, name=f"fake_0_{k}.zarr", T=260, seed=k) for k in range(2)]
+    result = evaluate_exported(export_dir, shards)
+    assert [e["shard"] for e in result["episodes"]] == ["fake_0_0.zarr", "fake_0_1.zarr"]
+    assert set(result["summary"]) == {"all", "fake"} and result["summary"]["all"]["plan_ade_5s"]["n"] == 2
+    means = [e["plan_ade_5s"] for e in result["episodes"]]
+    assert result["summary"]["fake"]["plan_ade_5s"]["mean"] == pytest.approx(np.mean(means))
+    assert result["pooled"]["plan_ade_5s"] > 0 and result["policy_frames"] > 0
