@@ -13,6 +13,7 @@ from ..collector.carla_backend.carla_backend import CarlaOptions
 from ..collector.carla_backend.client import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_TM_PORT, PORT_STRIDE
 from ..collector.collect import DEFAULT_EPISODE_SECONDS, SIMULATORS, collect, schedule_episodes
 from ..collector.scenarios import scenario_names
+from ..driving.on_policy import on_policy_backend
 from ..errors import ConfigError
 from .collect_choices import collect_seed, resolve_simulator
 from .commands import help_of
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"10 s of each hold no plan label)")
     parser.add_argument("--workers", type=int, default=1,
                         help="parallel processes (default 1); with CARLA, one server per worker")
+    parser.add_argument("--driver", default="expert",
+                        help="who drives: expert (default), or model:EXPORT_DIR - on-policy episodes of the built-in "
+                             "simulator: the exported model drives, the expert takes over when the car strays and "
+                             "labels every frame with what it would drive from there (DAgger; docs/models.md)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_carla_arguments(parser)
 
@@ -88,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
     specs = schedule_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
                               args.episode_seconds)
     options = carla_options(args, args.workers) if args.simulator == "carla" else None
-    summary = collect(specs, workers=args.workers, progress=not args.no_progress, options=options)
+    backend = on_policy_backend(args.driver)
+    if backend is not None and args.simulator != "builtin":
+        raise ConfigError(f"--driver {args.driver}: on-policy episodes need --simulator builtin (the expert labels "
+                          f"them from the built-in world's truth)")
+    summary = collect(specs, workers=args.workers, progress=not args.no_progress, options=options, backend=backend)
     print(summary.format())
     summary.raise_for_failures()
     return 0

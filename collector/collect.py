@@ -100,10 +100,11 @@ def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
             "n_frames": int(round(spec.duration_s / DT_S))}
 
 
-def check_existing(spec: EpisodeSpec, path: Path) -> None:
+def check_existing(spec: EpisodeSpec, path: Path, extra: dict[str, object] | None = None) -> None:
     """A complete shard is reused only if it is what this command would write; ShardFormatError otherwise."""
-    attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    differ = {k: (attrs.get(k), v) for k, v in expected_attrs(spec).items() if attrs.get(k) != v}
+    attrs = json.loads((path / "zarr.json").read_text(encoding="utf-8")).get("attributes", {})
+    expected = {**expected_attrs(spec), "driver": None, **(extra or {})}  # expert shards carry no driver
+    differ = {k: (attrs.get(k), v) for k, v in expected.items() if attrs.get(k) != v}
     if differ:
         found = ", ".join(f"{k}={f!r} (expected {e!r})" for k, (f, e) in differ.items())
         raise ShardFormatError(f"{path} exists but was written differently: {found}; delete it (or the folder) to "
@@ -124,14 +125,17 @@ def schedule_episodes(simulator: str, scenario: str, episodes: int, output_dir: 
             for k in range(episodes)]
 
 
-def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, options: Any = None) -> CollectSummary:
+def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, options: Any = None,
+            backend: SimulatorBackend | None = None) -> CollectSummary:
     """Run the scheduled episodes whose shards are not complete yet; returns the summary.
 
-    ``options`` are the backend's (a ``CarlaOptions`` for CARLA, nothing for the built-in simulator).
+    ``options`` are the backend's (a ``CarlaOptions`` for CARLA, nothing for the built-in simulator). ``backend``
+    replaces the simulator's registered one (the driving layer's on-policy episodes); its ``extra_attrs``, if any,
+    must match for a complete shard to be reused.
     """
     if workers < 1:
         raise ConfigError(f"--workers {workers}; expected at least 1")
-    backend = backend_of(specs[0].simulator)
+    backend = backend or backend_of(specs[0].simulator)
     output_dir = Path(specs[0].output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = CollectSummary(output_dir=output_dir)
@@ -140,7 +144,7 @@ def collect(specs: list[EpisodeSpec], workers: int = 1, progress: bool = True, o
     for spec in specs:
         complete = is_complete(output_dir / spec.name)
         if complete:
-            check_existing(spec, output_dir / spec.name)
+            check_existing(spec, output_dir / spec.name, getattr(backend, "extra_attrs", None))
             summary.skipped.append(spec.name)
         else:
             todo.append(spec)
