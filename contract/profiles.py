@@ -38,6 +38,19 @@ from .constants import (
     TRAFFIC_CONVENTION_LEN,
     WIDE_FROM_DEVICE_WIDTH,
 )
+from .runtimes import (
+    ACTION_T_LEN,
+    ACTION_WIDTH,
+    MODEL_FRAME_SHAPE,
+    RUNTIME_TABLE,
+    STATE_INPUTS,
+    STATE_PREFIX_OUT,
+    STATEFUL,
+    SUPERCOMBO,
+    SUPERCOMBO_MODEL,
+    RuntimeSpec,
+    build_runtime,
+)
 
 DEFAULT_PROFILE = "op-0.10.1"
 VISION_MODEL = "driving_vision"
@@ -107,7 +120,7 @@ class ModelSpec:
     name: str
     inputs: tuple[InputSpec, ...]
     heads: tuple[HeadSpec, ...]
-    pad: slice  # as in the release metadata
+    pad: slice | None  # as in the release metadata; None: the output has no pad entry (the fused graphs)
     pad_width: int
     output_name: str = OUTPUT_NAME
     _slices: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
@@ -118,9 +131,11 @@ class ModelSpec:
         for head in self.heads:
             slices[head.name] = slice(start, start + head.width)
             start += head.width
-        slices["pad"] = self.pad
+        if self.pad is not None:
+            slices["pad"] = self.pad
         object.__setattr__(self, "_slices", slices)
-        if self.pad.start is not None and self.pad.start < 0 and -self.pad.start != self.pad_width:
+        pad = self.pad
+        if pad is not None and pad.start is not None and pad.start < 0 and -pad.start != self.pad_width:
             raise ValueError(f"{self.name}: pad {self.pad} disagrees with pad_width {self.pad_width}")
 
     @property
@@ -132,7 +147,7 @@ class ModelSpec:
         return (1, self.output_width)
 
     def output_slices(self) -> dict[str, slice]:
-        """name -> slice into the flat output, in layout order, ``pad`` last (a fresh dict)."""
+        """name -> slice into the flat output, in layout order, ``pad`` last when there is one (a fresh dict)."""
         return dict(self._slices)
 
     def head(self, name: str) -> HeadSpec:
@@ -153,11 +168,21 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Profile:
+    """The network contract (``vision`` and ``policy``: what training builds) and the runtime that loads it.
+
+    ``graph`` is the one graph modeld runs for the supercombo and stateful runtimes (vision and policy fused by
+    the export), None for the split ones. ``trains_as`` names the profile whose networks this one trains.
+    """
+
     id: str
     releases: str
     description: str
     vision: ModelSpec
     policy: ModelSpec
+    runtime: RuntimeSpec
+    trains_as: str
+    graph: ModelSpec | None = None
+    state_pairs: tuple[tuple[str, str], ...] = ()
 
     @property
     def models(self) -> dict[str, ModelSpec]:
@@ -222,6 +247,30 @@ PROFILE_TABLE: dict[str, dict] = {
             "pad_width": 2,
         },
     },
+    "op-0.11.1": {
+        "releases": "openpilot v0.11.1 (May 2026; master 2026-05-14 - 2026-06-01)",
+        "description": "op-0.10.1's two ONNX files; one combined driving_tinygrad.pkl with both models' metadata "
+        "and the warp from raw NV12 per camera size; no *_metadata.pkl",
+        "trains_as": "op-0.10.1",
+    },
+    "op-2026.07": {
+        "releases": "openpilot master 2026-06-12 - 2026-09 (single driving_supercombo.onnx with action_t)",
+        "description": "one graph (vision + policy); features_buffer holds 24 past features and the graph appends "
+        "the current one; action_t input; an action slice [curvature*v^2, accel] from the plan at action_t",
+        "trains_as": "op-0.10.1",
+    },
+    "op-2026.09": {
+        "releases": "openpilot master from 2026-09-16 (history in the graph; tinygrad compile_onnx artifacts)",
+        "description": "one stateful graph: new_img (2,6,128,256), desire, traffic_convention, action_t and state_* "
+        "inputs, each with a next_state_* output the runtime writes back",
+        "trains_as": "op-0.10.1",
+    },
+    "sp-2026.10": {
+        "releases": "sunnypilot modeld_v2 (autumn 2026) with its native tinygrad adapter; COMBINED_MODEL_PKL",
+        "description": "the op-2026.09 stateful artifact, loaded by sunnypilot's modeld_v2 from COMBINED_MODEL_PKL "
+        "or the active model bundle",
+        "trains_as": "op-0.10.1",
+    },
     "op-0.10.0": {
         "releases": "openpilot v0.9.8 - v0.10.0 (Feb - Aug 2025)",
         "description": "vision + policy; multi-hypothesis lead and plan; policy also takes lateral_control_params "
@@ -254,14 +303,35 @@ def _build_model(name: str, entry: dict) -> ModelSpec:
     return ModelSpec(name=name, inputs=inputs, heads=heads, pad=entry["pad"], pad_width=entry["pad_width"])
 
 
+def _graph_inputs(graph: str, vision: ModelSpec, policy: ModelSpec) -> list[tuple]:
+    if graph == SUPERCOMBO:
+        past = [(i.name, i.dtype, (1, HISTORY_BUFFER_LEN - 1, FEATURE_LEN) if i.name == "features_buffer" else i.shape)
+                for i in policy.inputs]
+        order = ("img", "big_img", "features_buffer", "desire_pulse", "traffic_convention")
+        named = {n: (n, d, s) for n, d, s in [(i.name, i.dtype, i.shape) for i in vision.inputs] + past}
+        return [named[n] for n in order] + [("action_t", "float32", (1, ACTION_T_LEN))]
+    return [("new_img", "uint8", (2, *MODEL_FRAME_SHAPE)), ("desire", "float32", (DESIRE_LEN,)),
+            ("traffic_convention", "float32", (1, TRAFFIC_CONVENTION_LEN)), ("action_t", "float32", (1, ACTION_T_LEN)),
+            *STATE_INPUTS]
+
+
+def _build_graph(graph: str, vision: ModelSpec, policy: ModelSpec) -> ModelSpec:
+    """The fused graph: vision heads, then policy heads, then ``action``; no pad."""
+    heads = (*vision.heads, *policy.heads, HeadSpec("action", HeadKind.RAW, (ACTION_WIDTH,)))
+    inputs = tuple(InputSpec(n, tuple(s), d) for n, d, s in _graph_inputs(graph, vision, policy))
+    return ModelSpec(name=SUPERCOMBO_MODEL, inputs=inputs, heads=heads, pad=None, pad_width=0)
+
+
 def _build_profile(profile_id: str, entry: dict) -> Profile:
-    return Profile(
-        id=profile_id,
-        releases=entry["releases"],
-        description=entry["description"],
-        vision=_build_model(VISION_MODEL, entry[VISION_MODEL]),
-        policy=_build_model(POLICY_MODEL, entry[POLICY_MODEL]),
-    )
+    base = PROFILE_TABLE[entry.get("trains_as", profile_id)]
+    vision = _build_model(VISION_MODEL, base[VISION_MODEL])
+    policy = _build_model(POLICY_MODEL, base[POLICY_MODEL])
+    runtime = build_runtime(RUNTIME_TABLE[profile_id])
+    graph = _build_graph(runtime.graph, vision, policy) if runtime.graph in (SUPERCOMBO, STATEFUL) else None
+    pairs = tuple((n, STATE_PREFIX_OUT + n) for n, _, _ in STATE_INPUTS) if runtime.graph == STATEFUL else ()
+    return Profile(id=profile_id, releases=entry["releases"], description=entry["description"], vision=vision,
+                   policy=policy, runtime=runtime, trains_as=entry.get("trains_as", profile_id), graph=graph,
+                   state_pairs=pairs)
 
 
 PROFILES: dict[str, Profile] = {pid: _build_profile(pid, entry) for pid, entry in PROFILE_TABLE.items()}
@@ -282,24 +352,43 @@ def get_profile(profile_id: str | None = None) -> Profile:
         ) from None
 
 
+def _model_dict(spec: ModelSpec, with_heads: bool) -> dict:
+    entry = {
+        "inputs": {i.name: {"shape": list(i.shape), "dtype": i.dtype} for i in spec.inputs},
+        "output_shape": list(spec.output_shape),
+        "output_slices": {k: [s.start, s.stop] for k, s in spec.output_slices().items()},
+    }
+    if with_heads:
+        entry["heads"] = {
+            h.name: {"kind": h.kind.value, "shape": list(h.shape), "width": h.width,
+                     "hypotheses": h.hypotheses, "selection": h.selection}
+            for h in spec.heads
+        }
+    return entry
+
+
+def runtime_to_dict(profile: Profile) -> dict:
+    """The runtime half of a profile as JSON-able data (files, how they are found, graph, state pairs, sources)."""
+    runtime = profile.runtime
+    return {
+        "packaging": runtime.packaging, "graph": runtime.graph, "trains_as": profile.trains_as,
+        "files": [{"name": n, "holds": w} for n, w in runtime.files], "finds": runtime.finds,
+        "state_pairs": {i: o for i, o in profile.state_pairs}, "device_compile": runtime.device_compile,
+        "upstream": [{"repository": r, "path": p, "commit": c} for r, p, c in runtime.upstream],
+    }
+
+
 def profile_to_dict(profile: Profile, with_heads: bool = False) -> dict:
     """The JSON-able form printed by ``sptrain contract show --json`` (inputs and slices in contract order).
 
-    ``{"profile": id, "models": {model: {"inputs": {name: {"shape", "dtype"}}, "output_shape",
-    "output_slices": {name: [start, stop]}}}}``; ``with_heads`` adds each head's kind, shape and width.
+    ``{"profile": id, "releases", "models": {model: {"inputs": {name: {"shape", "dtype"}}, "output_shape",
+    "output_slices": {name: [start, stop]}}}, "runtime": {...}}``; ``models`` holds the networks training builds
+    and, for the fused runtimes, the graph modeld runs (``driving_supercombo``, its ``state_pairs`` included);
+    ``with_heads`` adds each head's kind, shape and width.
     """
-    models = {}
-    for name, spec in profile.models.items():
-        entry = {
-            "inputs": {i.name: {"shape": list(i.shape), "dtype": i.dtype} for i in spec.inputs},
-            "output_shape": list(spec.output_shape),
-            "output_slices": {k: [s.start, s.stop] for k, s in spec.output_slices().items()},
-        }
-        if with_heads:
-            entry["heads"] = {
-                h.name: {"kind": h.kind.value, "shape": list(h.shape), "width": h.width,
-                         "hypotheses": h.hypotheses, "selection": h.selection}
-                for h in spec.heads
-            }
-        models[name] = entry
-    return {"profile": profile.id, "models": models}
+    models = {name: _model_dict(spec, with_heads) for name, spec in profile.models.items()}
+    if profile.graph is not None:
+        graph = _model_dict(profile.graph, with_heads)
+        graph["state_pairs"] = {i: o for i, o in profile.state_pairs}
+        models[profile.graph.name] = graph
+    return {"profile": profile.id, "releases": profile.releases, "models": models, "runtime": runtime_to_dict(profile)}
