@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Export the EMA vision and policy models of a checkpoint as driving_vision.onnx, "
                     "driving_vision_tinygrad.pkl, driving_vision_metadata.pkl, driving_policy.onnx, "
                     "driving_policy_tinygrad.pkl and driving_policy_metadata.pkl (+ a JSON sidecar per tinygrad "
-                    "pickle). Every file is checked (torch vs onnxruntime vs tinygrad parity, metadata, parsing) in "
+                    "pickle); for the 2026 profiles (--profile op-0.11.1, op-2026.07, op-2026.09, sp-2026.10) also the "
+                    "runtime's files (driving_tinygrad.pkl, driving_supercombo.onnx, warps) and sptrain_export.json. "
+                    "Every file is checked (torch vs onnxruntime vs tinygrad parity, metadata, parsing) in "
                     "a staging folder and moved into --out-dir only when all checks pass.")
     parser.add_argument("checkpoint", help="a training checkpoint (<output_dir>/checkpoints/epoch_XXXX.pt), or a "
                                            "training output folder (its newest checkpoint)")
@@ -29,15 +31,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", default="vision,policy", help="which models: vision, policy or vision,policy "
                         "(default both)")
     add_device_and_profile(parser)
+    parser.add_argument("--cameras", nargs="+", default=None, metavar="WxH", help="camera sizes the runtime "
+                        "pickles of the 2026 profiles are compiled for (default 1928x1208 1344x760: comma 3/3X and "
+                        "comma four)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     names = resolve_model_names(args.models)
     targets = {name: ArtifactPaths.in_dir(args.out_dir, name) for name in names}
-    report = export_models(newest_checkpoint(args.checkpoint), targets, args.device, args.profile)
+    report = export_models(newest_checkpoint(args.checkpoint), targets, args.device, args.profile,
+                           cameras=check_cameras(args.cameras))
     print(format_summary(report))
     return 0
+
+
+def check_cameras(cameras: list[str] | None) -> list[str] | None:
+    for text in cameras or []:
+        parts = text.lower().split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ConfigError(f"--cameras {text!r}: expected WIDTHxHEIGHT such as 1928x1208 or 1344x760")
+    return [c.lower() for c in cameras] if cameras else None
 
 
 def newest_checkpoint(path: str) -> str:

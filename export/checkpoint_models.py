@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract.profiles import POLICY_MODEL, VISION_MODEL, ModelSpec, Profile, get_profile
+from ..contract.profiles import POLICY_MODEL, VISION_MODEL, ModelSpec, Profile, get_profile, profile_ids
 from ..errors import ConfigError, ContractError, ExportError
 from ..training.checkpoint import load_checkpoint, load_weights, weights_hash
 from ..training.models import build_models
@@ -69,19 +69,22 @@ def load_export_source(path: str | os.PathLike, expect_profile: str | None = Non
     except ConfigError as exc:
         raise ExportError(str(exc)) from None
     profile_id = str(ckpt["profile"])
-    if expect_profile is not None and expect_profile != profile_id:
-        raise ExportError(f"checkpoint {path} was trained for contract profile {profile_id}, --profile asks for "
-                          f"{expect_profile}; a model exports only for the profile it was trained for - drop "
-                          f"--profile or pass --profile {profile_id}")
     try:
-        profile = get_profile(profile_id)
+        trained = get_profile(profile_id)
+        profile = trained if expect_profile is None else get_profile(expect_profile)
     except ContractError as exc:
         raise ExportError(f"checkpoint {path}: {exc}") from None
+    if profile.trains_as != trained.trains_as:
+        same = [pid for pid in profile_ids() if get_profile(pid).trains_as == trained.trains_as]
+        raise ExportError(f"checkpoint {path} was trained for contract profile {profile_id} (the networks of "
+                          f"{trained.trains_as}), --profile asks for {expect_profile} (the networks of "
+                          f"{profile.trains_as}); a model exports only for the runtimes of the networks it was trained "
+                          f"as - pass --profile with one of {same}")
     missing = [k for k in EMA_KEYS.values() if k not in ckpt]
     if missing:
         raise ExportError(f"checkpoint {path} lacks {missing}; export needs the EMA weights of both models")
     vision, policy = _build(ckpt, path)
-    if {vision.profile_id, policy.profile_id} != {profile_id}:
+    if {get_profile(vision.profile_id).trains_as, get_profile(policy.profile_id).trains_as} != {trained.trains_as}:
         raise ExportError(f"checkpoint {path}: profile {profile_id} but its models are built for "
                           f"{sorted({vision.profile_id, policy.profile_id})}; the checkpoint is inconsistent")
     models = {VISION_MODEL: vision, POLICY_MODEL: policy}

@@ -24,11 +24,13 @@ import torch
 from .. import __version__
 from ..contract.metadata import dump_metadata
 from ..contract.profiles import ModelSpec
+from ..contract.runtimes import CAMERA_SIZES, SPLIT
 from ..errors import ExportError
 from ..fileio import sha256_file
 from . import checks, onnx_export
 from .artifacts import ArtifactPaths, make_staging_dir, move_into_place, write_json
 from .checkpoint_models import ExportSource, load_export_source
+from .runtime_export import MANIFEST, export_runtime, manifest
 from .tinygrad_compile import DEFAULT_DEVICE, Job, check_device, start_compile, start_fresh_run, wait
 
 Log = Callable[[str], None]
@@ -50,6 +52,7 @@ class _Model:
         return self.inputs_npz.with_name(f"{self.name}_{tag}.npz")
 
 
+VISION = "driving_vision"
 POLICY = "driving_policy"
 
 
@@ -138,9 +141,17 @@ def _finish(item: _Model, source: ExportSource, device: str) -> None:
     write_json(item.staged.sidecar, sidecar)
 
 
+DEFAULT_CAMERAS = [f"{w}x{h}" for w, h in CAMERA_SIZES]
+
+
 def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPaths], device: str = DEFAULT_DEVICE,
-                  expect_profile: str | None = None, log: Log = print) -> dict[str, Any]:
+                  expect_profile: str | None = None, log: Log = print,
+                  cameras: list[str] | None = None) -> dict[str, Any]:
     """Export the models named in ``targets`` (model name -> destination paths); all-or-nothing.
+
+    For a profile whose runtime is not the split one (``contract.runtimes``) and both models, the runtime's files
+    (``runtime_export``: the fused graph, the runtime's pickles for ``cameras``, ``sptrain_export.json``) are made,
+    checked in the release's harness, and moved into the same folder.
 
     Returns ``{"checkpoint", "profile", "model_checkpoint", "device", "models": {name: {"files", "parity",
     "timings_s", "onnx", "tinygrad", "fresh_run"}}, "files": [every written path], "total_s"}``.
@@ -157,7 +168,13 @@ def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPath
     for name, fitted in source.fitted.items():
         if name in targets and not fitted:
             log(f"warning: {name} has unfitted normalisers (an untrained model): outputs are in normalised units")
-    stage = make_staging_dir(next(iter(targets.values())).onnx.parent)
+    out_dir = next(iter(targets.values())).onnx.parent
+    runtime_wanted = source.profile.runtime.packaging != SPLIT
+    if runtime_wanted and set(targets) != {VISION, POLICY}:
+        raise ExportError(f"profile {source.profile.id} runs vision and policy as one runtime artifact; export both "
+                          f"models (--models vision,policy)")
+    stage = make_staging_dir(out_dir)
+    runtime_report = None
     try:
         items = [_prepare(source, name, paths, stage, log) for name, paths in targets.items()]
         _tinygrad(items, device, stage, log)
@@ -165,6 +182,10 @@ def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPath
             _finish(item, source, device)
         moves = [(src, dst) for item in items for src, dst in zip(item.staged.files().values(),
                                                                    item.final.files().values())]
+        if runtime_wanted:
+            runtime_report = export_runtime(source, stage, device, cameras or DEFAULT_CAMERAS, log)
+            write_json(stage / MANIFEST, manifest(source, runtime_report, device))
+            moves += [(stage / name, out_dir / name) for name in [*runtime_report["files"], MANIFEST]]
         move_into_place(moves)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -173,8 +194,12 @@ def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPath
         files = {kind: str(path) for kind, path in item.final.files().items()}
         models[item.name] = {"files": files, **item.report}
     files = [path for entry in models.values() for path in entry["files"].values()]
+    if runtime_report is not None:
+        files += [str(out_dir / name) for name in [*runtime_report["files"], MANIFEST]
+                  if str(out_dir / name) not in files]
     return {"checkpoint": str(source.path), "profile": source.profile.id, "model_checkpoint": source.model_checkpoint,
-            "device": device, "models": models, "files": files, "total_s": round(time.perf_counter() - start, 1)}
+            "device": device, "models": models, "files": files, "runtime": runtime_report,
+            "total_s": round(time.perf_counter() - start, 1)}
 
 
 def size_text(n_bytes: int) -> str:
@@ -198,4 +223,13 @@ def format_summary(report: dict[str, Any]) -> str:
                          f"(tolerance {p['tolerance']:.2e})")
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in entry["timings_s"].items())
         lines.append(f"    timings: {timings}")
+    runtime = report.get("runtime")
+    if runtime:
+        cameras = " ".join(runtime["cameras"])
+        lines.append(f"  runtime {runtime['profile']} ({runtime['packaging']}), cameras {cameras}:")
+        for name in runtime["files"]:
+            lines.append(f"    {name}")
+        for what, p in runtime.get("parity", {}).items():
+            lines.append(f"    parity, {what:<26} max |diff| {p['max_abs_diff']:.2e} (tolerance {p['tolerance']:.2e})")
+        lines.append(f"    runtime files made and checked in {runtime['total_s']:.1f} s")
     return "\n".join(lines)

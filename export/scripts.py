@@ -16,8 +16,9 @@ from .tinygrad_compile import DEFAULT_DEVICE
 def add_device_and_profile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEFAULT_DEVICE, help="tinygrad device the pickle is compiled for (DEV=; "
                         "default CPU). A comma device compiles its own pickle from the ONNX")
-    parser.add_argument("--profile", choices=profile_ids(), default=None, help="contract profile the checkpoint must "
-                        "have been trained for (default: the checkpoint's own)")
+    parser.add_argument("--profile", choices=profile_ids(), default=None, help="contract profile to export for "
+                        "(default: the checkpoint's own); any profile whose networks the checkpoint trained (sptrain "
+                        "contract list: trains_as), e.g. op-2026.07 for an op-0.10.1 checkpoint")
 
 
 def single_model_parser(model_name: str, script: str) -> argparse.ArgumentParser:

@@ -58,13 +58,19 @@ class Job:
     timeout_s: float
 
 
-def _start(model_name: str, args: list[str], work_dir: Path, device: str, tag: str, timeout_s: float) -> Job:
+def start_child(model_name: str, module: str, args: list[str], work_dir: Path, device: str, tag: str,
+                timeout_s: float) -> Job:
+    """``python -m module *args --report ...`` with ``DEV=device``, output into a log beside the report."""
     report, log = work_dir / f"{model_name}_{tag}.json", work_dir / f"{model_name}_{tag}.log"
     env = {**os.environ, "DEV": device, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", MODULE, *args, "--report", str(report)], stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", module, *args, "--report", str(report)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, cwd=work_dir)
     return Job(model_name, proc, report, log, time.perf_counter(), timeout_s)
+
+
+def _start(model_name: str, args: list[str], work_dir: Path, device: str, tag: str, timeout_s: float) -> Job:
+    return start_child(model_name, MODULE, args, work_dir, device, tag, timeout_s)
 
 
 def start_compile(model_name: str, onnx_path: Path, pkl_path: Path, inputs_npz: Path, outputs_npz: Path,
