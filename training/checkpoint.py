@@ -24,8 +24,9 @@ from .models import model_args_from_config
 
 # 2: adds "model_args"; format 1 is still read (its model_args are derived from its config).
 # 3: GroupNorm backbones and calibrated stds; formats 1-2 are still read (BatchNorm backbones, uncalibrated stds).
-FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)
+# 4: the vision stem also sees the frame difference; formats 1-3 are still read (their stems do not).
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 CALIBRATION_SUFFIX = "std_scale"  # buffers set by training/calibration.py after training
 REQUIRED_KEYS = ("format_version", "vision", "policy", "stage", "epoch", "step", "config", "profile", "run_id")
 
@@ -60,15 +61,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if "model_args" not in ckpt:
         ckpt["model_args"] = model_args_from_config(ckpt["config"])
     if ckpt["format_version"] < 3:
-        ckpt["model_args"] = _batch_norm_args(ckpt["model_args"])
+        ckpt["model_args"] = _vision_size_args(ckpt["model_args"], norm="batch")
+    if ckpt["format_version"] < 4:
+        ckpt["model_args"] = _vision_size_args(ckpt["model_args"], frame_difference=False)
     return ckpt
 
 
-def _batch_norm_args(model_args: dict[str, Any]) -> dict[str, Any]:
-    """model_args of a format 1-2 checkpoint: its vision backbone used BatchNorm."""
+def _vision_size_args(model_args: dict[str, Any], **older: Any) -> dict[str, Any]:
+    """model_args of an older checkpoint, its vision size pinned to what that format built (``older``: the size
+    fields that were different then, e.g. norm="batch" before format 3)."""
     vision = dict(model_args["vision"])
     size = vision.get("size", "tiny")
-    vision["size"] = {"preset": size, "norm": "batch"} if isinstance(size, str) else {**size, "norm": "batch"}
+    vision["size"] = {"preset": size, **older} if isinstance(size, str) else {**size, **older}
     return {**model_args, "vision": vision}
 
 

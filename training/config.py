@@ -8,7 +8,7 @@ code reads, which is how the tests prove that no key in the config is dead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,13 @@ class TrainingSettings:
 @dataclass(frozen=True)
 class VisionSettings:
     heads: str = "diffusion"
+    loss_weights: dict = field(default_factory=dict)  # loss part -> weight (default 1); the model checks the names
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
+        for name, weight in self.loss_weights.items():
+            _check(isinstance(weight, (int, float)) and weight >= 0, f"vision.loss_weights.{name}", weight,
+                   "a number >= 0")
 
 
 @dataclass(frozen=True)

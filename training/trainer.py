@@ -74,7 +74,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                                 prediction=d.prediction, export_samples=d.export_samples, seed=d.seed,
                                 clip_x0=d.clip_x0, std_floor=d.std_floor)
     profile = s.contract.profile
-    vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone)
+    vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
+                         s.vision.loss_weights)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head)
     vision.to(runtime.device)
     policy.to(runtime.device)

@@ -8,7 +8,7 @@ import torch
 from ..contract.constants import Plan
 from ..contract.outputs import parse_outputs
 from ..contract.profiles import get_profile
-from ..evaluation.metrics import desire_accuracy, lane_metrics, lead_metrics, plan_metrics
+from ..evaluation.metrics import desire_accuracy, lane_metrics, lead_metrics, plan_metrics, pose_speed_error
 from .data import PolicyDataset, VisionDataset
 
 VAL_MAX_SAMPLES = 256
@@ -50,6 +50,9 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     lead_prob = parsed["lead_prob"]
     out.update(lead_metrics(parsed["lead"], lead_prob, target["lead"], target["lead_prob"]))
     out["desire_pred_accuracy_0s"] = desire_accuracy(parsed["desire_pred"][:, 0], target["desire_pred"][:, 0])
+    # does the model read the car's speed from frames t-4 and t? against guessing the validation set's mean speed
+    out["pose_speed_err_mps"] = pose_speed_error(parsed["pose"], target["pose"])
+    out["pose_speed_err_mps_const"] = float(np.abs(target["pose"][:, 0] - target["pose"][:, 0].mean()).mean())
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sunnypilot_training.training.checkpoint import _batch_norm_args, load_weights, weights_hash
+from sunnypilot_training.training.checkpoint import _vision_size_args, load_weights, weights_hash
 from sunnypilot_training.training.models import VisionModel, build_models
 from sunnypilot_training.training.optim import Ema
 
@@ -14,8 +14,8 @@ def test_checkpoints_before_format_3_rebuild_batch_norm_backbones() -> None:
     """Formats 1-2 trained BatchNorm backbones: their model_args say so, and their weights load (uncalibrated)."""
     old = {"vision": {"profile_id": "op-0.10.1", "size": "tiny", "heads": "diffusion", "diffusion": {}},
            "policy": {"profile_id": "op-0.10.1", "size": "tiny", "diffusion": {}}}
-    args = _batch_norm_args(old)
-    assert args["vision"]["size"] == {"preset": "tiny", "norm": "batch"}
+    args = _vision_size_args(_vision_size_args(old, norm="batch"), frame_difference=False)
+    assert args["vision"]["size"] == {"preset": "tiny", "norm": "batch", "frame_difference": False}
     vision, policy = build_models(args)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in vision.modules())
     state = {k: v for k, v in vision.state_dict().items() if not k.endswith("std_scale")}  # as a format-2 file
@@ -25,6 +25,19 @@ def test_checkpoints_before_format_3_rebuild_batch_norm_backbones() -> None:
     state.pop(next(iter(state)))
     with pytest.raises(RuntimeError, match="missing"):
         load_weights(fresh, state)
+
+
+def test_format_3_checkpoints_rebuild_stems_without_the_frame_difference() -> None:
+    old_size = {**dict(VisionModel("op-0.10.1", "tiny").model_args["size"]), "preset": "tiny"}
+    old_size.pop("frame_difference")
+    old = {"vision": {"profile_id": "op-0.10.1", "size": old_size, "heads": "diffusion", "diffusion": {}},
+           "policy": {"profile_id": "op-0.10.1", "size": "tiny", "diffusion": {}}}
+    vision = build_models(_vision_size_args(old, frame_difference=False))[0]
+    new = VisionModel("op-0.10.1", {"preset": "tiny", "frame_difference": True})
+    assert vision.backbones[0].features[0][0].in_channels == 12
+    assert new.backbones[0].features[0][0].in_channels == 18
+    img = torch.randint(0, 256, (2, 12, 128, 256), dtype=torch.uint8)
+    assert torch.isfinite(new(img, img)).all()
 
 
 def test_weights_hash_ignores_the_calibration() -> None:

@@ -431,3 +431,17 @@ def test_the_exported_plan_mean_is_the_mean_head_and_the_std_its_samples_spread(
     torch.testing.assert_close(mu, mean)
     torch.testing.assert_close(log_std, torch.log(rms + head.config.std_floor) + head.normalizer.log_std())
     torch.testing.assert_close(scaled_log_std - log_std, torch.full_like(log_std, math.log(3.0)))
+
+
+def test_vision_loss_weights_scale_their_part_and_unknown_parts_are_refused():
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", "tiny", "regression", shared_backbone=True)
+    batch = vision_batch(4, seed=3)
+    model.fit_normalizers({k: v.numpy() for k, v in vision_batch(16, seed=1).items()})
+    model.eval()
+    total, parts = model.loss(batch)
+    model.loss_weights = {"pose": 5.0}
+    weighted, _ = model.loss(batch)
+    assert float(weighted - total) == pytest.approx(4.0 * parts["pose"], rel=1e-4, abs=1e-5)
+    with pytest.raises(ConfigError, match="unknown part"):
+        VisionModel("op-0.10.1", "tiny", "regression", loss_weights={"speed": 2.0})

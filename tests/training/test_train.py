@@ -62,6 +62,7 @@ def test_end_to_end_outputs(full_run) -> None:
     assert [r["stage"] for r in records] == ["vision", "vision", "policy", "policy"]
     assert "val_plan_ade_10s" in records[-1] and "val_plan_ade_10s_cv" in records[-1]
     assert "val_lane_left_err_60m" in records[0]
+    assert records[0]["val_pose_speed_err_mps"] >= 0 and records[0]["val_pose_speed_err_mps_const"] >= 0
     for name in ("loss_curves.png", "val_vs_baselines.png", "val_frames.png"):
         assert (out / "plots" / name).stat().st_size > 1000
     assert any((out / "tensorboard").iterdir())

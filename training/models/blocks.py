@@ -117,7 +117,7 @@ class DiffusionHead(nn.Module):
     gives mu = the mean head (the regression mean: averaging a few samples would add their sampling error to it)
     and std = the samples' RMS about it; :meth:`stats` gives mean and std of any set of samples. Every log-std is
     ``log(std + std_floor)`` in normalised units, times the calibration ``std_scale`` (set on validation data by
-    :func:`calibrate_std`), shifted to physical units.
+    ``training.calibration``), shifted to physical units.
     """
 
     def __init__(self, shape: Sequence[int], cond_dim: int, width: int, depth: int, config: DiffusionConfig,

@@ -77,6 +77,8 @@ LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one 
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
+FRAME_CHANNELS = IMG_SHAPE[1] // 2  # one packed YUV frame of the pair
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS  # the names of VisionModel.loss's parts
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class VisionSize:
     denoiser_width: int = 96
     denoiser_depth: int = 2
     norm: str = "group"  # normalisation in the backbone (NORMS)
+    frame_difference: bool = False  # the stem also sees frame t minus frame t-4 (motion made explicit)
 
 
 VISION_SIZES: dict[str, VisionSize] = {
@@ -142,7 +145,9 @@ class Backbone(nn.Module):
         n = size.norm
         if n not in NORMS:
             raise ConfigError(f"model.size: norm={n!r}; use one of {list(NORMS)}")
-        layers = [conv_norm_act(IMG_SHAPE[1], size.stem_channels, kernel, size.stem_stride, norm_kind=n)]
+        self.frame_difference = size.frame_difference
+        stem_in = IMG_SHAPE[1] + (FRAME_CHANNELS if size.frame_difference else 0)
+        layers = [conv_norm_act(stem_in, size.stem_channels, kernel, size.stem_stride, norm_kind=n)]
         c = size.stem_channels
         for width, depth in zip(size.widths, size.depths):
             layers += [MBConv(c if i == 0 else width, width, 2 if i == 0 else 1, size.expand, n) for i in range(depth)]
@@ -154,6 +159,8 @@ class Backbone(nn.Module):
         self.proj = nn.Linear(size.flat_channels * math.prod(self.map_hw), size.camera_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frame_difference:  # channels 0:6 = frame t-4, 6:12 = frame t
+            x = torch.cat([x, x[:, FRAME_CHANNELS:] - x[:, :FRAME_CHANNELS]], dim=1)
         fmap = self.features(x)  # (B, flat_channels, h, w)
         return F.silu(self.proj(fmap.flatten(1)))  # (B, camera_dim)
 
@@ -208,6 +215,9 @@ class VisionModel(nn.Module):
             DiffusionConfig.from_dict(diffusion)
         self.shared_backbone = shared_backbone
         self.loss_weights = dict(loss_weights or {})
+        unknown = sorted(set(self.loss_weights) - set(LOSS_PARTS))
+        if unknown:
+            raise ConfigError(f"vision.loss_weights: unknown part(s) {unknown}; the parts are {list(LOSS_PARTS)}")
         s = self.size
         self.backbones = nn.ModuleList(Backbone(s) for _ in range(1 if shared_backbone else 2))
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
