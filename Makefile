@@ -26,7 +26,7 @@ test-all: venv
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 pipeline: venv
-	$(BIN)/sptrain pipeline --preset quick --scenario curvy_road --output-dir artifacts/pipeline
+	$(BIN)/sptrain pipeline --preset quick --output-dir artifacts/pipeline
 
 lint: venv
 	$(BIN)/ruff check .

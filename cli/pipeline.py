@@ -44,9 +44,11 @@ from .pipeline_report import StageLog, write_report
 QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
 PRESETS: dict[str, dict[str, Any]] = {
     # Sized for a 2-core CPU: the whole pipeline in about 10 minutes. Episodes per scenario.
-    "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 6, "val_episodes": 1, "test_episodes": 8,
-              "unseen_look_episodes": 4, "episode_seconds": 30.0, "test_seconds": 15.0, "workers": 2,
+    # Many short episodes: each draws its own driver, camera mount and look (variety beats length).
+    "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 12, "val_episodes": 1, "test_episodes": 8,
+              "unseen_look_episodes": 4, "episode_seconds": 20.0, "test_seconds": 15.0, "workers": 2,
               "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
+                            "dataset.cache_gb=4",
                             "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
                             "diffusion.steps=10", "diffusion.export_samples=8"],
               # closed loop: the first 4 runs of each suite, cut to 30 s, on 2 processes; one video per suite
