@@ -116,10 +116,10 @@ def run_supercombo(models_dir: Path, frames: dict[str, np.ndarray]) -> list[np.n
 class StatefulRunner:
     """The September-2026 runtime's model state for one camera size."""
 
-    def __init__(self, models_dir: Path, camera: tuple[int, int]):
+    def __init__(self, models_dir: Path, camera: tuple[int, int], pickle_name: str = "driving_tinygrad.pkl"):
         from tinygrad import Tensor  # child process: after DEV is set
 
-        with open(models_dir / "driving_tinygrad.pkl", "rb") as f:
+        with open(models_dir / pickle_name, "rb") as f:
             jits = load_oob(f)
         specs = jits["input_specs"]
         self.device = specs["new_img"][2]
@@ -165,8 +165,10 @@ class StatefulRunner:
         return self.outputs["outputs"].numpy()[0].copy()
 
 
-def run_stateful(models_dir: Path, frames: dict[str, np.ndarray]) -> list[np.ndarray]:
-    runner = StatefulRunner(models_dir, tuple(int(v) for v in frames["camera"]))
+def run_stateful(models_dir: Path, frames: dict[str, np.ndarray],
+                 pickle_name: str = "driving_tinygrad.pkl") -> list[np.ndarray]:
+    """sunnypilot's modeld_v2 (sp-2026.10) loads the same artifact from COMBINED_MODEL_PKL: ``pickle_name``."""
+    runner = StatefulRunner(models_dir, tuple(int(v) for v in frames["camera"]), pickle_name)
     return [runner.step(frames["road"][i], frames["wide"][i], frames["tfm"][i], frames["big_tfm"][i],
                         frames["desire"][i], frames["traffic_convention"], frames["action_t"])
             for i in range(len(frames["road"]))]
@@ -183,13 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=Path, required=True)
     parser.add_argument("--outputs", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--pickle", default=None, help="stateful: the artifact's file name (sunnypilot: the file "
+                        "COMBINED_MODEL_PKL names)")
     args = parser.parse_args(argv)
     from tinygrad import Device  # child process: after DEV is set
 
     start = time.perf_counter()
     with np.load(args.frames) as data:
         frames = {k: data[k] for k in data.files}
-    outputs = HARNESSES[args.packaging](args.models_dir, frames)
+    extra = {"pickle_name": args.pickle} if args.pickle else {}
+    outputs = HARNESSES[args.packaging](args.models_dir, frames, **extra)
     np.savez(args.outputs, outputs=np.stack(outputs))
     args.report.write_text(json.dumps({"device": Device.DEFAULT, "frames": len(outputs),
                                        "child_s": round(time.perf_counter() - start, 2)}))
