@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             written.append(warp_path)
     report = {"device": Device.DEFAULT, "files": [str(p) for p in written], "cameras": args.cameras,
               "child_s": round(time.perf_counter() - start, 2), "dev_env": os.environ.get("DEV")}
-    args.report.write_text(json.dumps(report, indent=2))
+    args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
 

@@ -129,7 +129,7 @@ def write_child_metadata(onnx_path: Path, profile: Profile) -> None:
     inputs, outputs = _io(proto)
     info = {"pickle_hex": pickle.dumps(metadata).hex(), "props": {p.key: p.value for p in proto.metadata_props},
             "inputs": {n: [list(s), d] for n, s, d in inputs}, "outputs": {n: [list(s), d] for n, s, d in outputs}}
-    onnx_path.with_suffix(".metadata.json").write_text(json.dumps(info))
+    onnx_path.with_suffix(".metadata.json").write_text(json.dumps(info), encoding="utf-8")
 
 
 def _per_frame_parity(profile: Profile, reference: list[np.ndarray], got: np.ndarray, what: str) -> dict[str, Any]:

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = HARNESSES[args.packaging](args.models_dir, frames, **extra)
     np.savez(args.outputs, outputs=np.stack(outputs))
     args.report.write_text(json.dumps({"device": Device.DEFAULT, "frames": len(outputs),
-                                       "child_s": round(time.perf_counter() - start, 2)}))
+                                       "child_s": round(time.perf_counter() - start, 2)}), encoding="utf-8")
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,17 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
     repo = checkout / "tinygrad_repo" if checkout is not None else None
     if repo is not None and (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=work)
+    try:
+        return _run_smoke(cmd, env, work, export)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_smoke(cmd: list[str], env: dict[str, str], work: Path, export: RuntimeExport) -> dict[str, Any]:
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=work)
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"smoke test: the {export.profile_id} harness did not finish within 900 s") from None
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip() or "(no output)").splitlines()[-1]
         compile_hint = get_profile(export.profile_id).runtime.device_compile
@@ -149,7 +160,7 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
     if not np.isfinite(outputs).all():
         raise InstallError(f"smoke test: the installed {export.profile_id} model gives non-finite outputs")
     return {"profile": export.profile_id, "frames": int(len(outputs)), "harness": export.packaging,
-            **json.loads((work / "report.json").read_text())}
+            **json.loads((work / "report.json").read_text(encoding="utf-8"))}
 
 
 def install_runtime(export: RuntimeExport, target: InstallTarget, detected: DetectedRuntime | None,
