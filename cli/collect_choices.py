@@ -12,6 +12,7 @@ from ..errors import SimulatorError
 
 VAL_SEED_OFFSET = 1_000_003  # validation episodes use seeds the training episodes never use
 TEST_SEED_OFFSET = 2_000_003  # the pipeline's held-out test episodes: seeds neither training nor validation use
+ON_POLICY_SEED_OFFSET = 3_000_017  # round k of on-policy episodes uses seed + k * this (new roads every round)
 VALIDATION_FOLDERS = ("val", "valid", "validation")  # an output folder of these names holds validation episodes
 
 

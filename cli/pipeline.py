@@ -18,13 +18,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..collector.carla_backend import launcher
 from ..collector.collect import collect, schedule_episodes
 from ..collector.scenarios import UNSEEN_LOOK_SUFFIX, scenario_names
 from ..driving.drive_report import write_drive_report
+from ..driving.on_policy import OnPolicyBackend
 from ..driving.road_tests import driver_spec, run_road_tests, summary_line, write_drive_json
 from ..driving.suites import suite_names
-from ..episodes.shards import find_shards
+from ..episodes.shards import find_shards, open_shard
 from ..errors import ConfigError
 from ..evaluation.open_loop import evaluate_exported, verdicts
 from ..export.artifacts import ArtifactPaths
@@ -35,9 +38,9 @@ from ..integration.target import files_in_dir, resolve_target
 from ..integration.validate import validate_files
 from ..training import checkpoint as ckpt_io
 from ..training.checkpoint import latest_checkpoint
-from ..training.config import load_config, path_override, settings_from_cfg
+from ..training.config import load_config, path_override, paths_override, settings_from_cfg
 from ..training.trainer import run_training
-from .collect_choices import TEST_SEED_OFFSET, VAL_SEED_OFFSET, resolve_simulator
+from .collect_choices import ON_POLICY_SEED_OFFSET, TEST_SEED_OFFSET, VAL_SEED_OFFSET, resolve_simulator
 from .collect_cmd import carla_options
 from .pipeline_report import StageLog, write_report
 
@@ -120,8 +123,10 @@ def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
     return stats
 
 
-def _train(args, data: Path, train_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    base = [path_override("dataset.train_path", data / "train"), path_override("dataset.val_path", data / "val"),
+def _train(args, data: Path, train_dir: Path, overrides: list[str], rounds: int = 0) -> dict[str, Any]:
+    """Train on ``data/train`` and, after ``rounds`` on-policy rounds, on their episodes too."""
+    train = [data / "train"] + [data / on_policy_split(k) for k in range(1, rounds + 1)]
+    base = [paths_override("dataset.train_path", train), path_override("dataset.val_path", data / "val"),
             path_override("output_dir", train_dir),
             f"training.seed={args.seed}"]
     last = ckpt_io.latest_checkpoint(train_dir)
@@ -159,17 +164,60 @@ def _evaluate(export_dir: Path, data: Path, progress: bool) -> dict[str, Any]:
     return out
 
 
-def _drive(export_dir: Path, out: Path, preset: dict, seed: int, progress: bool) -> dict[str, Any]:
-    """The closed-loop road tests of the exported models (the preset's share of every suite)."""
+def _drive(export_dir: Path, out: Path, preset: dict, seed: int, progress: bool,
+           name: str = "drive") -> dict[str, Any]:
+    """The closed-loop road tests of the exported models (the preset's share of every suite), in ``out/name``."""
     d = preset["drive"]
     spec = driver_spec(str(export_dir), None)
     report = run_road_tests(spec, suite_names(), d["runs"], seed, d["workers"], progress, d["seconds"])
-    drive_dir = out / "drive"
+    drive_dir = out / name
     drive_dir.mkdir(parents=True, exist_ok=True)
     write_drive_json(report, drive_dir)
     files = write_drive_report(report, spec, drive_dir, d["videos"])
     print(summary_line(report))
     return {"report": report, "files": files, "summary": summary_line(report)}
+
+
+def on_policy_split(k: int) -> str:
+    return f"train_on_policy_{k}"
+
+
+def _collect_on_policy(args, k: int, data: Path, export_dir: Path, preset: dict) -> dict[str, Any]:
+    """Round ``k``'s episodes: the exported models drive new roads, the expert labels every frame and takes over
+    when the car strays (driving/on_policy.py); as many episodes per scenario as the expert's training set."""
+    seed = args.seed + k * ON_POLICY_SEED_OFFSET
+    seconds = args.episode_seconds or preset["episode_seconds"]
+    split = data / on_policy_split(k)
+    specs = [spec for scenario in args.scenarios
+             for spec in schedule_episodes("builtin", scenario, args.train_episodes, split, seed, seconds)]
+    summary = collect(specs, workers=_workers(args, "builtin", preset), progress=not args.no_progress,
+                      backend=OnPolicyBackend(str(export_dir)))
+    print(summary.format())
+    summary.raise_for_failures()
+    shares = [float(open_shard(p).attrs.get("expert_share", 0.0)) for p in find_shards([split])]
+    return {"episodes": len(specs), "seed": seed, "seconds": seconds, "frames": summary.frames,
+            "expert_share": float(np.mean(shares)) if shares else None}
+
+
+def _on_policy_rounds(args, log: StageLog, info: dict, data: Path, out: Path, export_dir: Path, overrides: list[str],
+                      preset: dict) -> list[dict[str, Any]]:
+    """DAgger-style rounds after the first export: collect with the latest models, train again on everything,
+    export, evaluate and drive; each round in its own folders (train_round_k, export_round_k, drive_round_k)."""
+    rounds, driver = [], export_dir
+    for k in range(1, args.on_policy_rounds + 1):
+        r: dict[str, Any] = {"round": k, "driver": str(driver)}
+        r["collect"] = log.run(f"on-policy {k}: collect", _collect_on_policy, args, k, data, driver, preset)
+        trained = log.run(f"on-policy {k}: train", _train, args, data, out / f"train_round_{k}", overrides, k)
+        r["checkpoint"] = trained["checkpoint"]
+        driver = out / f"export_round_{k}"
+        log.run(f"on-policy {k}: export", _export, trained["checkpoint"], driver)
+        r["export_dir"] = str(driver)
+        r["evaluation"] = log.run(f"on-policy {k}: evaluate", _evaluate, driver, data, not args.no_progress)
+        if not args.skip_drive:
+            r["drive"] = log.run(f"on-policy {k}: drive", _drive, driver, out, preset, args.seed,
+                                 not args.no_progress, f"drive_round_{k}")
+        rounds.append(r)
+    return rounds
 
 
 def _validate(args) -> None:
@@ -185,6 +233,10 @@ def _validate(args) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected at least 1")
     if args.unseen_look_episodes is not None and args.unseen_look_episodes < 0:
         raise ConfigError(f"--unseen-look-episodes {args.unseen_look_episodes}: expected 0 (none) or more")
+    if args.on_policy_rounds < 0:
+        raise ConfigError(f"--on-policy-rounds {args.on_policy_rounds}: expected 0 (none) or more")
+    if args.on_policy_rounds and args.skip_export:
+        raise ConfigError("--on-policy-rounds needs the export stage (the exported models drive); drop --skip-export")
 
 
 def run_pipeline(args) -> int:
@@ -229,6 +281,12 @@ def run_pipeline(args) -> int:
         atomic_write_text(out / "evaluation.json", json.dumps(info["evaluation"], indent=2))
         if not args.skip_drive:
             info["drive"] = log.run("drive", _drive, export_dir, out, preset, args.seed, not args.no_progress)
+        if args.on_policy_rounds:
+            if simulator != "builtin":
+                raise ConfigError(f"--on-policy-rounds: on-policy episodes need the built-in simulator (the expert "
+                                  f"labels what the model's car sees); this run uses {simulator}")
+            info["on_policy"] = _on_policy_rounds(args, log, info, data, out, export_dir, overrides, preset)
+            atomic_write_text(out / "on_policy.json", json.dumps(info["on_policy"], indent=2, default=str))
     if args.install:
         info["install"] = log.run("install", _install, args, export_dir)
     report = write_report(out, args, log, info, getattr(args, "argv", sys.argv[1:]))

@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-train", action="store_true", help="use the last checkpoint in <output-dir>/train")
     parser.add_argument("--skip-export", action="store_true", help="stop after training")
     parser.add_argument("--skip-drive", action="store_true", help="no closed-loop road tests after the evaluation")
+    parser.add_argument("--on-policy-rounds", type=int, default=0, metavar="K",
+                        help="after the first export, K DAgger-style rounds: the latest models drive new training "
+                             "episodes (the expert labels them and takes over when the car strays), then train, "
+                             "export, evaluate and drive again on everything (built-in simulator; default 0)")
     parser.add_argument("--install", action="store_true", help="install the exported models (with a smoke test)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--sunnypilot-root", help="install target: a sunnypilot checkout")

@@ -112,6 +112,28 @@ def evaluation_markdown(evaluation: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+ROUND_METRICS = ("plan_ade_2s", "plan_ade_5s", "plan_ade_10s", "lane_left_err_30m", "lane_left_err_60m",
+                 "plan_speed_err_mps", "plan_calibration_1sigma")
+
+
+def on_policy_markdown(info: dict[str, Any]) -> list[str]:
+    """One row per model: the expert-only one (round 0) and each on-policy round, on the same test episodes."""
+    head = " | ".join(m.replace("_", " ") for m in ROUND_METRICS)
+    lines = ["## On-policy rounds", "",
+             "Each round: the latest models drive new training episodes (the expert labels every frame and takes over "
+             "when the car strays), then the models are trained again on all episodes. Test episodes as above.", "",
+             f"| round | expert share of its episodes | {head} | closed loop |",
+             "|---|---|" + "---|" * len(ROUND_METRICS) + "---|"]
+    rows = [(0, None, info.get("evaluation"), info.get("drive"))]
+    rows += [(r["round"], r["collect"]["expert_share"], r.get("evaluation"), r.get("drive")) for r in info["on_policy"]]
+    for k, share, evaluation, drive in rows:
+        summary = (evaluation or {}).get("test", {}).get("summary", {}).get("all", {})
+        cells = [f"{summary[m]['mean']:.2f}" if m in summary else "—" for m in ROUND_METRICS]
+        share_text = "—" if share is None else f"{share:.2f}"
+        lines.append(f"| {k} | {share_text} | {' | '.join(cells)} | {drive['summary'] if drive else '—'} |")
+    return lines + [""]
+
+
 def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: list[str]) -> Path:
     """README-style markdown: what ran, how long, on what data, how the exported models compare to baselines."""
     lines = ["# sunnypilot-training run report", "",
@@ -134,6 +156,8 @@ def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: lis
     if "drive" in info:
         files = info["drive"]["files"]
         lines += [drive_markdown(info["drive"]["report"], out, files["plots"], files["videos"], heading="##"), ""]
+    if info.get("on_policy"):
+        lines += on_policy_markdown(info)
     if info.get("plots"):
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).relative_to(out)})" for p in info["plots"]] + [""]
     if "export" in info:

@@ -21,9 +21,15 @@ from typing import Any
 import numpy as np
 
 from ..collector.backend_api import Done, EpisodeResult, EpisodeSpec
-from ..collector.builtin.builtin_backend import SIMULATOR_NAME, SIMULATOR_VERSION, noise_rng, world_renderer
+from ..collector.builtin.builtin_backend import (
+    SIMULATOR_NAME,
+    SIMULATOR_VERSION,
+    episode_attrs,
+    noise_rng,
+    world_renderer,
+)
 from ..collector.builtin.simulation import DrivingWorld
-from ..collector.frames import camera_attrs, pack_frames
+from ..collector.frames import pack_frames
 from ..collector.labels import compute_labels
 from ..collector.scenarios import get_scenario
 from ..contract.constants import IDX_N, PLAN_WIDTH
@@ -54,13 +60,7 @@ def run_on_policy_episode(spec: EpisodeSpec, export_dir: str, runtime: str = "on
     T = world.n_frames
     plans = np.zeros((T, IDX_N, PLAN_WIDTH), np.float32)
     expert_frames, centred_s, takeover = 0, 0.0, False
-    attrs = {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
-             "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": world.dt_s,
-             "cameras": camera_attrs(height_m=world.mount.height_m, mount_rpy=world.mount.mount_rpy,
-                                     calib_rpy=world.mount.calib_rpy,
-                                     wide_from_device_rpy=world.mount.wide_from_device_rpy),
-             "traffic_convention": world.scenario.traffic_convention,
-             "driver": DRIVER_PREFIX + Path(export_dir).name}
+    attrs = {**episode_attrs(world, spec), "driver": DRIVER_PREFIX + Path(export_dir).name}
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
         for block_start in range(0, T, WRITE_BLOCK_FRAMES):
             n = min(WRITE_BLOCK_FRAMES, T - block_start)

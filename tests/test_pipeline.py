@@ -67,3 +67,18 @@ def test_quick_preset_beats_the_baselines(tmp_path: Path) -> None:
     assert m["plan_ade_5s"] < m["plan_ade_5s_cv"] and m["plan_ade_10s"] < m["plan_ade_10s_cv"], m
     assert m["lane_left_err_30m"] < m["lane_left_err_30m_straight"], m
     assert m["lane_left_err_60m"] < m["lane_left_err_60m_straight"], m
+
+
+@pytest.mark.slow
+def test_an_on_policy_round_collects_with_the_model_and_trains_on_both(tmp_path: Path) -> None:
+    out = tmp_path / "rounds"
+    _sptrain("pipeline", "--scenario", "curvy_road", "--train-episodes", "2", "--val-episodes", "1",
+             "--test-episodes", "1", "--unseen-look-episodes", "0", "--episode-seconds", "12", "--output-dir",
+             str(out), "--no-progress", "--skip-drive", "--on-policy-rounds", "1", "training.vision_epochs=1",
+             "training.policy_epochs=1", "diffusion.steps=2", "diffusion.export_samples=2")
+    rounds = json.loads((out / "on_policy.json").read_text())
+    assert len(rounds) == 1 and 0.0 <= rounds[0]["collect"]["expert_share"] <= 1.0
+    assert len(list((out / "data" / "train_on_policy_1").glob("*.zarr"))) == 2
+    assert (out / "export_round_1" / "driving_policy.onnx").stat().st_size > 0
+    assert "plan_ade_5s" in rounds[0]["evaluation"]["test"]["summary"]["all"]
+    assert "## On-policy rounds" in (out / "REPORT.md").read_text()

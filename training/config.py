@@ -169,6 +169,12 @@ def path_override(key: str, path) -> str:
     return f"{key}='{text}'"
 
 
+def paths_override(key: str, paths) -> str:
+    """``key=['a','b']``: a list of paths as one Hydra override, each quoted as :func:`path_override` quotes it."""
+    quoted = [path_override("", p)[1:] for p in paths]
+    return f"{key}=[{','.join(quoted)}]"
+
+
 def load_config(overrides: list[str] | None = None, config_name: str = "default") -> Any:
     """Compose the Hydra config with command-line style overrides (``key=value``)."""
     try:

@@ -38,6 +38,16 @@ def world_renderer(world: DrivingWorld) -> Renderer:
                     wide_from_device_rpy=m.wide_from_device_rpy, mount_rpy=m.mount_rpy)
 
 
+def episode_attrs(world, spec: EpisodeSpec) -> dict:
+    """The shard attributes of one built-in episode: simulator, scenario, seed, camera mount, traffic convention."""
+    return {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
+            "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": world.dt_s,
+            "cameras": camera_attrs(height_m=world.mount.height_m, mount_rpy=world.mount.mount_rpy,
+                                    calib_rpy=world.mount.calib_rpy,
+                                    wide_from_device_rpy=world.mount.wide_from_device_rpy),
+            "traffic_convention": world.scenario.traffic_convention}
+
+
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     """The expert drives one episode through the stepped world; each frame is rendered as it happens."""
     timings: dict[str, float] = {}
@@ -54,12 +64,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     renderer = world_renderer(world)
     rng = noise_rng(spec.seed, spec.episode_index)
     T = world.n_frames
-    attrs = {"simulator": SIMULATOR_NAME, "simulator_version": SIMULATOR_VERSION, "scenario": spec.scenario,
-             "seed": spec.seed, "episode_index": spec.episode_index, "dt_s": world.dt_s,
-             "cameras": camera_attrs(height_m=world.mount.height_m, mount_rpy=world.mount.mount_rpy,
-                                     calib_rpy=world.mount.calib_rpy,
-                                     wide_from_device_rpy=world.mount.wide_from_device_rpy),
-             "traffic_convention": world.scenario.traffic_convention}
+    attrs = episode_attrs(world, spec)
     lap("simulate")
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
         for block_start in range(0, T, WRITE_BLOCK_FRAMES):
