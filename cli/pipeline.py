@@ -12,6 +12,7 @@ episodes again, drawn with a look no training scenario uses: the appearance shif
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from contextlib import nullcontext
@@ -33,15 +34,14 @@ from ..evaluation.open_loop import evaluate_exported, verdicts
 from ..export.artifacts import ArtifactPaths
 from ..export.exporter import export_models, format_summary
 from ..fileio import atomic_write_text
-from ..integration.installer import install
-from ..integration.target import files_in_dir, resolve_target
-from ..integration.validate import validate_files
 from ..training import checkpoint as ckpt_io
 from ..training.checkpoint import latest_checkpoint
 from ..training.config import load_config, path_override, paths_override, settings_from_cfg
 from ..training.trainer import run_training
 from .collect_choices import ON_POLICY_SEED_OFFSET, TEST_SEED_OFFSET, VAL_SEED_OFFSET, resolve_simulator
 from .collect_cmd import carla_options
+from .install_cmd import FILE_FLAGS
+from .install_cmd import run as install_run
 from .pipeline_report import StageLog, write_report
 
 QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
@@ -147,9 +147,15 @@ def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
 
 
 def _install(args, export_dir: Path) -> dict[str, Any]:
-    target = resolve_target(args.sunnypilot_root, args.models_dir)
-    result = install(target, validate_files(files_in_dir(export_dir)), dry_run=False)
-    return {"target": str(target.models_dir), "backup": result.get("backup")}
+    """``sptrain install --from-dir EXPORT_DIR``: the checkout's runtime is detected, a mismatch refused, and the
+    files go where that runtime reads them (cli/install_cmd.py)."""
+    root = Path(args.sunnypilot_root) if args.sunnypilot_root else None
+    models = Path(args.models_dir) if args.models_dir else None
+    install_args = argparse.Namespace(from_dir=export_dir, sunnypilot_root=root, models_dir=models, restore=False,
+                                      dry_run=False, **{slot: None for slot in FILE_FLAGS})
+    install_run(install_args)
+    return {"from": str(export_dir), "sunnypilot_root": str(root) if root else None,
+            "models_dir": str(models) if models else None}
 
 
 def _evaluate(export_dir: Path, data: Path, progress: bool) -> dict[str, Any]:
