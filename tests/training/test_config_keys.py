@@ -69,9 +69,15 @@ def keys_read_by_the_code() -> set[str]:
     return keys
 
 
+# settings whose value is a whole mapping handed to the code (which checks its names): an entry counts as read
+# when the mapping is read
+MAPPING_SETTINGS = ("vision.loss_weights",)
+
+
 def test_every_config_key_is_read_by_the_code() -> None:
     read = keys_read_by_the_code()
-    unread = sorted(k for k in config_leaf_keys(load_config()) if k not in read)
+    whole = tuple(m + "." for m in MAPPING_SETTINGS if m in read)
+    unread = sorted(k for k in config_leaf_keys(load_config()) if k not in read and not k.startswith(whole))
     assert unread == []
 
 
