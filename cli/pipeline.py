@@ -46,7 +46,7 @@ from .pipeline_report import StageLog, write_report
 
 QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
 PRESETS: dict[str, dict[str, Any]] = {
-    # Sized for a 2-core CPU: the whole pipeline in about 10 minutes. Episodes per scenario.
+    # Sized for a 2-core CPU: the whole pipeline in about 20 minutes (docs/benchmarks.md). Episodes per scenario.
     # Many short episodes: each draws its own driver, camera mount and look (variety beats length).
     "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 12, "val_episodes": 1, "test_episodes": 8,
               "unseen_look_episodes": 4, "episode_seconds": 20.0, "test_seconds": 15.0, "workers": 2,
