@@ -442,6 +442,6 @@ def test_vision_loss_weights_scale_their_part_and_unknown_parts_are_refused():
     total, parts = model.loss(batch)
     model.loss_weights = {"pose": 5.0}
     weighted, _ = model.loss(batch)
-    assert float(weighted - total) == pytest.approx(4.0 * parts["pose"], rel=1e-4, abs=1e-5)
+    assert float((weighted - total).detach()) == pytest.approx(4.0 * parts["pose"], rel=1e-4, abs=1e-5)
     with pytest.raises(ConfigError, match="unknown part"):
         VisionModel("op-0.10.1", "tiny", "regression", loss_weights={"speed": 2.0})
