@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spt_models import make_tiny_checkpoint, sptrain_export
 
+from spt_models import make_tiny_checkpoint, sptrain_export
 from spt_testutil import REPO_ROOT
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from spt_runtime_micro import micro_source
 
 from sunnypilot_training.contract.nv12 import nv12_layout, pack_nv12, warp_nv12
 from sunnypilot_training.errors import ExportError
@@ -18,6 +17,8 @@ from sunnypilot_training.export import onnx_export, runtime_export
 from sunnypilot_training.export.fused import PlanAction, StatefulGraph, SupercomboGraph
 from sunnypilot_training.export.oob import dump_oob, is_oob, load_oob
 from sunnypilot_training.export.runtime_reference import make_frames, run_reference
+
+from spt_runtime_micro import micro_source
 
 CAMERA = "1344x760"
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from spt_models import sptrain_export
 
 from sunnypilot_training.contract.profiles import get_profile
 from sunnypilot_training.evaluation.model_runner import ExportedModels
+
+from spt_models import sptrain_export
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from spt_models import make_tiny_checkpoint
 
+from spt_models import make_tiny_checkpoint
 from spt_testutil import REPO_ROOT
 from sunnypilot_standin import PARSER_PY, write_checkout
 

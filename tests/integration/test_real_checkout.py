@@ -10,11 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from spt_runtime_micro import micro_source
 
 from sunnypilot_training.cli.main import main as sptrain
 from sunnypilot_training.export import runtime_export
 from sunnypilot_training.integration.runtime_detect import detect_runtime
+
+from spt_runtime_micro import micro_source
 
 CHECKOUT = os.environ.get("SPTRAIN_OPENPILOT_CHECKOUT")
 pytestmark = pytest.mark.skipif(not CHECKOUT, reason="set SPTRAIN_OPENPILOT_CHECKOUT=DIR to test against a checkout")

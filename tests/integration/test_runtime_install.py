@@ -8,13 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from spt_runtime_micro import micro_source
 
 from sunnypilot_training.cli.main import main as sptrain
 from sunnypilot_training.errors import InstallError
 from sunnypilot_training.export import runtime_export
 from sunnypilot_training.fileio import sha256_file
 from sunnypilot_training.integration.runtime_detect import detect_runtime
+
+from spt_runtime_micro import micro_source
 
 # What each release's modeld.py reads, as marker text written for these tests (key names are facts; no upstream code)
 MARKERS = {
