@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from bench_train import policy_batch, throughput, vision_batch
 
-QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
 MODULES = ("numpy", "torch", "zarr", "numcodecs", "hydra", "omegaconf", "tqdm", "onnx", "onnxruntime", "tinygrad",
            "matplotlib")
 
@@ -69,11 +68,14 @@ def throughputs(device: torch.device) -> list[dict]:
 
 
 def scaled_run(out: Path, args, device: torch.device) -> dict:
+    from sunnypilot_training.cli.collect_choices import TEST_SEED_OFFSET, VAL_SEED_OFFSET
+    from sunnypilot_training.cli.pipeline import QUICK_SCENARIOS
     from sunnypilot_training.collector.collect import collect, schedule_episodes
+
     data, result = out / "data", {}
     start = time.perf_counter()
-    for split, episodes, seed, seconds in (("train", args.episodes, 0, 20.0), ("val", 2, 1_000_003, 20.0),
-                                           ("test", args.test_episodes, 2_000_003, 15.0)):
+    for split, episodes, seed, seconds in (("train", args.episodes, 0, 20.0), ("val", 2, VAL_SEED_OFFSET, 20.0),
+                                           ("test", args.test_episodes, TEST_SEED_OFFSET, 15.0)):
         specs = [s for sc in QUICK_SCENARIOS for s in schedule_episodes("builtin", sc, episodes, data / split, seed,
                                                                         seconds)]
         summary = collect(specs, workers=args.workers, progress=False)
