@@ -50,6 +50,8 @@ __all__ = [
 
 FRAME_CHANNELS = 6  # channels of one packed frame
 MODEL_INPUT_CHANNELS = 12  # two packed frames (t-4, t) per vision input
+Y_CHANNELS = (0, 1, 2, 3)  # of one packed frame: the four Y sub-grids, then U and V
+UV_CHANNELS = (4, 5)
 
 # Y sub-grid order of channels 0..3: (row offset, column offset)
 _Y_SUBGRIDS = ((0, 0), (1, 0), (0, 1), (1, 1))

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..contract.constants import DESIRE_PRED_T_IDXS, DT_S, FRAME_PAIR_OFFSET
 from ..contract.inputs import desire_rising_edges, frame_pairs, policy_inputs_at
+from ..contract.yuv import FRAME_CHANNELS, UV_CHANNELS, Y_CHANNELS
 from ..episodes.schema import VISION_TARGET_KEYS
 from ..episodes.shards import Shard, find_shards, open_shard, read_frame_pairs, read_frames, read_labels
 from ..errors import ConfigError, ShardFormatError
@@ -167,8 +168,8 @@ def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
 AUGMENT_Y_GAIN = (0.7, 1.3)
 AUGMENT_Y_OFFSET = (-20.0, 20.0)
 AUGMENT_UV_GAIN = (0.8, 1.2)
-Y_CHANNELS = np.array([0, 1, 2, 3, 6, 7, 8, 9])  # of a 12-channel pair (4 Y sub-grids per frame, then U, V)
-UV_CHANNELS = np.array([4, 5, 10, 11])
+PAIR_Y_CHANNELS = np.array([c + f * FRAME_CHANNELS for f in (0, 1) for c in Y_CHANNELS])  # of a 12-channel pair
+PAIR_UV_CHANNELS = np.array([c + f * FRAME_CHANNELS for f in (0, 1) for c in UV_CHANNELS])
 
 
 def augment_exposure(pairs: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:
@@ -180,8 +181,8 @@ def augment_exposure(pairs: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]
     out = []
     for pair in pairs:
         x = pair.astype(np.float32)
-        x[Y_CHANNELS] = x[Y_CHANNELS] * gain + offset
-        x[UV_CHANNELS] = (x[UV_CHANNELS] - 128.0) * colour + 128.0
+        x[PAIR_Y_CHANNELS] = x[PAIR_Y_CHANNELS] * gain + offset
+        x[PAIR_UV_CHANNELS] = (x[PAIR_UV_CHANNELS] - 128.0) * colour + 128.0
         out.append(np.clip(np.rint(x), 0, 255).astype(np.uint8))
     return out
 

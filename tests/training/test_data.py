@@ -123,7 +123,9 @@ def test_frame_cache_gives_the_same_samples_within_its_budget(shard_dir: Path) -
 
 
 def test_exposure_augmentation_changes_light_not_geometry(shard_dir: Path) -> None:
-    from sunnypilot_training.training.data import UV_CHANNELS, Y_CHANNELS, augment_exposure
+    from sunnypilot_training.training.data import PAIR_UV_CHANNELS as UV_CHANNELS
+    from sunnypilot_training.training.data import PAIR_Y_CHANNELS as Y_CHANNELS
+    from sunnypilot_training.training.data import augment_exposure
 
     pair = np.random.default_rng(0).integers(30, 220, (12, 128, 256), dtype=np.uint8)
     same = augment_exposure([pair, pair], np.array([0.5, 0.5, 0.5]))  # gain 1, offset 0, colour 1

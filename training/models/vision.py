@@ -49,6 +49,7 @@ from ...contract.constants import (
     NUM_LANE_LINES,
 )
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
+from ...contract.yuv import FRAME_CHANNELS
 from ...errors import ConfigError
 from ..diffusion import DiffusionConfig
 from .blocks import (
@@ -77,7 +78,6 @@ LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one 
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
-FRAME_CHANNELS = IMG_SHAPE[1] // 2  # one packed YUV frame of the pair
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS  # the names of VisionModel.loss's parts
 
 
