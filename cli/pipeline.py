@@ -1,8 +1,10 @@
 """The one-shot main job: collect -> train -> export -> evaluate -> drive -> (install), with a run report.
 
 Layout under ``--output-dir``: ``data/<split>`` (shards), ``train/`` (training outputs), ``export/`` (modeld-named
-artifacts, unless ``--export-dir``), ``evaluation.json``, ``drive/`` and ``REPORT.md``. Every stage reuses what
-exists when skipped or re-run (complete shards are skipped, training resumes from its last checkpoint).
+artifacts, unless ``--export-dir``; with ``--profile P`` of a 2026 runtime also that runtime's files and
+``sptrain_export.json``, which the install stage routes by), ``evaluation.json``, ``drive/`` and ``REPORT.md``.
+Every stage reuses what exists when skipped or re-run (complete shards are skipped, training resumes from its last
+checkpoint).
 
 Four splits, each with seeds of its own (``--seed`` plus an offset), over the preset's mix of scenarios (or the
 ``--scenario`` given): ``train``; ``val`` (validation during training and the std calibration); ``test`` (the
@@ -24,6 +26,7 @@ import numpy as np
 from ..collector.carla_backend import launcher
 from ..collector.collect import collect, schedule_episodes
 from ..collector.scenarios import UNSEEN_LOOK_SUFFIX, scenario_names
+from ..contract.profiles import get_profile
 from ..driving.drive_report import write_drive_report
 from ..driving.on_policy import OnPolicyBackend
 from ..driving.road_tests import driver_spec, run_road_tests, summary_line, write_drive_json
@@ -138,17 +141,21 @@ def _train(args, data: Path, train_dir: Path, overrides: list[str], rounds: int 
             "overrides": base + overrides}
 
 
-def _export(checkpoint: str, export_dir: Path) -> dict[str, Any]:
+def _export(checkpoint: str, export_dir: Path, profile: str | None = None) -> dict[str, Any]:
+    """``sptrain export CHECKPOINT --out-dir EXPORT_DIR [--profile P]``: the split set, and for a 2026 profile the
+    runtime's files and ``sptrain_export.json`` beside it (what the install stage routes by)."""
     export_dir.mkdir(parents=True, exist_ok=True)
     targets = {name: ArtifactPaths.in_dir(export_dir, name) for name in ("driving_vision", "driving_policy")}
-    report = export_models(checkpoint, targets, device="CPU", log=print)
+    report = export_models(checkpoint, targets, device="CPU", expect_profile=profile, log=print)
     print(format_summary(report))
     return report
 
 
 def _install(args, export_dir: Path) -> dict[str, Any]:
     """``sptrain install --from-dir EXPORT_DIR``: the checkout's runtime is detected, a mismatch refused, and the
-    files go where that runtime reads them (cli/install_cmd.py)."""
+    files go where that runtime reads them (cli/install_cmd.py): an export of a 2026 profile (its
+    ``sptrain_export.json``) through the runtime install and the release's harness, a split export as modeld's six
+    files."""
     root = Path(args.sunnypilot_root) if args.sunnypilot_root else None
     models = Path(args.models_dir) if args.models_dir else None
     install_args = argparse.Namespace(from_dir=export_dir, sunnypilot_root=root, models_dir=models, restore=False,
@@ -216,7 +223,7 @@ def _on_policy_rounds(args, log: StageLog, info: dict, data: Path, out: Path, ex
         trained = log.run(f"on-policy {k}: train", _train, args, data, out / f"train_round_{k}", overrides, k)
         r["checkpoint"] = trained["checkpoint"]
         driver = out / f"export_round_{k}"
-        log.run(f"on-policy {k}: export", _export, trained["checkpoint"], driver)
+        log.run(f"on-policy {k}: export", _export, trained["checkpoint"], driver, args.profile)
         r["export_dir"] = str(driver)
         r["evaluation"] = log.run(f"on-policy {k}: evaluate", _evaluate, driver, data, not args.no_progress)
         if not args.skip_drive:
@@ -224,6 +231,25 @@ def _on_policy_rounds(args, log: StageLog, info: dict, data: Path, out: Path, ex
                                  not args.no_progress, f"drive_round_{k}")
         rounds.append(r)
     return rounds
+
+
+def training_overrides(profile_id: str | None, overrides: list[str]) -> list[str]:
+    """``overrides`` with the training profile whose networks ``--profile`` packages.
+
+    The 2026 profiles package op-0.10.1's networks (``trains_as``), so training keeps its configured profile when
+    that trains the same networks and is set to ``trains_as`` otherwise (e.g. ``--profile op-0.10.0``); a
+    ``contract.profile=`` override of other networks is refused."""
+    if profile_id is None:
+        return overrides
+    wanted = get_profile(profile_id).trains_as
+    configured = settings_from_cfg(load_config(overrides)).contract.profile
+    if get_profile(configured).trains_as == wanted:
+        return overrides
+    if any(o.split("=", 1)[0].lstrip("+") == "contract.profile" for o in overrides):
+        raise ConfigError(f"--profile {profile_id} packages the networks of {wanted}, but the override "
+                          f"contract.profile={configured} trains those of {get_profile(configured).trains_as}; drop "
+                          f"the override or set contract.profile={wanted}")
+    return [*overrides, f"contract.profile={wanted}"]
 
 
 def _validate(args) -> None:
@@ -257,7 +283,7 @@ def run_pipeline(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data, train_dir = out / "data", out / "train"
     export_dir = Path(args.export_dir).resolve() if args.export_dir else out / "export"
-    overrides = preset["overrides"] + list(args.overrides)
+    overrides = training_overrides(args.profile, preset["overrides"] + list(args.overrides))
     log, info = StageLog(), {}
     simulator, note = resolve_simulator(args)
     if note:
@@ -265,7 +291,7 @@ def run_pipeline(args) -> int:
         log.notes.append(note)
     info["simulator"] = simulator
 
-    info["profile"] = settings_from_cfg(load_config(overrides)).contract.profile
+    info["profile"] = args.profile or settings_from_cfg(load_config(overrides)).contract.profile
     if not args.skip_collect and not args.checkpoint:
         info["collect"] = log.run("collect", _collect, args, simulator, data, preset)
     checkpoint = args.checkpoint
@@ -281,8 +307,8 @@ def run_pipeline(args) -> int:
         checkpoint = str(last)
     info["checkpoint"] = checkpoint
     if not args.skip_export:
-        info["export"] = log.run("export", _export, checkpoint, export_dir)
-        info["profile"] = info["export"]["profile"]  # the checkpoint's own profile
+        info["export"] = log.run("export", _export, checkpoint, export_dir, args.profile)
+        info["profile"] = info["export"]["profile"]  # --profile, else the checkpoint's own
         info["evaluation"] = log.run("evaluate", _evaluate, export_dir, data, not args.no_progress)
         atomic_write_text(out / "evaluation.json", json.dumps(info["evaluation"], indent=2))
         if not args.skip_drive:

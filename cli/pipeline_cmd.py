@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..collector.scenarios import scenario_names
+from ..contract.profiles import profile_ids
 from .collect_cmd import add_carla_arguments
 from .commands import help_of
 from .pipeline import PRESETS, QUICK_SCENARIOS, run_pipeline
@@ -49,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="after the first export, K DAgger-style rounds: the latest models drive new training "
                              "episodes (the expert labels them and takes over when the car strays), then train, "
                              "export, evaluate and drive again on everything (built-in simulator; default 0)")
+    parser.add_argument("--profile", choices=profile_ids(), default=None,
+                        help="contract profile to export and install for (sptrain contract list): the 2026 profiles "
+                             "add their runtime's files to the split set and install where that runtime reads them; "
+                             "training builds the networks the profile packages (op-0.10.1 for every 2026 profile); "
+                             "default: the trained checkpoint's own profile (op-0.10.1)")
     parser.add_argument("--install", action="store_true", help="install the exported models (with a smoke test)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--sunnypilot-root", help="install target: a sunnypilot checkout")

@@ -141,6 +141,15 @@ def _finish(item: _Model, source: ExportSource, device: str) -> None:
     write_json(item.staged.sidecar, sidecar)
 
 
+def _drop_stale_manifest(out_dir: Path, profile_id: str, log: Log) -> None:
+    """A split export into a folder that held a 2026 export: its ``sptrain_export.json`` would make install place the
+    old runtime files, so it goes (the runtime files it lists stay, unread)."""
+    stale = out_dir / MANIFEST
+    if stale.is_file():
+        stale.unlink()
+        log(f"removed {stale}: it described an earlier export of a 2026 profile, this folder now holds {profile_id}")
+
+
 DEFAULT_CAMERAS = [f"{w}x{h}" for w, h in CAMERA_SIZES]
 
 
@@ -187,6 +196,8 @@ def export_models(checkpoint: str | os.PathLike, targets: dict[str, ArtifactPath
             write_json(stage / MANIFEST, manifest(source, runtime_report, device))
             moves += [(stage / name, out_dir / name) for name in [*runtime_report["files"], MANIFEST]]
         move_into_place(moves)
+        if not runtime_wanted:
+            _drop_stale_manifest(out_dir, source.profile.id, log)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     models = {}
