@@ -11,7 +11,8 @@ Placement (docs/contract.md, "Installing"):
   loads it when ``COMBINED_MODEL_PKL`` names it (printed at the end).
 
 Every replaced or removed file is backed up first (``backup``); the smoke test drives the installed files with the
-release's harness in a child process; any failure puts everything back.
+release's harness in a child process and, for a checkout, with the checkout's own modeld ``ModelState`` and parser
+(``checkout_modeld``); any failure puts everything back.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..contract.profiles import get_profile
 from ..errors import InstallError
 from ..fileio import atomic_copy, sha256_file
 from .backup import INSTALLED, INSTALLING, ROLLED_BACK, FileChange, create_backup, put_back, set_status
+from .checkout_modeld import run_checkout_modeld
 from .runtime_detect import DetectedRuntime
 from .target import InstallTarget
 
@@ -140,9 +142,12 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
     if repo is not None and (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
     try:
-        return _run_smoke(cmd, env, work, export)
+        report = _run_smoke(cmd, env, work, export)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if checkout is not None:  # the checkout's own modeld ModelState and parser on the installed files
+        report["checkout_modeld"] = run_checkout_modeld(checkout, export.profile_id, export.device, camera)
+    return report
 
 
 def _run_smoke(cmd: list[str], env: dict[str, str], work: Path, export: RuntimeExport) -> dict[str, Any]:
@@ -197,6 +202,12 @@ def install_runtime(export: RuntimeExport, target: InstallTarget, detected: Dete
         raise
     set_status(backup_dir, INSTALLED, smoke_test=smoke)
     log(f"  smoke test passed: the {export.profile_id} harness ran {smoke['frames']} frames on {smoke['device']}")
+    own = smoke.get("checkout_modeld")
+    if own is not None and own["ran"]:
+        log(f"  and the checkout's own {own['model_state']} ran {own['frames']} frames through its parser "
+            f"({len(own['standins'])} native module(s) stood in)")
+    elif own is not None:
+        log(f"  the checkout's own modeld was not run: {own['reason']}")
     result = {"dry_run": False, "backup": str(backup_dir), "smoke_test": smoke, "changes": changes}
     if export.profile_id == "sp-2026.10":
         pkl = target.models_dir / SP_PICKLE

@@ -67,10 +67,14 @@ def run_smoke_test(models_dir: Path, profile_id: str, device: str, checkout: Pat
 
 
 # --- child side --------------------------------------------------------------------------------------------------
-def import_checkout_parser(root: Path):
-    """The checkout's ``Parser`` class, importing the checkout as the ``openpilot`` package."""
+def use_checkout_as_openpilot(root: Path) -> None:
+    """Make the checkout importable as the ``openpilot`` package, as a real checkout is imported: ``R/openpilot``
+    (the layout since 2026-06-21) on ``sys.path``, else ``R`` itself under that name, whatever its folder is called."""
     for name in [m for m in sys.modules if m == "openpilot" or m.startswith("openpilot.")]:
         del sys.modules[name]
+    if (root / "openpilot" / "selfdrive" / "modeld").is_dir():
+        sys.path.insert(0, str(root))
+        return
     init = root / "__init__.py"
     if init.is_file():
         spec = importlib.util.spec_from_file_location("openpilot", init, submodule_search_locations=[str(root)])
@@ -81,6 +85,11 @@ def import_checkout_parser(root: Path):
     sys.modules["openpilot"] = package
     if spec.loader is not None:
         spec.loader.exec_module(package)
+
+
+def import_checkout_parser(root: Path):
+    """The checkout's ``Parser`` class, importing the checkout as the ``openpilot`` package."""
+    use_checkout_as_openpilot(root)
     module = importlib.import_module("openpilot.selfdrive.modeld.parse_model_outputs")
     return module.Parser
 
@@ -119,10 +128,21 @@ def _policy_arrays(metadata: dict, hidden: np.ndarray, rng: np.random.Generator)
 
 
 def _check_parsed(spec: ModelSpec, parsed: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, list[int]]:
-    problems, shapes = [], {}
+    problems = []
     if flat.size != spec.output_width or not np.isfinite(flat).all():
         problems.append(f"raw output has {flat.size} values (expected {spec.output_width}), finite: "
                         f"{bool(np.isfinite(flat).all())}")
+    shapes, head_problems = parsed_head_problems(spec, parsed)
+    problems += head_problems
+    if problems:
+        raise SystemExit(f"{spec.name}: " + "; ".join(problems))
+    return shapes
+
+
+def parsed_head_problems(spec: ModelSpec, parsed: dict[str, Any]) -> tuple[dict[str, list[int]], list[str]]:
+    """Every head of ``spec`` (and ``<head>_stds`` of MDN heads) in a parser's output, with the contract's parsed
+    shape and finite values: ``({name: shape}, [problems])``."""
+    problems, shapes = [], {}
     for head in spec.heads:
         expected = head.parsed_shape(1) if head.kind is HeadKind.MDN else (1,) + head.shape
         for name in [head.name] + ([head.name + "_stds"] if head.kind is HeadKind.MDN else []):
@@ -136,9 +156,7 @@ def _check_parsed(spec: ModelSpec, parsed: dict[str, np.ndarray], flat: np.ndarr
                 problems.append(f"{name} has shape {value.shape}, expected {expected}")
             elif not np.isfinite(value).all():
                 problems.append(f"{name} has non-finite values")
-    if problems:
-        raise SystemExit(f"{spec.name}: " + "; ".join(problems))
-    return shapes
+    return shapes, problems
 
 
 def smoke(models_dir: Path, profile_id: str, checkout: Path | None) -> dict[str, Any]:
