@@ -263,17 +263,21 @@ def build_stateful(onnx_path: str, cameras: list[tuple[int, int]]) -> tuple[dict
 
     def run(output_buffers, **inputs):
         outs = runner({k: v.to(device) for k, v in inputs.items()})
-        for name, buffer in output_buffers.items():
-            buffer.assign(outs[name].cast(buffer.dtype))
+        # every output is computed before any is written: a next_X buffer is a view of X, which the scheduler cannot
+        # see, so writing it while another output still reads X would change that output
+        done = [outs[name].cast(buffer.dtype).contiguous() for name, buffer in output_buffers.items()]
+        Tensor.realize(*done)
+        for buffer, value in zip(output_buffers.values(), done):
+            buffer.assign(value)
         Tensor.realize(*output_buffers.values())
 
     jit = TinyJit(run, prune=True)
     rng = np.random.default_rng(7)
     feeds = {k: Tensor(_random(rng, s, d), device=device).realize() for k, (s, d, _) in input_specs.items()}
     buffers = {k: Tensor(np.zeros(s, d), device=device).realize() for k, (s, d, _) in output_specs.items()}
-    for name in input_specs:  # the runtime writes next_X straight into X's buffer: capture it that way
+    for name in input_specs:  # the runtime writes next_X into X's buffer through a view of it: capture it that way
         if f"next_{name}" in buffers:
-            buffers[f"next_{name}"] = feeds[name]
+            buffers[f"next_{name}"] = buffer_view(feeds[name])
     _jit_runs(jit, lambda: {"output_buffers": buffers, **feeds})
     main = {"metadata": {"metadata": info["props"], "input_shapes": {k: tuple(s) for k, (s, _) in
                                                                      info["inputs"].items()},
@@ -281,6 +285,16 @@ def build_stateful(onnx_path: str, cameras: list[tuple[int, int]]) -> tuple[dict
             "run": jit, "input_specs": input_specs, "output_specs": output_specs}
     warps = {camera: _stateful_warp(camera) for camera in cameras}
     return main, warps
+
+
+def buffer_view(tensor):
+    """A second tensor over ``tensor``'s device buffer (offset 0, same shape and dtype): how the September-2026
+    runtime hands a state input's buffer to the graph as the ``next_`` output buffer (a distinct JIT argument)."""
+    from tinygrad import Tensor  # child process: after DEV is set
+    from tinygrad.uop.ops import UOp  # child process: after DEV is set
+
+    view = tensor._buffer().view(math.prod(tensor.shape), tensor.dtype, 0).ensure_allocated()
+    return Tensor(UOp.from_buffer(view)).reshape(tensor.shape)
 
 
 def _random(rng, shape, dtype: str) -> np.ndarray:

@@ -15,7 +15,8 @@ outputs back the way it does, and returns the flat model output of every frame:
   ``prev_feat`` = this frame's ``hidden_state``.
 * ``stateful`` (commaai 4d6e8b3 / fe8961e, 2026-09): out-of-band ``driving_tinygrad.pkl`` with ``input_specs``,
   ``output_specs`` and base64 ``output_slices`` in ``['metadata']['metadata']``; state pairs are the inputs X with
-  an output ``next_X``, whose buffer is the state input's own; float32 host inputs; ``new_img`` from
+  an output ``next_X``, whose output buffer is a view of the state input's buffer (a distinct tensor, as the runtime
+  builds it); float32 host inputs; ``new_img`` from
   ``driving_warp_{w}x{h}_tinygrad.pkl``'s ``run(input_frame=(2, copy_size) uint8, M_inv=(2, 3, 3))``;
   ``run(output_buffers=outputs, **inputs)``; ``outputs['outputs']``.
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from sunnypilot_training.contract.nv12 import nv12_layout
 from sunnypilot_training.export.oob import load_oob
-from sunnypilot_training.export.runtime_build import combined_queues, supercombo_queues
+from sunnypilot_training.export.runtime_build import buffer_view, combined_queues, supercombo_queues
 
 MODULE = "sunnypilot_training.export.runtime_harness"
 RISING_EDGE = 0.99
@@ -135,7 +136,7 @@ class StatefulRunner:
         self.outputs = {n: Tensor(np.zeros(s, np.dtype(d)), device=dev).realize()
                         for n, (s, d, dev) in jits["output_specs"].items() if n not in self.state_pairs.values()}
         for name, next_name in self.state_pairs.items():
-            self.outputs[next_name] = self.inputs[name]  # next_X is written straight into X
+            self.outputs[next_name] = buffer_view(self.inputs[name])  # next_X: a view of X's buffer
         host = {"tfm": (2, 3, 3)} | {n: s for n, (s, _) in self.shapes.items()
                                      if n not in self.state_pairs and n != "new_img"}
         offsets, offset = {}, 0

@@ -1,13 +1,15 @@
 """The install smoke test through the checkout's own loading code: its ``modeld.py`` model-state class and parser.
 
-Child side (``python -m sunnypilot_training.integration.checkout_modeld CHECKOUT --profile P --camera WxH --report
-R``, with ``DEV`` set and the checkout's ``tinygrad_repo`` first on ``PYTHONPATH``): the checkout becomes the
-``openpilot`` package, only native-code modules are stood in (``native_standins``), and
+Child side (``python -m sunnypilot_training.integration.checkout_modeld CHECKOUT --profile P --frames FRAMES.npz
+--outputs HEADS.npz --report R``, with ``DEV`` set and the checkout's ``tinygrad_repo`` first on ``PYTHONPATH``): the
+checkout becomes the ``openpilot`` package, only native-code modules are stood in (``native_standins``), and
 ``openpilot.selfdrive.modeld.modeld`` is imported from the checkout. Its ``ModelState(cam_w, cam_h[, False])`` (the
 third argument of the 2026 forms picks the USB-GPU model: no) opens the installed files from the checkout's own
-models folder; ``run`` is called for a few frames of NV12 camera buffers with warp matrices, a desire pulse,
-right-hand traffic and typical action delays - the arguments its ``main()`` passes - and what its own ``Parser``
-returns must hold every head of the profile with the contract's parsed shape and finite values.
+models folder; ``run`` is called over the release harness's frames (NV12 camera buffers, warp matrices, a desire
+pulse, right-hand traffic, action delays) with the arguments its ``main()`` passes, and what its own ``Parser``
+returns must hold every head of the profile with the contract's parsed shape and finite values. The heads every
+parser passes through unchanged (``hidden_state``, ``action``) must then equal the harness's on the same frames:
+the same pickles fed the checkout's way and the harness's way give the same numbers, or the feeding differs.
 
 One fact its build writes is supplied when absent: ``models/tg_input_devices.json`` (which tinygrad device the inputs
 go to; the SConscript writes it) - the helpers are pointed at a file naming ``DEV``. Nothing of the checkout changes.
@@ -15,7 +17,7 @@ go to; the SConscript writes it) - the helpers are pointed at a file naming ``DE
 Parent side: ``run_checkout_modeld``. When the checkout's ``modeld.py`` cannot be imported in this process (a
 module or a tinygrad API it needs is missing here) or holds no ``ModelState``, the report says so and why
 (``ran: false``): the release harness has proven the files then. Any failure after the import - constructing the
-model state on the installed files, running it, parsing - is an InstallError.
+model state on the installed files, running it, parsing, a difference from the harness - is an InstallError.
 """
 
 from __future__ import annotations
@@ -46,23 +48,25 @@ MODULE = "sunnypilot_training.integration.checkout_modeld"
 MODELD_MODULE = "openpilot.selfdrive.modeld.modeld"
 HELPERS_MODULE = "openpilot.selfdrive.modeld.helpers"
 NOT_RUN_EXIT = 3
-FRAMES = 4
-PULSE_FRAME = 2  # a lane-change-left desire rises on this frame
+RAW_HEADS = ("hidden_state", "action")  # passed through by every parser: comparable with the harness's flat output
+MATCH_ATOL, MATCH_RTOL = 1e-4, 1e-3  # the same pickles on the same device: only the feeding may differ
 TIMEOUT_S = 900
 DRIVEN_PROFILES = ("op-0.11.1", "op-2026.07", "op-2026.09")  # the ModelState of selfdrive/modeld/modeld.py
 
 
 # --- parent side -------------------------------------------------------------------------------------------------
-def run_checkout_modeld(checkout: Path, profile_id: str, device: str, camera: tuple[int, int],
-                        timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    """Drive the installed files with the checkout's own ModelState in a child process; its report."""
+def run_checkout_modeld(checkout: Path, profile_id: str, device: str, frames: Path,
+                        harness_outputs: np.ndarray | None = None, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+    """Drive the installed files with the checkout's own ModelState over ``frames`` (the harness's frames file) in a
+    child process; its report. With ``harness_outputs`` (the release harness's flat outputs on the same frames) the
+    raw heads the parser passes through (``hidden_state``, ``action``) must equal them frame by frame."""
     if profile_id not in DRIVEN_PROFILES:
         return {"ran": False, "reason": f"{profile_id}: its model state (sunnypilot's modeld_v2) is not driven by "
                                         f"the smoke test; the release harness proved the files"}
     with tempfile.TemporaryDirectory(prefix="sptrain-checkout-") as work:
-        report = Path(work) / "report.json"
-        cmd = [sys.executable, "-m", MODULE, str(checkout), "--profile", profile_id, "--camera",
-               f"{camera[0]}x{camera[1]}", "--report", str(report)]
+        report, outputs = Path(work) / "report.json", Path(work) / "heads.npz"
+        cmd = [sys.executable, "-m", MODULE, str(checkout), "--profile", profile_id, "--frames", str(frames),
+               "--outputs", str(outputs), "--report", str(report)]
         env = {**os.environ, "DEV": device}
         repo = checkout / "tinygrad_repo"
         if (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
@@ -73,10 +77,37 @@ def run_checkout_modeld(checkout: Path, profile_id: str, device: str, camera: tu
             raise InstallError(f"smoke test: the checkout's own modeld did not finish within {timeout_s:.0f} s") \
                 from None
         if result.returncode in (0, NOT_RUN_EXIT) and report.is_file():
-            return json.loads(report.read_text(encoding="utf-8"))
+            found = json.loads(report.read_text(encoding="utf-8"))
+            if found["ran"] and harness_outputs is not None:
+                with np.load(outputs) as heads:
+                    found["vs_harness"] = compare_with_harness(get_profile(profile_id), dict(heads), harness_outputs)
+            return found
     last = (result.stderr.strip() or result.stdout.strip() or "(no output)").splitlines()[-1]
     raise InstallError(f"smoke test: the checkout's own {MODELD_MODULE}.ModelState could not run the installed "
                        f"{profile_id} files (DEV={device}): {last}")
+
+
+def raw_head_slices(profile: Profile) -> dict[str, slice]:
+    """Where the heads a parser passes through unchanged sit in the harness's flat output of one frame."""
+    spec = profile.vision if profile.runtime.packaging == COMBINED else profile.graph
+    return {name: s for name, s in spec.output_slices().items() if name in RAW_HEADS}
+
+
+def compare_with_harness(profile: Profile, heads: dict[str, np.ndarray], harness: np.ndarray) -> dict[str, float]:
+    """Max |difference| per raw head between the checkout's run and the harness's; InstallError past tolerance."""
+    out = {}
+    for name, where in raw_head_slices(profile).items():
+        mine, theirs = heads[name], harness[:, where]
+        if mine.shape != theirs.shape:
+            raise InstallError(f"smoke test: the checkout's own ModelState gave {name} of shape {mine.shape} over the "
+                               f"frames, the release harness {theirs.shape}")
+        diff = float(np.abs(mine.astype(np.float64) - theirs).max())
+        if diff > MATCH_ATOL + MATCH_RTOL * float(np.abs(theirs).max()):
+            raise InstallError(f"smoke test: on the same frames the checkout's own ModelState computes another "
+                               f"{name} than the release harness (max |difference| {diff:.3g}): it feeds the model "
+                               f"differently - the export does not fit this checkout's runtime")
+        out[name] = diff
+    return out
 
 
 # --- child side --------------------------------------------------------------------------------------------------
@@ -120,22 +151,28 @@ def build_model_state(modeld: Any, camera: tuple[int, int]) -> Any:
     return modeld.ModelState(camera[0], camera[1], *flags)
 
 
-def drive(state: Any, camera: tuple[int, int], frames: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """``state.run`` over ``frames`` frames, the way modeld's main loop calls it; the parsed outputs."""
-    size = nv12_layout(*camera).size
+def drive(state: Any, frames: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """``state.run`` over the frames, the way modeld's main loop calls it; the parsed outputs."""
+    camera = tuple(int(v) for v in frames["camera"])
+    size = max(nv12_layout(*camera).size, frames["road"].shape[1])
     bufs = {key: CameraBuffer(camera[0], camera[1], size) for key in ("img", "big_img")}
-    tfm = np.array([[2.0, 0.0, 150.25], [0.0, 2.0, 120.25], [0.0, 0.0, 1.0]], np.float32)
     extra = {"prepare_only": False} if "prepare_only" in inspect.signature(state.run).parameters else {}
     outputs = []
-    for i in range(frames):
-        for buf in bufs.values():  # a ring buffer refilled in place, as visionipc does
-            buf.data[:] = rng.integers(0, 256, size, dtype=np.uint8)
-        desire = np.zeros(8, np.float32)
-        desire[3] = 1.0 if i == PULSE_FRAME else 0.0
-        inputs = {"desire_pulse": desire, "traffic_convention": np.array([1.0, 0.0], np.float32),
-                  "action_t": np.array([0.25, 0.45], np.float32)}
-        outputs.append(state.run(bufs, {"img": tfm.copy(), "big_img": tfm.copy()}, inputs, **extra))
+    for i in range(len(frames["road"])):
+        for key, name in (("img", "road"), ("big_img", "wide")):  # a ring buffer refilled in place, as visionipc
+            bufs[key].data[: frames[name].shape[1]] = frames[name][i]
+        transforms = {"img": frames["tfm"][i].astype(np.float32), "big_img": frames["big_tfm"][i].astype(np.float32)}
+        inputs = {"desire_pulse": frames["desire"][i].astype(np.float32).copy(),
+                  "traffic_convention": frames["traffic_convention"].astype(np.float32).copy(),
+                  "action_t": frames["action_t"].astype(np.float32).copy()}
+        outputs.append(state.run(bufs, transforms, inputs, **extra))
     return outputs
+
+
+def raw_heads(profile: Profile, outputs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """(frames, width) per head the parser passes through, for the comparison with the harness."""
+    return {name: np.stack([np.asarray(o[name], np.float32).reshape(-1) for o in outputs])
+            for name in raw_head_slices(profile)}
 
 
 def check_outputs(profile: Profile, outputs: list[dict[str, Any]]) -> dict[str, list[int]]:
@@ -152,7 +189,8 @@ def check_outputs(profile: Profile, outputs: list[dict[str, Any]]) -> dict[str, 
     return shapes
 
 
-def smoke(checkout: Path, profile_id: str, camera: tuple[int, int], work: Path) -> dict[str, Any]:
+def smoke(checkout: Path, profile_id: str, frames: dict[str, np.ndarray], work: Path,
+          heads_npz: Path) -> dict[str, Any]:
     from tinygrad import Device  # child process: after DEV is set
 
     profile = get_profile(profile_id)
@@ -168,10 +206,11 @@ def smoke(checkout: Path, profile_id: str, camera: tuple[int, int], work: Path) 
     supplied = supply_input_devices(modeld, Device.DEFAULT, work)
     start = time.perf_counter()
     try:
-        state = build_model_state(modeld, camera)
+        state = build_model_state(modeld, tuple(int(v) for v in frames["camera"]))
         loaded_s = time.perf_counter() - start
-        outputs = drive(state, camera, FRAMES, np.random.default_rng(0))
+        outputs = drive(state, frames)
         heads = check_outputs(profile, outputs)
+        np.savez(heads_npz, **raw_heads(profile, outputs))
     except Exception as exc:
         missing = sorted(name for name, why in standins.items() if why == BUILD_OUTPUT)
         hint = f" (stood in as absent from the checkout: {', '.join(missing)})" if missing else ""
@@ -187,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
                                      "checkout's own modeld ModelState and parser, native modules stood in.")
     parser.add_argument("checkout", type=Path)
     parser.add_argument("--profile", required=True)
-    parser.add_argument("--camera", required=True, help="WIDTHxHEIGHT")
+    parser.add_argument("--frames", type=Path, required=True, help="the release harness's frames file (road, wide, "
+                        "tfm, big_tfm, desire, traffic_convention, action_t, camera)")
+    parser.add_argument("--outputs", type=Path, required=True, help="npz of the raw heads per frame")
     parser.add_argument("--report", type=Path, required=True)
     args = parser.parse_args(argv)
-    camera = tuple(int(v) for v in args.camera.lower().split("x"))
+    with np.load(args.frames) as data:
+        frames = {k: data[k] for k in data.files}
     try:
-        report = smoke(args.checkout.resolve(), args.profile, camera, args.report.parent)
+        report = smoke(args.checkout.resolve(), args.profile, frames, args.report.parent, args.outputs)
     except SystemExit:
         raise
     except Exception as exc:  # one line for the installer; the traceback helps only us

@@ -42,7 +42,8 @@ from .target import InstallTarget
 MANIFEST = "sptrain_export.json"
 SP_PICKLE = "sptrain_driving_tinygrad.pkl"
 HARNESS_MODULE = "sunnypilot_training.export.runtime_harness"
-SMOKE_FRAMES = 3
+SMOKE_FRAMES = 4
+PULSE_FRAME = 1  # a lane-change-left desire rises on this frame
 Log = Callable[[str], None]
 
 
@@ -128,10 +129,12 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
     work = Path(tempfile.mkdtemp(prefix="sptrain-smoke-"))
     frames = work / "frames.npz"
     tfm = np.array([[2.0, 0, 150.25], [0, 2.0, 120.25], [0, 0, 1]], np.float32)
+    desire = np.zeros((SMOKE_FRAMES, 8), np.float32)
+    desire[PULSE_FRAME, 3] = 1.0
     np.savez(frames, road=rng.integers(0, 256, (SMOKE_FRAMES, layout.size), dtype=np.uint8),
              wide=rng.integers(0, 256, (SMOKE_FRAMES, layout.size), dtype=np.uint8),
              tfm=np.stack([tfm] * SMOKE_FRAMES), big_tfm=np.stack([tfm] * SMOKE_FRAMES),
-             desire=np.zeros((SMOKE_FRAMES, 8), np.float32), traffic_convention=np.array([1, 0], np.float32),
+             desire=desire, traffic_convention=np.array([1, 0], np.float32),
              action_t=np.array([0.25, 0.45], np.float32), camera=np.array(camera))
     cmd = [sys.executable, "-m", HARNESS_MODULE, export.packaging, str(models_dir), "--frames", str(frames),
            "--outputs", str(work / "out.npz"), "--report", str(work / "report.json")]
@@ -143,10 +146,11 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
     try:
         report = _run_smoke(cmd, env, work, export)
+        if checkout is not None:  # the checkout's own modeld ModelState and parser on the same frames
+            report["checkout_modeld"] = run_checkout_modeld(checkout, export.profile_id, export.device, frames,
+                                                            np.load(work / "out.npz")["outputs"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if checkout is not None:  # the checkout's own modeld ModelState and parser on the installed files
-        report["checkout_modeld"] = run_checkout_modeld(checkout, export.profile_id, export.device, camera)
     return report
 
 

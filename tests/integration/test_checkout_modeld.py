@@ -23,6 +23,7 @@ from sunnypilot_training.export import runtime_export
 from sunnypilot_training.integration import checkout_modeld
 from sunnypilot_training.integration.backup import INSTALLED, ROLLED_BACK, read_manifest
 from sunnypilot_training.integration.native_standins import BUILD_OUTPUT, NATIVE
+from sunnypilot_training.integration.runtime_install import SMOKE_FRAMES
 
 from spt_runtime_micro import micro_source
 from sunnypilot_standin import CONSTANTS_PY, PARSER_PY
@@ -63,6 +64,7 @@ import pickle
 
 import numpy as np
 from tinygrad.tensor import Tensor
+from tinygrad.uop.ops import UOp
 
 import openpilot.cereal.messaging as messaging
 from openpilot.cereal import log
@@ -75,6 +77,12 @@ from openpilot.system.camerad.cameras.nv12_info import get_nv12_info
 from openpilot.selfdrive.modeld.constants import ModelConstants
 from openpilot.selfdrive.modeld.helpers import MODELS_DIR, load_oob, modeld_pkl_path
 from openpilot.selfdrive.modeld.parse_model_outputs import Parser
+
+
+def view_of(tensor):
+    """The state input's device buffer seen through a second tensor: the graph writes next_X into X through it."""
+    view = tensor._buffer().view(int(np.prod(tensor.shape)), tensor.dtype, 0).ensure_allocated()
+    return Tensor(UOp.from_buffer(view)).reshape(tensor.shape)
 
 
 def action_message(model_output, prev_action: log.ModelDataV2.Action) -> log.ModelDataV2.Action:
@@ -98,7 +106,7 @@ class ModelState:
                       for n, (s, d) in self.shapes.items() if n in self.state_pairs}
         self.outputs = {n: Tensor(np.zeros(s, np.dtype(d)), device=dev).realize()
                         for n, (s, d, dev) in jits["output_specs"].items() if n not in self.state_pairs.values()}
-        self.outputs.update({out: self.state[n] for n, out in self.state_pairs.items()})
+        self.outputs.update({out: view_of(self.state[n]) for n, out in self.state_pairs.items()})
         self.host = {n: np.zeros(s, np.float32) for n, (s, _) in self.shapes.items()
                      if n not in self.state_pairs and n != "new_img"}
         self.prev_desire = np.zeros(ModelConstants.DESIRE_LEN, np.float32)
@@ -187,8 +195,10 @@ def test_the_install_runs_the_checkouts_own_model_state_and_parser(stateful_expo
     own = manifest["smoke_test"]["checkout_modeld"]
     assert manifest["status"] == INSTALLED and own["ran"] is True
     assert own["modeld"] == str(checkout / "openpilot/selfdrive/modeld/modeld.py")
-    assert own["frames"] == checkout_modeld.FRAMES and own["profile"] == "op-2026.09"
+    assert own["frames"] == SMOKE_FRAMES and own["profile"] == "op-2026.09"
     assert own["heads"]["plan"] == [1, 33, 15] and own["heads"]["action"] == [1, 2]
+    assert set(own["vs_harness"]) == {"hidden_state", "action"}  # the same numbers as the release harness
+    assert max(own["vs_harness"].values()) <= checkout_modeld.MATCH_ATOL
     for name in ("openpilot.cereal.messaging", "msgq.visionipc", "opendbc.car.structs", "openpilot.common.params",
                  "openpilot.common.swaglog"):
         assert own["standins"][name] == NATIVE
@@ -220,6 +230,17 @@ def test_a_parser_that_drops_a_head_fails_the_install(stateful_export: Path, tmp
     assert "lead_prob missing" in capsys.readouterr().err
 
 
+def test_a_model_state_that_feeds_the_model_differently_fails_the_install(stateful_export: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    flipped = MODELD_PY.replace('self.host["traffic_convention"][:] = inputs["traffic_convention"]',
+                                'self.host["traffic_convention"][:] = inputs["traffic_convention"][::-1]')
+    assert flipped != MODELD_PY
+    checkout = write_stateful_checkout(tmp_path / "openpilot", flipped)
+    assert sptrain(["install", "--from-dir", str(stateful_export), "--sunnypilot-root", str(checkout)]) == 2
+    err = capsys.readouterr().err
+    assert "computes another action than the release harness" in err and "install failed and was undone" in err
+
+
 def test_a_modeld_that_cannot_be_imported_here_is_reported_not_run(stateful_export: Path, tmp_path: Path) -> None:
     checkout = write_stateful_checkout(tmp_path / "openpilot", "import a_module_this_machine_lacks\n" + MODELD_PY)
     own = _install(stateful_export, checkout)["smoke_test"]["checkout_modeld"]
@@ -227,7 +248,7 @@ def test_a_modeld_that_cannot_be_imported_here_is_reported_not_run(stateful_expo
 
 
 def test_a_sunnypilot_checkout_is_left_to_the_harness(tmp_path: Path) -> None:
-    report = checkout_modeld.run_checkout_modeld(tmp_path, "sp-2026.10", "CPU", CAMERA)
+    report = checkout_modeld.run_checkout_modeld(tmp_path, "sp-2026.10", "CPU", tmp_path / "frames.npz")
     assert report["ran"] is False and "modeld_v2" in report["reason"]
 
 

@@ -18,6 +18,7 @@ from sunnypilot_training.export import onnx_export, runtime_export
 from sunnypilot_training.integration import checkout_modeld
 from sunnypilot_training.integration.backup import read_manifest
 from sunnypilot_training.integration.runtime_detect import detect_runtime
+from sunnypilot_training.integration.runtime_install import SMOKE_FRAMES
 
 from spt_runtime_micro import micro_source
 
@@ -77,4 +78,4 @@ def test_the_checkouts_runtime_is_detected_and_an_export_for_it_installs(tmp_pat
     own = smoke["checkout_modeld"]
     if detected.profile_id in checkout_modeld.DRIVEN_PROFILES:  # the checkout's own ModelState and parser ran
         assert own["ran"], own["reason"]
-        assert own["frames"] == checkout_modeld.FRAMES
+        assert own["frames"] == SMOKE_FRAMES and set(own["vs_harness"]) >= {"hidden_state"}
