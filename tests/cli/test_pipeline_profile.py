@@ -110,3 +110,24 @@ def test_the_pipeline_exports_for_its_profile_and_installs_through_the_runtime(
     manifest = read_manifest(backups[-1])
     assert manifest["status"] == INSTALLED and manifest["smoke_test"]["profile"] == "op-2026.09"
     assert manifest["smoke_test"]["frames"] > 0
+
+
+@pytest.mark.parametrize("profile_id", profile_ids())
+def test_the_export_stage_exports_for_every_profile(profile_id: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list = []
+
+    def export_models(checkpoint, targets, device="CPU", expect_profile=None, log=print, cameras=None):
+        asked.append((expect_profile, sorted(targets), device))
+        return {"profile": expect_profile}
+
+    monkeypatch.setattr(pipeline, "export_models", export_models)
+    monkeypatch.setattr(pipeline, "format_summary", lambda report: "")
+    monkeypatch.setattr(pipeline, "_evaluate", lambda export_dir, data, progress: {"verdicts": {}})
+    infos: list = []
+    monkeypatch.setattr(pipeline, "write_report", lambda out, args, log, info, argv: infos.append(info) or out)
+    args = build_parser().parse_args(["pipeline", "--checkpoint", str(tmp_path / "epoch_0002.pt"), "--profile",
+                                      profile_id, "--skip-drive", "--output-dir", str(tmp_path), "--no-progress"])
+    assert pipeline.run_pipeline(args) == 0
+    assert asked == [(profile_id, ["driving_policy", "driving_vision"], "CPU")]
+    assert infos[0]["profile"] == profile_id and infos[0]["export"]["profile"] == profile_id

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from sunnypilot_training.cli import pipeline
+from sunnypilot_training.cli.main import build_parser
 from sunnypilot_training.cli.main import main as sptrain
 from sunnypilot_training.contract.nv12 import nv12_layout
 from sunnypilot_training.contract.runtimes import CAMERA_SIZES
@@ -271,3 +273,20 @@ def test_the_missing_input_devices_file_is_supplied_outside_the_checkout(tmp_pat
         del sys.modules[checkout_modeld.HELPERS_MODULE]
     assert Path(supplied).parent == tmp_path and not (tmp_path / "checkout").exists()
     assert devices["default"]["WARP_DEV"] == devices["default"]["QUEUE_DEV"] == "CPU"
+
+
+@pytest.mark.slow  # a real export of the tiny networks for two cameras: minutes on a small CPU
+def test_pipeline_profile_exports_and_installs_into_the_checkouts_own_modeld(
+        tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkout = write_stateful_checkout(tmp_path / "openpilot")
+    monkeypatch.setattr(pipeline, "_evaluate", lambda export_dir, data, progress: {"verdicts": {}})
+    monkeypatch.setattr(pipeline, "write_report", lambda out, args, log, info, argv: out / "REPORT.md")
+    args = build_parser().parse_args(["pipeline", "--checkpoint", str(tiny_checkpoint), "--profile", "op-2026.09",
+                                      "--skip-drive", "--install", "--sunnypilot-root", str(checkout),
+                                      "--output-dir", str(tmp_path / "run"), "--no-progress"])
+    assert pipeline.run_pipeline(args) == 0
+    export = json.loads((tmp_path / "run/export" / runtime_export.MANIFEST).read_text())
+    assert export["profile"] == "op-2026.09"
+    models = checkout / "openpilot/selfdrive/modeld/models"
+    own = read_manifest(sorted((models / ".sptrain_backups").iterdir())[-1])["smoke_test"]["checkout_modeld"]
+    assert own["ran"] is True and set(own["vs_harness"]) == {"hidden_state", "action"}
