@@ -12,8 +12,9 @@ smoke test never calls. ``install_standins`` puts two finders on ``sys.meta_path
   openpilot environment (``NATIVE_PACKAGES``: capnp, zmq, setproctitle, zstandard) when they are not installed.
 
 A ``StandinModule`` answers any attribute with a ``Standin``: an inert object that can be read further, called,
-indexed, subclassed and used in type annotations. Every name answered is recorded (``Standins.answered``) for the
-report. Written for this toolkit from the import lists of the modeld.py files named in docs/contract.md.
+indexed, subclassed and used in type annotations, and is false (``if TICI:`` takes the PC path). Every name
+answered is recorded (``Standins.answered``) for the report. Written for this toolkit from the import lists of the
+modeld.py files named in docs/contract.md.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Standin:
     def __iter__(self):
         return iter(())
 
+    def __bool__(self) -> bool:  # ``if TICI:`` - no device hardware here: the PC paths
+        return False
+
     def __or__(self, other):  # ``VisionBuf | None`` in an annotation
         return self
 
@@ -103,10 +107,20 @@ class Standins:
     """The finders and what they answered: ``{module name: why}``."""
 
     answered: dict[str, str] = field(default_factory=dict)
+    finders: list = field(default_factory=list)
 
     def spec(self, name: str, why: str) -> importlib.machinery.ModuleSpec:
         self.answered.setdefault(name, why)
         return importlib.machinery.ModuleSpec(name, _Loader(), is_package=True)
+
+    def remove(self) -> None:
+        """Take the finders off ``sys.meta_path`` and forget the stand-in modules they made."""
+        for finder in self.finders:
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
+        for name in self.answered:
+            if isinstance(sys.modules.get(name), StandinModule):
+                del sys.modules[name]
 
 
 class _NativeFinder(importlib.abc.MetaPathFinder):
@@ -140,6 +154,7 @@ def install_standins() -> Standins:
     for name in [m for m in sys.modules if _under(m, STANDIN_MODULES)]:
         del sys.modules[name]
     standins = Standins()
-    sys.meta_path.insert(0, _NativeFinder(standins))
-    sys.meta_path.append(_BuildOutputFinder(standins))
+    standins.finders = [_NativeFinder(standins), _BuildOutputFinder(standins)]
+    sys.meta_path.insert(0, standins.finders[0])
+    sys.meta_path.append(standins.finders[1])
     return standins
