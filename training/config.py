@@ -26,6 +26,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "cpu")
 HEADS = ("diffusion", "mdn", "regression")
 SIZES = ("tiny", "base")
+SELECT_EPOCH = ("best", "last")
 
 
 def _check(cond: bool, key: str, value: Any, expected: str) -> None:
@@ -70,8 +71,12 @@ class TrainingSettings:
     resume: bool = False
     policy_split: float = 0.5
     augment: bool = True
+    select_epoch: str = "best"
+    every_frame: bool = False
 
     def __post_init__(self) -> None:
+        _check(self.select_epoch in SELECT_EPOCH, "training.select_epoch", self.select_epoch,
+               f"one of {list(SELECT_EPOCH)} (best: each stage ends with its epoch of the best validation score)")
         _check(0.0 <= self.policy_split < 1.0, "training.policy_split", self.policy_split,
                "a fraction in [0, 1) of the training episodes kept from the vision model for the policy (0: none)")
         for key in ("vision_epochs", "policy_epochs", "num_workers", "warmup_steps"):
@@ -100,9 +105,15 @@ class VisionSettings:
 @dataclass(frozen=True)
 class PolicySettings:
     head: str = "diffusion"
+    feature_dropout: float = 0.0
+    feature_noise: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
+        _check(0.0 <= self.feature_dropout < 1.0, "policy.feature_dropout", self.feature_dropout,
+               "a probability in [0, 1) of zeroing one feature of the features_buffer in training")
+        _check(self.feature_noise >= 0.0, "policy.feature_noise", self.feature_noise,
+               "a standard deviation >= 0 of the noise added to the features_buffer in training")
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,13 @@ def valid_index(shards: ShardSet, first_frame: int) -> np.ndarray:
     return np.concatenate(index) if index else np.zeros((0, 2), np.int64)
 
 
+def every_index(shards: ShardSet, first_frame: int) -> np.ndarray:
+    """(N, 2) (shard, frame) pairs of every frame t >= first_frame of every shard."""
+    frames = [np.arange(first_frame, shards.n_frames(i)) for i in range(len(shards))]
+    index = [np.stack([np.full(len(t), i), t], axis=1) for i, t in enumerate(frames)]
+    return np.concatenate(index).astype(np.int64) if index else np.zeros((0, 2), np.int64)
+
+
 def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
     """(4, 8) desire one-hot at t + 0, 2, 4, 6 s (clamped to the episode)."""
     idx = np.minimum(t + DESIRE_PRED_OFFSETS_F, len(desire) - 1)
@@ -188,12 +195,15 @@ def augment_exposure(pairs: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]
 
 
 class VisionDataset(Dataset):
-    """(shard, frame) samples at valid frames t >= 4; ``augment``: a random exposure per sample (training only;
-    drawn from torch's generator, so a resumed run draws the same)."""
+    """(shard, frame) samples at frames t >= 4: only the valid ones (a full 10 s of future), or with
+    ``every_frame`` all of them, each with a ``future`` flag (the vision loss trains the heads whose labels look
+    ahead only where it is set; pose, lines and edges need no future). ``augment``: a random exposure per sample
+    (training only; drawn from torch's generator, so a resumed run draws the same)."""
 
-    def __init__(self, shards: ShardSet, augment: bool = False):
+    def __init__(self, shards: ShardSet, augment: bool = False, every_frame: bool = False):
         self.shards, self.augment = shards, augment
-        self.index = valid_index(shards, first_frame=FRAME_PAIR_OFFSET)
+        self.index = every_index(shards, FRAME_PAIR_OFFSET) if every_frame else \
+            valid_index(shards, first_frame=FRAME_PAIR_OFFSET)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -209,6 +219,7 @@ class VisionDataset(Dataset):
             "big_img": torch.from_numpy(big_img),
             "desire_pred": torch.from_numpy(desire_pred_target(labels["desire"], t)),
             "shard_index": torch.tensor(i), "frame": torch.tensor(t),
+            "future": torch.tensor(bool(labels["valid"][t])),
         }
         for key in VISION_TARGET_KEYS:
             sample[key] = torch.from_numpy(labels[key][t])

@@ -41,7 +41,7 @@ from .models import count_parameters
 from .models.policy import PolicyModel
 from .models.vision import VisionModel
 from .optim import Ema
-from .validation import policy_metrics, vision_metrics
+from .validation import best_epoch, policy_metrics, selection_scores, vision_metrics
 
 STAGES = ("vision", "policy")
 
@@ -76,7 +76,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
     profile = s.contract.profile
     vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
                          s.vision.loss_weights)
-    policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head)
+    policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
+                         feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay
@@ -84,24 +85,47 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
 
 
 def run_epochs(trainer: StageTrainer, epochs: range, val_set, metrics_fn, state: RunState, progress: bool, save,
-               log, feature_key: str | None, calibrate_fn=None) -> dict[str, Any]:
+               log, feature_key: str | None, calibrate_fn=None, restore_fn=None) -> dict[str, Any]:
     """Train ``epochs`` of one stage; after each: validate the EMA model (rank 0), log, checkpoint. After the
-    stage's last epoch ``calibrate_fn`` (rank 0) sets the EMA model's std calibration on the validation set first,
-    so the checkpoint that ends a stage is calibrated (training/calibration.py)."""
+    stage's last epoch (rank 0): with ``restore_fn`` (training.select_epoch=best) the EMA weights of the stage's epoch
+    with the best validation score (``validation.best_epoch``, over every epoch of the stage, resumed ones too) come
+    back from that epoch's checkpoint; then ``calibrate_fn`` sets the std calibration on the validation set and the
+    model is validated again, so the checkpoint that ends a stage holds the selected, calibrated model and its
+    record says which epoch it is (``selected_epoch``)."""
     record: dict[str, Any] = {}
     for epoch in epochs:
         losses, state.step = trainer.run_epoch(epoch, state.step, progress)
         record = {"stage": trainer.name, "epoch": epoch, **losses}
-        if trainer.rt.is_main and calibrate_fn is not None and epoch == epochs[-1] and len(val_set):
-            record["calibration"] = calibrate_fn(trainer.ema.model, val_set, trainer.rt.device)
         if trainer.rt.is_main:
             record.update({f"val_{k}": v for k, v in metrics_fn(trainer.ema.model, val_set, trainer.rt.device).items()})
+            if epoch == epochs[-1]:
+                final = _end_of_stage(trainer, val_set, metrics_fn, state.history + [record], calibrate_fn, restore_fn)
+                record.update(final)
         state.epoch, state.stage = epoch, trainer.name
         record["step"] = state.step
         state.history.append(record)
         log(record)
         save(trainer, feature_key)
     return record
+
+
+def _end_of_stage(trainer: StageTrainer, val_set, metrics_fn, history: list[dict], calibrate_fn,
+                  restore_fn) -> dict[str, Any]:
+    """Select (``restore_fn``), calibrate and re-validate the EMA model that ends a stage; the record's additions."""
+    out: dict[str, Any] = {}
+    changed = False
+    if restore_fn is not None:
+        scores = selection_scores(history, trainer.name)
+        out["selection_scores"] = {str(epoch): score for epoch, score in scores.items()}
+        last, chosen = history[-1]["epoch"], best_epoch(scores)
+        changed = chosen is not None and chosen != last and restore_fn(chosen)
+        out["selected_epoch"] = chosen if changed else last
+    if calibrate_fn is not None and len(val_set):
+        out["calibration"] = calibrate_fn(trainer.ema.model, val_set, trainer.rt.device)
+        changed = True
+    if changed:
+        out.update({f"val_{k}": v for k, v in metrics_fn(trainer.ema.model, val_set, trainer.rt.device).items()})
+    return out
 
 
 def _labels_of(shards: ShardSet, key: str) -> np.ndarray:
@@ -207,16 +231,34 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
                                 ckpt_io.checkpoint_path(out, state.epoch))
         runtime.barrier()
 
+    def restorer(ema: Ema, name: str):
+        """training.select_epoch=best: loads the stage's EMA weights of an earlier epoch from its checkpoint."""
+        def restore(epoch: int) -> bool:
+            path = ckpt_io.checkpoint_path(out, epoch)
+            if not path.is_file() and s.checkpoint and s.checkpoint != LATEST_CHECKPOINT:
+                path = Path(s.checkpoint).parent / path.name  # a run resumed from another folder's checkpoint
+            if not path.is_file():
+                print(f"training.select_epoch=best: {path.name} (the best {name} epoch) is in neither "
+                      f"{out / 'checkpoints'} nor beside checkpoint={s.checkpoint}; the {name} model of the "
+                      f"stage's last epoch is kept")
+                return False
+            ckpt_io.load_weights(ema.model, ckpt_io.load_checkpoint(path)[f"{name}_ema"])
+            print(f"training.select_epoch=best: the {name} model of epoch {epoch} (best on validation)")
+            return True
+        return restore if s.training.select_epoch == "best" else None
+
     # (1) vision
     start = time.perf_counter()
     if state.epoch < v_epochs:
-        train_set = VisionDataset(vision_shards, augment=s.training.augment)
+        train_set = VisionDataset(vision_shards, augment=s.training.augment,
+                                  every_frame=s.training.every_frame)
         trainer = StageTrainer("vision", models.vision, models.vision_ema, train_set, s.training, runtime, v_epochs)
         if resume_trainer is not None and state.stage == "vision":
             trainer.load_state_dict(resume_trainer)
         epochs = range(state.epoch + 1, v_epochs + 1)
         last["vision"] = run_epochs(trainer, epochs, VisionDataset(val_shards), vision_metrics, state, progress, save,
-                                    lambda record: log_epoch(record, out, writer, runtime), None, calibrate_vision)
+                                    lambda record: log_epoch(record, out, writer, runtime), None, calibrate_vision,
+                                    restorer(models.vision_ema, "vision"))
     timings["vision"] = time.perf_counter() - start
 
     # (2) feature cache from the EMA vision model
@@ -245,7 +287,7 @@ def run_stages(s: Settings, models: Models, state: RunState, runtime: Runtime, c
         epochs = range(max(state.epoch, v_epochs) + 1, v_epochs + p_epochs + 1)
         last["policy"] = run_epochs(trainer, epochs, PolicyDataset(val_shards, val_feats, inputs), policy_metrics,
                                     state, progress, save, lambda record: log_epoch(record, out, writer, runtime), key,
-                                    calibrate_policy)
+                                    calibrate_policy, restorer(models.policy_ema, "policy"))
     timings["policy"] = time.perf_counter() - start
     if writer is not None:
         writer.close()

@@ -78,3 +78,36 @@ def policy_metrics(model, dataset: PolicyDataset, device: torch.device) -> dict[
     out = plan_metrics(parsed["plan"], parsed["plan_stds"], target["plan"], speed)
     out["desire_state_accuracy"] = desire_accuracy(parsed["desire_state"], target["desire_state"])
     return out
+
+
+# Epoch selection (training.select_epoch=best): the stage keeps the epoch whose validation is best. Scores are
+# means of the model's error over the baseline's on the same frames, so horizons and parts of different size
+# weigh alike; lower is better.
+POLICY_SELECTION = tuple((f"plan_ade_{h}s", f"plan_ade_{h}s_cv") for h in (2, 5, 10))
+VISION_SELECTION = (("pose_speed_err_mps", "pose_speed_err_mps_const"),) + tuple(
+    (f"lane_{side}_err_{d}m", f"lane_{side}_err_{d}m_straight") for side in ("left", "right") for d in (10, 30, 60))
+SELECTION = {"vision": VISION_SELECTION, "policy": POLICY_SELECTION}
+SELECTION_FLOOR = 0.1  # m or m/s: a baseline error below it counts as it (a perfect baseline makes no ratio)
+
+
+def selection_score(stage: str, metrics: dict[str, float], prefix: str = "") -> float | None:
+    """Mean of model error / baseline error over the stage's selection pairs (``prefix`` + name in ``metrics``);
+    None where none of them was measured."""
+    ratios = []
+    for model_key, base_key in SELECTION[stage]:
+        model, base = metrics.get(prefix + model_key), metrics.get(prefix + base_key)
+        if model is not None and base is not None and np.isfinite(model) and np.isfinite(base):
+            ratios.append(model / max(base, SELECTION_FLOOR))
+    return float(np.mean(ratios)) if ratios else None
+
+
+def selection_scores(history: list[dict], stage: str) -> dict[int, float]:
+    """epoch -> selection score of every record of ``stage`` in ``history`` (metrics records, ``val_`` keys)."""
+    scores = {record["epoch"]: selection_score(stage, record, "val_") for record in history
+              if record.get("stage") == stage}
+    return {epoch: score for epoch, score in scores.items() if score is not None}
+
+
+def best_epoch(scores: dict[int, float]) -> int | None:
+    """The epoch with the lowest score, the earlier one on a tie; None without scores."""
+    return min(scores, key=lambda epoch: (scores[epoch], epoch)) if scores else None

@@ -38,6 +38,17 @@ def test_vision_sample_frame_pair_and_targets(shard_dir: Path) -> None:
     assert sample["desire_pred"].shape == (4, 8)
 
 
+def test_vision_samples_of_every_frame_flag_the_ones_with_a_future(shard_dir: Path) -> None:
+    shards = ShardSet(resolve_shards(shard_dir))
+    ds = VisionDataset(shards, every_frame=True)
+    assert len(ds) == (260 - 4) + (230 - 4)
+    frames = {(int(ds[k]["shard_index"]), int(ds[k]["frame"])): bool(ds[k]["future"]) for k in range(0, len(ds), 7)}
+    for (i, t), future in frames.items():
+        assert t >= 4 and future == bool(shards.labels[i]["valid"][t])
+    assert any(frames.values()) and not all(frames.values())
+    assert all(bool(VisionDataset(shards)[k]["future"]) for k in range(0, len(VisionDataset(shards)), 5))
+
+
 def test_desire_pred_looks_ahead() -> None:
     desire = np.zeros((300, 8), np.float32)
     desire[:, 0] = 1

@@ -445,3 +445,54 @@ def test_vision_loss_weights_scale_their_part_and_unknown_parts_are_refused():
     assert float((weighted - total).detach()) == pytest.approx(4.0 * parts["pose"], rel=1e-4, abs=1e-5)
     with pytest.raises(ConfigError, match="unknown part"):
         VisionModel("op-0.10.1", "tiny", "regression", loss_weights={"speed": 2.0})
+
+
+def test_vision_parts_that_look_ahead_learn_only_where_the_episode_holds_the_future():
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", "tiny", "regression", shared_backbone=True)
+    model.fit_normalizers({k: v.numpy() for k, v in vision_batch(16, seed=1).items()})
+    model.eval()
+    batch = vision_batch(4, seed=3)
+    batch["future"] = torch.tensor([True, True, False, False])
+    _, parts = model.loss(batch)
+    changed = dict(batch)
+    for key in ("meta", "lead", "lead_prob", "desire_pred"):  # what samples 2, 3 say of the future counts for nothing
+        changed[key] = batch[key].clone()
+        changed[key][2:] = torch.rand_like(batch[key][2:]) * 50.0
+    changed["pose"] = batch["pose"].clone()
+    changed["pose"][2:] += 10.0  # while their pose (no future needed) does count
+    _, again = model.loss(changed)
+    for key in ("meta", "lead", "lead_prob", "desire_pred", "lane_lines", "road_edges"):
+        assert again[key] == pytest.approx(parts[key], rel=1e-5), key
+    assert again["pose"] > parts["pose"] + 1.0
+    first_two = {k: v[:2] for k, v in batch.items()}
+    _, alone = model.loss(first_two)
+    for key in ("meta", "lead", "lead_prob", "desire_pred"):
+        assert parts[key] == pytest.approx(alone[key], rel=1e-5), key
+    none_ahead = {**batch, "future": torch.zeros(4, dtype=torch.bool)}
+    total, parts = model.loss(none_ahead)
+    assert torch.isfinite(total) and parts["meta"] == 0.0 and parts["lead"] == 0.0
+
+
+def test_policy_feature_dropout_and_noise_touch_training_only() -> None:
+    """features_buffer dropout/noise perturb what the loss sees in train mode; eval (the exported graph) and a
+    model without them agree exactly; the settings survive model_args."""
+    plain = make_policy("op-0.10.1")
+    noisy = PolicyModel("op-0.10.1", "tiny", diffusion=diffusion_config("op-0.10.1"), feature_dropout=0.5,
+                        feature_noise=1.0)
+    noisy.load_state_dict(plain.state_dict())
+    assert PolicyModel(**noisy.model_args).feature_noise == 1.0
+    batch = policy_batch("op-0.10.1", 4)
+    inputs = noisy.inputs_from_batch(batch)
+    k = noisy.input_names.index("features_buffer")
+    noisy.train()
+    perturbed = noisy._perturbed(inputs)
+    assert not torch.equal(perturbed[k], inputs[k])
+    assert all(torch.equal(perturbed[i], inputs[i]) for i in range(len(inputs)) if i != k)
+    assert noisy._perturbed(inputs)[k].sub(inputs[k]).std() > 0.5  # the noise is there, at its scale
+    plain.train()
+    assert all(torch.equal(a, b) for a, b in zip(plain._perturbed(inputs), inputs))
+    noisy.eval()
+    plain.eval()
+    with torch.no_grad():
+        assert torch.equal(noisy(*inputs), plain(*inputs))

@@ -14,8 +14,11 @@ import pytest
 import torch
 
 from sunnypilot_training.errors import ConfigError
+from sunnypilot_training.training import trainer as trainer_module
+from sunnypilot_training.training.checkpoint import CALIBRATION_SUFFIX
 from sunnypilot_training.training.config import load_config
 from sunnypilot_training.training.trainer import run_training
+from sunnypilot_training.training.validation import best_epoch, selection_score, selection_scores
 
 from spt_testutil import REPO_ROOT, write_fake_shard
 
@@ -67,6 +70,56 @@ def test_end_to_end_outputs(full_run) -> None:
         assert (out / "plots" / name).stat().st_size > 1000
     assert any((out / "tensorboard").iterdir())
     assert len(list((out / "features").iterdir())) == 1  # one cache, keyed by the EMA vision weights
+    for record in (records[1], records[3]):  # each stage ends with its epoch of the best validation score
+        scores = {int(e): v for e, v in record["selection_scores"].items()}
+        assert sorted(scores) == ([1, 2] if record["stage"] == "vision" else [3, 4])
+        assert record["selected_epoch"] == min(scores, key=lambda e: (scores[e], e))
+
+
+def _ema(folder: Path, epoch: int, part: str) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(folder / f"epoch_{epoch:04d}.pt", map_location="cpu", weights_only=True)
+    return {k: v for k, v in ckpt[f"{part}_ema"].items() if not k.endswith(CALIBRATION_SUFFIX)}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_each_stage_ends_with_the_weights_of_its_selected_epoch(full_run, data_dirs, tmp_path, monkeypatch) -> None:
+    """With the first epoch of each stage made the best, the checkpoint that ends the stage holds that epoch's EMA
+    weights (calibrated anew); in the run that selected by score, the stage's end moved on exactly where the
+    selected epoch was the last one."""
+    monkeypatch.setattr(trainer_module, "best_epoch", lambda scores: min(scores))
+    run_training(load_config(_overrides(data_dirs, tmp_path)), progress=False)
+    folder = tmp_path / "checkpoints"
+    for part, first, end in (("vision", 1, 2), ("policy", 3, 4)):
+        assert _same(_ema(folder, end, part), _ema(folder, first, part)), part
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("selected_epoch") for r in records] == [None, 1, None, 3]
+    assert all("calibration" in records[i] for i in (1, 3))
+
+    out, _, _ = full_run
+    scored = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for part, first, end, record in (("vision", 1, 2, scored[1]), ("policy", 3, 4, scored[3])):
+        moved_on = not _same(_ema(out / "checkpoints", end, part), _ema(out / "checkpoints", first, part))
+        assert moved_on == (record["selected_epoch"] == end), part
+
+
+def test_selection_scores_weigh_each_part_against_its_baseline() -> None:
+    def policy(epoch: int, ades: tuple[float, ...], cvs: tuple[float, ...]) -> dict:
+        record = {"stage": "policy", "epoch": epoch}
+        for h, ade, cv in zip((2, 5, 10), ades, cvs):
+            record.update({f"val_plan_ade_{h}s": ade, f"val_plan_ade_{h}s_cv": cv})
+        return record
+
+    history = [policy(3, (1.0, 3.0, 6.0), (0.5, 3.0, 12.0)), policy(4, (0.5, 3.0, 12.0), (0.5, 3.0, 12.0)),
+               {"stage": "vision", "epoch": 2, "val_pose_speed_err_mps": 1.0, "val_pose_speed_err_mps_const": 4.0}]
+    scores = selection_scores(history, "policy")
+    assert scores == pytest.approx({3: (2.0 + 1.0 + 0.5) / 3, 4: 1.0})
+    assert best_epoch(scores) == 4 and best_epoch({5: 1.0, 4: 1.0}) == 4 and best_epoch({}) is None
+    assert selection_scores(history, "vision") == {2: 0.25}  # the parts measured; lanes absent here
+    assert selection_score("vision", {"pose_speed_err_mps": 1.0, "pose_speed_err_mps_const": 0.0}) == 10.0  # floor
+    assert selection_score("vision", {"lead_x_err_m": 1.0}) is None
 
 
 @pytest.mark.parametrize("from_epoch", [1, 3])

@@ -176,7 +176,7 @@ class PolicyModel(nn.Module):
 
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
-                 head: str = "diffusion"):
+                 head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -188,6 +188,7 @@ class PolicyModel(nn.Module):
         self.diffusion_config = diffusion if isinstance(diffusion, DiffusionConfig) else \
             DiffusionConfig.from_dict(diffusion)
         self.loss_weights = dict(loss_weights or {})
+        self.feature_dropout, self.feature_noise = float(feature_dropout), float(feature_noise)
         self.plan_hyp = self.spec.head("plan").hypotheses
         if self.plan_hyp > 1 and head != "diffusion":
             raise ConfigError(f"policy.head={head!r}: {profile_id}'s {self.plan_hyp}-hypothesis plan is built from "
@@ -221,7 +222,8 @@ class PolicyModel(nn.Module):
     def model_args(self) -> dict:
         """Constructor arguments as plain data (for checkpoints): ``PolicyModel(**model.model_args)`` rebuilds it."""
         return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
-                "loss_weights": dict(self.loss_weights), "head": self.head_type}
+                "loss_weights": dict(self.loss_weights), "head": self.head_type,
+                "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -289,7 +291,7 @@ class PolicyModel(nn.Module):
     # --- training ---------------------------------------------------------------------------------------------
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the plan diffusion loss, desire_state cross-entropy and (op-0.10.0) curvature NLL."""
-        cond = self.encode(*self.inputs_from_batch(batch))
+        cond = self.encode(*self._perturbed(self.inputs_from_batch(batch)))
         plan = batch["plan"].float()  # (B, 33, 15)
         parts = {
             "plan": self.plan_head.loss(cond, plan, self.plan_weight),
@@ -300,6 +302,20 @@ class PolicyModel(nn.Module):
             parts["desired_curvature"] = self.curvature_head.loss(cond, target)
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def _perturbed(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """In training, the features_buffer with ``feature_dropout`` (features zeroed, the rest scaled up) and
+        Gaussian ``feature_noise``: the policy learns from features of a few dozen episodes, which it would
+        otherwise memorise. The exported graph and evaluation (``eval()``) see the features as they are."""
+        if not self.training or (self.feature_dropout == 0.0 and self.feature_noise == 0.0):
+            return inputs
+        k = self.input_names.index("features_buffer")
+        features = inputs[k]
+        if self.feature_dropout > 0.0:
+            features = nn.functional.dropout(features, self.feature_dropout, training=True)
+        if self.feature_noise > 0.0:
+            features = features + self.feature_noise * torch.randn_like(features)
+        return inputs[:k] + (features,) + inputs[k + 1:]
 
     def set_plan_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
         """Plan statistics (33, 15) each (or broadcastable), in physical units."""

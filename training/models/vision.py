@@ -79,6 +79,7 @@ MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS  # the names of VisionModel.loss's parts
+FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
 
 
 @dataclass(frozen=True)
@@ -284,20 +285,22 @@ class VisionModel(nn.Module):
 
     # --- training -----------------------------------------------------------------------------------------------
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging."""
+        """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
+
+        A batch with a ``future`` flag (B,) trains the parts that look ahead in time (:data:`FUTURE_PARTS`) only
+        on the samples whose episode holds that future; the rest (pose, lines, edges, ...) learn from every frame.
+        """
         hidden = self.features(batch["img"], batch["big_img"])
-        logits = {name: head(hidden) for name, head in self.logit_heads.items()}
-        B = hidden.shape[0]
+        future = batch.get("future")
+        ahead = None if future is None or bool(future.all()) else future.bool()
+        parts = self._future_parts(hidden if ahead is None else hidden[ahead],
+                                   batch if ahead is None else {k: batch[k][ahead] for k in FUTURE_PARTS})
+        if ahead is not None and not bool(ahead.any()):  # no sample holds a future: those parts learn nothing
+            parts = {k: hidden.sum() * 0.0 for k in parts}
         lane_prob = batch["lane_lines_prob"].float()  # (B, 4)
-        lead_prob = batch["lead_prob"].float()  # (B, 3)
-        parts = {
-            "meta": F.binary_cross_entropy_with_logits(logits["meta"], batch["meta"].float()),
-            "desire_pred": soft_cross_entropy(logits["desire_pred"].reshape(B, DESIRE_PRED_LEN, DESIRE_LEN),
-                                              batch["desire_pred"].float()),
-            "lane_lines_prob": F.binary_cross_entropy_with_logits(  # same target on [deprecated, used]
-                logits["lane_lines_prob"].reshape(B, NUM_LANE_LINES, 2), lane_prob[:, :, None].expand(-1, -1, 2)),
-            "lead_prob": F.binary_cross_entropy_with_logits(logits["lead_prob"], lead_prob),
-        }
+        parts["lane_lines_prob"] = F.binary_cross_entropy_with_logits(  # same target on [deprecated, used]
+            self.logit_heads["lane_lines_prob"](hidden).reshape(-1, NUM_LANE_LINES, 2),
+            lane_prob[:, :, None].expand(-1, -1, 2))
         for name, head in self.mdn_heads.items():
             parts[name] = head.loss(hidden, batch[name].float())
         lane_weight = (LANE_MIN_WEIGHT + (1.0 - LANE_MIN_WEIGHT) * lane_prob)[:, :, None, None]  # (B, 4, 1, 1)
@@ -305,13 +308,25 @@ class VisionModel(nn.Module):
         heads = self.trajectory_heads
         parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight * yz)
         parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float(), yz.expand(1, 1, 1, 2))
-        lead = batch["lead"].float()
-        if isinstance(heads["lead"], LeadMhpHead):
-            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob)
-        else:
-            parts["lead"] = heads["lead"].loss(hidden, lead, lead_prob[:, :, None, None] * self.lead_weight)
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def _future_parts(self, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The losses of the heads whose labels look ahead in time (meta events, desire, leads)."""
+        B = hidden.shape[0]
+        lead_prob = batch["lead_prob"].float()  # (B, 3)
+        parts = {
+            "meta": F.binary_cross_entropy_with_logits(self.logit_heads["meta"](hidden), batch["meta"].float()),
+            "desire_pred": soft_cross_entropy(self.logit_heads["desire_pred"](hidden).reshape(
+                B, DESIRE_PRED_LEN, DESIRE_LEN), batch["desire_pred"].float()),
+            "lead_prob": F.binary_cross_entropy_with_logits(self.logit_heads["lead_prob"](hidden), lead_prob),
+        }
+        head, lead = self.trajectory_heads["lead"], batch["lead"].float()
+        if isinstance(head, LeadMhpHead):
+            parts["lead"] = head.loss(hidden, lead, lead_prob)
+        else:
+            parts["lead"] = head.loss(hidden, lead, lead_prob[:, :, None, None] * self.lead_weight)
+        return parts
 
     @torch.no_grad()
     def fit_normalizers(self, data: Mapping[str, np.ndarray] | Iterable[Mapping[str, torch.Tensor]]) -> None:
