@@ -24,11 +24,15 @@ ACTION_WIDTH = 2  # [lateral acceleration = curvature * v^2 (m/s^2), longitudina
 ACTION_T_LEN = 2  # [lateral, longitudinal] action delay (s)
 
 # The stateful graph's own history (names are ours; the runtime treats any X with an output next_X as state).
+# Camera naming: sunnypilot's modeld_v2 takes the graph inputs whose names contain "img", in graph order, as its
+# camera inputs (the road one first, the wide one containing "big"): here new_img, then state_big_img_q. So the road
+# queue's name carries no "img" - a third such name would index a third camera frame.
+CAMERA_NAME_MARK, WIDE_NAME_MARK = "img", "big"
 IMG_QUEUE_LEN = TEMPORAL_SKIP + 1  # frames t-5 .. t-1 in, t-4 .. t out: img = frames t-4 and t
 DESIRE_QUEUE_LEN = TEMPORAL_SKIP * HISTORY_BUFFER_LEN  # 100 pulses, max-pooled over 4 -> 25
 FEATURE_QUEUE_LEN = HISTORY_SPAN_FRAMES  # 96 past hidden states, every 4th -> 24, + the current one -> 25
 STATE_INPUTS = (
-    ("state_img_q", "uint8", (IMG_QUEUE_LEN, *MODEL_FRAME_SHAPE)),
+    ("state_road_q", "uint8", (IMG_QUEUE_LEN, *MODEL_FRAME_SHAPE)),
     ("state_big_img_q", "uint8", (IMG_QUEUE_LEN, *MODEL_FRAME_SHAPE)),
     ("state_desire_q", "float32", (DESIRE_QUEUE_LEN, 1, DESIRE_LEN)),
     ("state_feat_q", "float32", (FEATURE_QUEUE_LEN, 1, FEATURE_LEN)),

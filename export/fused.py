@@ -103,9 +103,9 @@ class StatefulGraph(nn.Module):
         super().__init__()
         self.supercombo = supercombo
 
-    def forward(self, new_img, desire, traffic_convention, action_t, state_img_q, state_big_img_q, state_desire_q,
+    def forward(self, new_img, desire, traffic_convention, action_t, state_road_q, state_big_img_q, state_desire_q,
                 state_feat_q):
-        img_q = torch.cat([state_img_q[1:], new_img[0:1]], dim=0)  # (5, 6, 128, 256): frames t-4 .. t
+        img_q = torch.cat([state_road_q[1:], new_img[0:1]], dim=0)  # (5, 6, 128, 256): frames t-4 .. t
         big_img_q = torch.cat([state_big_img_q[1:], new_img[1:2]], dim=0)
         img = torch.cat([img_q[0:1], img_q[TEMPORAL_SKIP:TEMPORAL_SKIP + 1]], dim=1)  # (1, 12, 128, 256)
         big_img = torch.cat([big_img_q[0:1], big_img_q[TEMPORAL_SKIP:TEMPORAL_SKIP + 1]], dim=1)

@@ -2,10 +2,12 @@
 
 Child side (``python -m sunnypilot_training.integration.checkout_modeld CHECKOUT --profile P --frames FRAMES.npz
 --outputs HEADS.npz --report R``, with ``DEV`` set and the checkout's ``tinygrad_repo`` first on ``PYTHONPATH``): the
-checkout becomes the ``openpilot`` package, only native-code modules are stood in (``native_standins``), and
-``openpilot.selfdrive.modeld.modeld`` is imported from the checkout. Its ``ModelState(cam_w, cam_h[, False])`` (the
-third argument of the 2026 forms picks the USB-GPU model: no) opens the installed files from the checkout's own
-models folder; ``run`` is called over the release harness's frames (NV12 camera buffers, warp matrices, a desire
+checkout becomes the ``openpilot`` package, only native-code modules are stood in (``native_standins``), and the
+runtime's modeld is imported from the checkout (``MODELD_MODULES``: ``openpilot.selfdrive.modeld.modeld``, for
+sunnypilot's ``sp-2026.10`` ``openpilot.sunnypilot.modeld_v2.modeld``). Its ``ModelState(cam_w, cam_h[, False])``
+(the third argument of the 2026 forms picks the USB-GPU model: no) opens the installed files from the checkout's own
+models folder (modeld_v2: the pickle ``COMBINED_MODEL_PKL`` names, set by the parent, and the warps from its
+``models`` folder); ``run`` is called over the release harness's frames (NV12 camera buffers, warp matrices, a desire
 pulse, right-hand traffic, action delays) with the arguments its ``main()`` passes, and what its own ``Parser``
 returns must hold every head of the profile with the contract's parsed shape and finite values. The heads every
 parser passes through unchanged (``hidden_state``, ``action``) must then equal the harness's on the same frames:
@@ -46,28 +48,38 @@ from sunnypilot_training.integration.smoke_test import parsed_head_problems, use
 
 MODULE = "sunnypilot_training.integration.checkout_modeld"
 MODELD_MODULE = "openpilot.selfdrive.modeld.modeld"
+SUNNYPILOT_MODELD_MODULE = "openpilot.sunnypilot.modeld_v2.modeld"
 HELPERS_MODULE = "openpilot.selfdrive.modeld.helpers"
 NOT_RUN_EXIT = 3
 RAW_HEADS = ("hidden_state", "action")  # passed through by every parser: comparable with the harness's flat output
 MATCH_ATOL, MATCH_RTOL = 1e-4, 1e-3  # the same pickles on the same device: only the feeding may differ
 TIMEOUT_S = 900
-DRIVEN_PROFILES = ("op-0.11.1", "op-2026.07", "op-2026.09")  # the ModelState of selfdrive/modeld/modeld.py
+# the module whose ModelState the smoke test drives, per profile
+MODELD_MODULES = {"op-0.11.1": MODELD_MODULE, "op-2026.07": MODELD_MODULE, "op-2026.09": MODELD_MODULE,
+                  "sp-2026.10": SUNNYPILOT_MODELD_MODULE}
+COMBINED_MODEL_PKL = "COMBINED_MODEL_PKL"  # sunnypilot's modeld_v2 loads the file this names before any model bundle
+WIDE_MARK = "big"  # sunnypilot's main(): a camera input whose name holds "big" gets the wide camera
 
 
 # --- parent side -------------------------------------------------------------------------------------------------
 def run_checkout_modeld(checkout: Path, profile_id: str, device: str, frames: Path,
-                        harness_outputs: np.ndarray | None = None, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+                        harness_outputs: np.ndarray | None = None, timeout_s: float = TIMEOUT_S,
+                        combined_pkl: Path | None = None) -> dict[str, Any]:
     """Drive the installed files with the checkout's own ModelState over ``frames`` (the harness's frames file) in a
     child process; its report. With ``harness_outputs`` (the release harness's flat outputs on the same frames) the
-    raw heads the parser passes through (``hidden_state``, ``action``) must equal them frame by frame."""
-    if profile_id not in DRIVEN_PROFILES:
-        return {"ran": False, "reason": f"{profile_id}: its model state (sunnypilot's modeld_v2) is not driven by "
-                                        f"the smoke test; the release harness proved the files"}
+    raw heads the parser passes through (``hidden_state``, ``action``) must equal them frame by frame.
+    ``combined_pkl``: the installed pickle sunnypilot's modeld_v2 is pointed at (``COMBINED_MODEL_PKL``)."""
+    if profile_id not in MODELD_MODULES:
+        return {"ran": False, "reason": f"{profile_id}: no model state of its runtime is driven by the smoke test; "
+                                        f"the release harness proved the files"}
+    module = MODELD_MODULES[profile_id]
     with tempfile.TemporaryDirectory(prefix="sptrain-checkout-") as work:
         report, outputs = Path(work) / "report.json", Path(work) / "heads.npz"
         cmd = [sys.executable, "-m", MODULE, str(checkout), "--profile", profile_id, "--frames", str(frames),
                "--outputs", str(outputs), "--report", str(report)]
         env = {**os.environ, "DEV": device}
+        if combined_pkl is not None:
+            env[COMBINED_MODEL_PKL] = str(combined_pkl)
         repo = checkout / "tinygrad_repo"
         if (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
@@ -83,7 +95,7 @@ def run_checkout_modeld(checkout: Path, profile_id: str, device: str, frames: Pa
                     found["vs_harness"] = compare_with_harness(get_profile(profile_id), dict(heads), harness_outputs)
             return found
     last = (result.stderr.strip() or result.stdout.strip() or "(no output)").splitlines()[-1]
-    raise InstallError(f"smoke test: the checkout's own {MODELD_MODULE}.ModelState could not run the installed "
+    raise InstallError(f"smoke test: the checkout's own {module}.ModelState could not run the installed "
                        f"{profile_id} files (DEV={device}): {last}")
 
 
@@ -119,11 +131,11 @@ class CameraBuffer:
         self.data = np.zeros(size, np.uint8)
 
 
-def import_modeld(checkout: Path) -> tuple[Any, dict[str, str]]:
-    """The checkout's modeld module, native modules stood in; (module, {stood-in module: why})."""
+def import_modeld(checkout: Path, name: str = MODELD_MODULE) -> tuple[Any, dict[str, str]]:
+    """The checkout's modeld module ``name``, native modules stood in; (module, {stood-in module: why})."""
     standins = install_standins()
     use_checkout_as_openpilot(checkout)
-    module = importlib.import_module(MODELD_MODULE)
+    module = importlib.import_module(name)
     return module, standins.answered
 
 
@@ -151,21 +163,40 @@ def build_model_state(modeld: Any, camera: tuple[int, int]) -> Any:
     return modeld.ModelState(camera[0], camera[1], *flags)
 
 
-def drive(state: Any, frames: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def camera_names(state: Any, sunnypilot: bool) -> dict[str, str]:
+    """Which camera (``road``/``wide``) each input name of ``run``'s bufs and transforms gets, as main() builds them:
+    openpilot ``img``/``big_img``; sunnypilot's modeld_v2 every name of ``state.vision_input_names``, the wide camera
+    for a name holding "big"."""
+    names = list(state.vision_input_names) if sunnypilot else ["img", "big_img"]
+    return {name: "wide" if WIDE_MARK in name else "road" for name in names}
+
+
+def host_inputs(state: Any, frames: dict[str, np.ndarray], i: int, sunnypilot: bool) -> dict[str, np.ndarray]:
+    """``run``'s inputs for frame ``i`` as main() passes them (sunnypilot: under ``state.desire_key``, ``action_t``
+    only when the model state has such an input)."""
+    desire_key = state.desire_key if sunnypilot else "desire_pulse"
+    inputs = {desire_key: frames["desire"][i].astype(np.float32).copy(),
+              "traffic_convention": frames["traffic_convention"].astype(np.float32).copy()}
+    if not sunnypilot or "action_t" in state.numpy_inputs:
+        inputs["action_t"] = frames["action_t"].astype(np.float32).copy()
+    return inputs
+
+
+def drive(state: Any, frames: dict[str, np.ndarray], sunnypilot: bool = False) -> list[dict[str, Any]]:
     """``state.run`` over the frames, the way modeld's main loop calls it; the parsed outputs."""
     camera = tuple(int(v) for v in frames["camera"])
     size = max(nv12_layout(*camera).size, frames["road"].shape[1])
-    bufs = {key: CameraBuffer(camera[0], camera[1], size) for key in ("img", "big_img")}
+    cameras = {name: CameraBuffer(camera[0], camera[1], size) for name in ("road", "wide")}
+    transform_keys = {"road": "tfm", "wide": "big_tfm"}
+    names = camera_names(state, sunnypilot)
     extra = {"prepare_only": False} if "prepare_only" in inspect.signature(state.run).parameters else {}
     outputs = []
     for i in range(len(frames["road"])):
-        for key, name in (("img", "road"), ("big_img", "wide")):  # a ring buffer refilled in place, as visionipc
-            bufs[key].data[: frames[name].shape[1]] = frames[name][i]
-        transforms = {"img": frames["tfm"][i].astype(np.float32), "big_img": frames["big_tfm"][i].astype(np.float32)}
-        inputs = {"desire_pulse": frames["desire"][i].astype(np.float32).copy(),
-                  "traffic_convention": frames["traffic_convention"].astype(np.float32).copy(),
-                  "action_t": frames["action_t"].astype(np.float32).copy()}
-        outputs.append(state.run(bufs, transforms, inputs, **extra))
+        for name, buf in cameras.items():  # a ring buffer refilled in place, as visionipc
+            buf.data[: frames[name].shape[1]] = frames[name][i]
+        bufs = {key: cameras[which] for key, which in names.items()}
+        transforms = {key: frames[transform_keys[which]][i].astype(np.float32) for key, which in names.items()}
+        outputs.append(state.run(bufs, transforms, host_inputs(state, frames, i, sunnypilot), **extra))
     return outputs
 
 
@@ -194,13 +225,14 @@ def smoke(checkout: Path, profile_id: str, frames: dict[str, np.ndarray], work: 
     from tinygrad import Device  # child process: after DEV is set
 
     profile = get_profile(profile_id)
+    name = MODELD_MODULES[profile_id]
+    sunnypilot = name == SUNNYPILOT_MODELD_MODULE
     try:
-        modeld, standins = import_modeld(checkout)
+        modeld, standins = import_modeld(checkout, name)
     except Exception as exc:  # noqa: BLE001 - any import failure means: not run here, and why
-        return {"ran": False, "reason": f"importing {MODELD_MODULE} from {checkout} failed: "
-                                        f"{type(exc).__name__}: {exc}"}
+        return {"ran": False, "reason": f"importing {name} from {checkout} failed: {type(exc).__name__}: {exc}"}
     if isinstance(modeld, StandinModule):
-        return {"ran": False, "reason": f"{checkout} has no {MODELD_MODULE.replace('.', '/')}.py"}
+        return {"ran": False, "reason": f"{checkout} has no {name.replace('.', '/')}.py"}
     if not inspect.isclass(getattr(modeld, "ModelState", None)):
         return {"ran": False, "reason": f"{modeld.__file__} has no ModelState class"}
     supplied = supply_input_devices(modeld, Device.DEFAULT, work)
@@ -208,14 +240,14 @@ def smoke(checkout: Path, profile_id: str, frames: dict[str, np.ndarray], work: 
     try:
         state = build_model_state(modeld, tuple(int(v) for v in frames["camera"]))
         loaded_s = time.perf_counter() - start
-        outputs = drive(state, frames)
+        outputs = drive(state, frames, sunnypilot)
         heads = check_outputs(profile, outputs)
         np.savez(heads_npz, **raw_heads(profile, outputs))
     except Exception as exc:
         missing = sorted(name for name, why in standins.items() if why == BUILD_OUTPUT)
         hint = f" (stood in as absent from the checkout: {', '.join(missing)})" if missing else ""
         raise RuntimeError(f"{type(exc).__name__}: {exc}{hint}") from exc
-    return {"ran": True, "modeld": str(modeld.__file__), "model_state": f"{MODELD_MODULE}.ModelState",
+    return {"ran": True, "modeld": str(modeld.__file__), "model_state": f"{name}.ModelState",
             "profile": profile_id, "device": Device.DEFAULT, "frames": len(outputs),
             "heads": heads, "standins": standins, "supplied": supplied,
             "load_s": round(loaded_s, 3), "total_s": round(time.perf_counter() - start, 3)}

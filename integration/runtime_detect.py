@@ -9,11 +9,16 @@ of March-May 2026 master, so only code markers are used.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InstallError
 
+# sunnypilot's model_adapters.py dispatches on the artifact's keys: one flat 'input_specs' artifact (sp-2026.10) or
+# per-camera 'variants' (a form no profile covers)
+FLAT_ARTIFACT = re.compile(r"""['"]input_specs['"]\s+(?:not\s+)?in\s+(?:self\.)?jits""")
+VARIANTS_ARTIFACT = re.compile(r"""\[['"]variants['"]\]""")
 SUNNYPILOT_V2 = (Path("openpilot") / "sunnypilot" / "modeld_v2", Path("sunnypilot") / "modeld_v2")
 MODELD_DIRS = (Path("openpilot") / "selfdrive" / "modeld", Path("selfdrive") / "modeld")
 
@@ -51,8 +56,14 @@ def _sunnypilot(root: Path) -> tuple[Path, str] | None:
         text = _read(root / rel / "modeld.py")
         if "COMBINED_MODEL_PKL" in text:
             adapters = _read(root / rel / "model_adapters.py")
-            if "input_specs" in adapters or "input_specs" in text:
+            if FLAT_ARTIFACT.search(adapters) or FLAT_ARTIFACT.search(text):
                 return root / rel, f"{rel}/modeld.py reads COMBINED_MODEL_PKL and loads 'input_specs' artifacts"
+            if VARIANTS_ARTIFACT.search(adapters):
+                raise InstallError(f"{root / rel}: sunnypilot's modeld_v2 reads COMBINED_MODEL_PKL but its native "
+                                   f"adapter takes per-camera jits['variants'] artifacts (model_adapters.py); no "
+                                   f"profile covers that form (sp-2026.10 writes one flat 'input_specs' artifact) - "
+                                   f"install into --models-dir and compile the exported driving_supercombo.onnx with "
+                                   f"the checkout's own modeld_v2 compiler")
             raise InstallError(f"{root / rel}: sunnypilot's modeld_v2 reads COMBINED_MODEL_PKL but neither modeld.py "
                                f"nor model_adapters.py loads tinygrad 'input_specs' artifacts (found an older "
                                f"modeld_v2); expected the native adapter of autumn 2026 (profile sp-2026.10) - "

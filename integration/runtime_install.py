@@ -147,8 +147,10 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
     try:
         report = _run_smoke(cmd, env, work, export)
         if checkout is not None:  # the checkout's own modeld ModelState and parser on the same frames
+            combined = models_dir / SP_PICKLE if export.profile_id == "sp-2026.10" else None
             report["checkout_modeld"] = run_checkout_modeld(checkout, export.profile_id, export.device, frames,
-                                                            np.load(work / "out.npz")["outputs"])
+                                                            np.load(work / "out.npz")["outputs"],
+                                                            combined_pkl=combined)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report

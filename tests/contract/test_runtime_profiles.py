@@ -55,6 +55,15 @@ def test_stateful_graph_pairs_every_state_with_a_next_output() -> None:
     assert {i.dtype for i in host} == {"float32"}
 
 
+def test_stateful_graph_names_exactly_two_camera_inputs_road_then_wide() -> None:
+    # sunnypilot's modeld_v2 reads the graph inputs whose names contain "img", in order, as (road, wide) frames
+    for pid in ("op-2026.09", "sp-2026.10"):
+        names = [i.name for i in profiles.get_profile(pid).graph.inputs]
+        cameras = [n for n in names if runtimes.CAMERA_NAME_MARK in n]
+        assert cameras[0] == "new_img" and len(cameras) == 2
+        assert runtimes.WIDE_NAME_MARK not in cameras[0] and runtimes.WIDE_NAME_MARK in cameras[1]
+
+
 def test_contract_list_json_lists_files_inputs_state_pairs_and_outputs(capsys: pytest.CaptureFixture) -> None:
     assert main(["contract", "list", "--json"]) == 0
     listed = {entry["profile"]: entry for entry in json.loads(capsys.readouterr().out)}

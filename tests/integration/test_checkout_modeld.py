@@ -249,9 +249,9 @@ def test_a_modeld_that_cannot_be_imported_here_is_reported_not_run(stateful_expo
     assert own["ran"] is False and "No module named 'a_module_this_machine_lacks'" in own["reason"]
 
 
-def test_a_sunnypilot_checkout_is_left_to_the_harness(tmp_path: Path) -> None:
-    report = checkout_modeld.run_checkout_modeld(tmp_path, "sp-2026.10", "CPU", tmp_path / "frames.npz")
-    assert report["ran"] is False and "modeld_v2" in report["reason"]
+def test_a_runtime_without_a_driven_model_state_is_left_to_the_harness(tmp_path: Path) -> None:
+    report = checkout_modeld.run_checkout_modeld(tmp_path, "op-0.10.1", "CPU", tmp_path / "frames.npz")
+    assert report["ran"] is False and "release harness" in report["reason"]
 
 
 def test_the_missing_input_devices_file_is_supplied_outside_the_checkout(tmp_path: Path) -> None:

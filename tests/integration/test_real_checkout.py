@@ -76,6 +76,6 @@ def test_the_checkouts_runtime_is_detected_and_an_export_for_it_installs(tmp_pat
     models = detect_runtime(copy).models_dir
     smoke = read_manifest(sorted((models / ".sptrain_backups").iterdir())[-1])["smoke_test"]
     own = smoke["checkout_modeld"]
-    if detected.profile_id in checkout_modeld.DRIVEN_PROFILES:  # the checkout's own ModelState and parser ran
+    if detected.profile_id in checkout_modeld.MODELD_MODULES:  # the checkout's own ModelState and parser ran
         assert own["ran"], own["reason"]
         assert own["frames"] == SMOKE_FRAMES and set(own["vs_harness"]) >= {"hidden_state"}

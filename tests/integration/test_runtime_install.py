@@ -63,6 +63,17 @@ def test_runtimes_no_profile_covers_are_named(tmp_path: Path, text: str, message
         detect_runtime(tmp_path)
 
 
+@pytest.mark.parametrize("adapters,message", [
+    ("# stand-in: native adapter on jits['variants'][f'{w}x{h}'] when 'variants' in jits\n", "per-camera"),
+    ("# stand-in: legacy combined pickles only\n", "older modeld_v2"),
+])
+def test_a_sunnypilot_adapter_for_another_artifact_is_refused(tmp_path: Path, adapters: str, message: str) -> None:
+    checkout = make_checkout(tmp_path, "sp-2026.10")
+    (checkout / "openpilot/sunnypilot/modeld_v2/model_adapters.py").write_text(adapters)
+    with pytest.raises(InstallError, match=message):
+        detect_runtime(checkout)
+
+
 @pytest.fixture(scope="module")
 def stateful_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An op-2026.09 export folder (micro networks) with its sptrain_export.json."""
