@@ -41,6 +41,7 @@ from .constants import (
 from .runtimes import (
     ACTION_T_LEN,
     ACTION_WIDTH,
+    MDN,
     MODEL_FRAME_SHAPE,
     RUNTIME_TABLE,
     STATE_INPUTS,
@@ -315,10 +316,11 @@ def _graph_inputs(graph: str, vision: ModelSpec, policy: ModelSpec) -> list[tupl
             *STATE_INPUTS]
 
 
-def _build_graph(graph: str, vision: ModelSpec, policy: ModelSpec) -> ModelSpec:
-    """The fused graph: vision heads, then policy heads, then ``action``; no pad."""
-    heads = (*vision.heads, *policy.heads, HeadSpec("action", HeadKind.RAW, (ACTION_WIDTH,)))
-    inputs = tuple(InputSpec(n, tuple(s), d) for n, d, s in _graph_inputs(graph, vision, policy))
+def _build_graph(runtime: RuntimeSpec, vision: ModelSpec, policy: ModelSpec) -> ModelSpec:
+    """The fused graph: vision heads, then policy heads, then ``action`` (raw, or an MDN: means then log-stds)."""
+    kind = HeadKind.MDN if runtime.action == MDN else HeadKind.RAW
+    heads = (*vision.heads, *policy.heads, HeadSpec("action", kind, (ACTION_WIDTH,)))
+    inputs = tuple(InputSpec(n, tuple(s), d) for n, d, s in _graph_inputs(runtime.graph, vision, policy))
     return ModelSpec(name=SUPERCOMBO_MODEL, inputs=inputs, heads=heads, pad=None, pad_width=0)
 
 
@@ -327,7 +329,7 @@ def _build_profile(profile_id: str, entry: dict) -> Profile:
     vision = _build_model(VISION_MODEL, base[VISION_MODEL])
     policy = _build_model(POLICY_MODEL, base[POLICY_MODEL])
     runtime = build_runtime(RUNTIME_TABLE[profile_id])
-    graph = _build_graph(runtime.graph, vision, policy) if runtime.graph in (SUPERCOMBO, STATEFUL) else None
+    graph = _build_graph(runtime, vision, policy) if runtime.graph in (SUPERCOMBO, STATEFUL) else None
     pairs = tuple((n, STATE_PREFIX_OUT + n) for n, _, _ in STATE_INPUTS) if runtime.graph == STATEFUL else ()
     return Profile(id=profile_id, releases=entry["releases"], description=entry["description"], vision=vision,
                    policy=policy, runtime=runtime, trains_as=entry.get("trains_as", profile_id), graph=graph,

@@ -22,6 +22,8 @@ MODEL_FRAME_SHAPE = (FRAME_CHANNELS, 128, 256)  # one warped YUV frame
 CAMERA_SIZES = ((1928, 1208), (1344, 760))  # comma 3/3X road+wide cameras, comma four
 ACTION_WIDTH = 2  # [lateral acceleration = curvature * v^2 (m/s^2), longitudinal acceleration (m/s^2)]
 ACTION_T_LEN = 2  # [lateral, longitudinal] action delay (s)
+RAW, MDN = "raw", "mdn"  # how the graph's action is laid out: 2 values, or 2 means then 2 log-stds
+ACTION_FORMS = (RAW, MDN)
 
 # The stateful graph's own history (names are ours; the runtime treats any X with an output next_X as state).
 # Camera naming: sunnypilot's modeld_v2 takes the graph inputs whose names contain "img", in graph order, as its
@@ -56,6 +58,7 @@ class RuntimeSpec:
     device_compile: str
     upstream: tuple[tuple[str, str, str], ...]  # (repository, path, commit) read to write the harness
     model_root_files: bool = False  # the runtime can also read a pickle from the model root (sunnypilot)
+    action: str = RAW  # the layout of the graph's action head (ACTION_FORMS)
 
     def file_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.files)
@@ -142,6 +145,8 @@ RUNTIME_TABLE: dict[str, dict] = {
         "upstream": [(_S, "openpilot/sunnypilot/modeld_v2/{modeld,model_adapters}.py",
                       "b2bdb5787feca1ca3dab563e1165a15800ba7c11, 06e1b996f504d2778723d21eb36bd90f9905b76d")],
         "model_root_files": True,
+        # its parser (parse_model_outputs.py at 60f849dd) parses 'action' as an MDN of ACTION_WIDTH values
+        "action": MDN,
     },
 }
 
@@ -149,8 +154,11 @@ RUNTIME_TABLE: dict[str, dict] = {
 def build_runtime(entry: dict) -> RuntimeSpec:
     if entry["packaging"] not in PACKAGINGS:
         raise ValueError(f"packaging {entry['packaging']!r}; expected one of {PACKAGINGS}")
+    if entry.get("action", RAW) not in ACTION_FORMS:
+        raise ValueError(f"action {entry['action']!r}; expected one of {ACTION_FORMS}")
     return RuntimeSpec(packaging=entry["packaging"], graph=entry["graph"],
                        files=tuple((n, w) for n, w in entry["files"]), finds=entry["finds"],
                        device_compile=entry["device_compile"],
                        upstream=tuple(tuple(u) for u in entry["upstream"]),  # type: ignore[misc]
-                       model_root_files=bool(entry.get("model_root_files", False)))
+                       model_root_files=bool(entry.get("model_root_files", False)),
+                       action=entry.get("action", RAW))

@@ -12,7 +12,9 @@
 Both layouts are the contract's ``profile.graph``: the vision heads, the policy heads, then ``action`` =
 [lateral acceleration (curvature * v^2), longitudinal acceleration] read from our plan at ``action_t`` exactly as the
 runtime's fallback (``get_action_from_model`` without an ``action`` output) reads it, with the plan's own speed at
-t=0 (at least 1 m/s) in place of v_ego. The runtime divides ``action[0]`` by ``max(1, v_ego)^2``.
+t=0 (at least 1 m/s) in place of v_ego. The runtime divides ``action[0]`` by ``max(1, v_ego)^2``. Where the
+profile's action head is an MDN (sunnypilot's parser reads it so), the two values are followed by two log-stds of 0
+(a std of 1): the means are the same numbers, the spread is not a trained one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from ..contract.constants import HISTORY_BUFFER_LEN, IDX_N, PLAN_WIDTH, T_IDXS, TEMPORAL_SKIP, Plan
-from ..contract.profiles import ModelSpec
+from ..contract.profiles import HeadKind, ModelSpec
 
 MIN_STABLE_DELAY_S = 0.3  # below this delay the runtime scales the target from the one at 0.3 s
 MIN_SPEED_MPS = 1.0
@@ -79,6 +81,7 @@ class SupercomboGraph(nn.Module):
         self.plan_mu = slice(plan.start, plan.start + IDX_N * PLAN_WIDTH)  # means first, then log-stds
         self.policy_names = [i.name for i in policy.spec.inputs]
         self.output_width = graph.output_width
+        self.action_log_stds = graph.head("action").kind is HeadKind.MDN  # means, then log-stds of 0
 
     def run(self, img, big_img, past_features, desire_pulse, traffic_convention, action_t):
         """(outputs (B, W), hidden_state (B, 512))."""
@@ -88,7 +91,9 @@ class SupercomboGraph(nn.Module):
         named = {"features_buffer": window, "desire_pulse": desire_pulse, "traffic_convention": traffic_convention}
         policy_out = self.policy(*(named[n] for n in self.policy_names))  # (B, 1000)
         plan_mu = policy_out[:, self.plan_mu].reshape(-1, IDX_N, PLAN_WIDTH)
-        action = self.action(plan_mu, action_t)
+        action = self.action(plan_mu, action_t)  # (B, 2)
+        if self.action_log_stds:
+            action = torch.cat([action, torch.zeros_like(action)], dim=1)  # (B, 4)
         out = torch.cat([vision_out[:, : self.vision_end], policy_out[:, : self.policy_end], action], dim=1)
         return out, hidden
 

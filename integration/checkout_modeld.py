@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from sunnypilot_training.contract.nv12 import nv12_layout
-from sunnypilot_training.contract.profiles import Profile, get_profile
+from sunnypilot_training.contract.profiles import HeadKind, Profile, get_profile
 from sunnypilot_training.contract.runtimes import COMBINED
 from sunnypilot_training.errors import InstallError
 from sunnypilot_training.integration.native_standins import BUILD_OUTPUT, StandinModule, install_standins
@@ -100,9 +100,15 @@ def run_checkout_modeld(checkout: Path, profile_id: str, device: str, frames: Pa
 
 
 def raw_head_slices(profile: Profile) -> dict[str, slice]:
-    """Where the heads a parser passes through unchanged sit in the harness's flat output of one frame."""
+    """Where the heads a parser passes through unchanged sit in the harness's flat output of one frame; for an MDN
+    ``action`` (sp-2026.10) the means its parser returns."""
     spec = profile.vision if profile.runtime.packaging == COMBINED else profile.graph
-    return {name: s for name, s in spec.output_slices().items() if name in RAW_HEADS}
+    found = {}
+    for name, where in spec.output_slices().items():
+        if name in RAW_HEADS:
+            head = spec.head(name)
+            found[name] = slice(where.start, where.start + head.n_values) if head.kind is HeadKind.MDN else where
+    return found
 
 
 def compare_with_harness(profile: Profile, heads: dict[str, np.ndarray], harness: np.ndarray) -> dict[str, float]:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from sunnypilot_training.contract.nv12 import nv12_layout, pack_nv12, warp_nv12
+from sunnypilot_training.contract.profiles import get_profile
 from sunnypilot_training.errors import ExportError
 from sunnypilot_training.export import onnx_export, runtime_export
 from sunnypilot_training.export.fused import PlanAction, StatefulGraph, SupercomboGraph
@@ -111,6 +112,26 @@ def test_stateful_graph_equals_the_supercombo_fed_with_the_runtime_history() -> 
             expected, current = supercombo.run(img, big, past, pulse, tc, action_t)
             hidden.append(current[0])
             torch.testing.assert_close(out, expected)
+
+
+def test_sunnypilots_action_is_an_mdn_whose_means_are_the_raw_action() -> None:
+    graphs = {}
+    for pid in ("op-2026.09", "sp-2026.10"):  # the same seed: the same micro networks
+        source = micro_source(pid)
+        graphs[pid] = SupercomboGraph(source.models["driving_vision"], source.models["driving_policy"],
+                                      source.profile.graph)
+    rng = np.random.default_rng(1)
+    img = [torch.from_numpy(rng.integers(0, 256, (1, 12, 128, 256), dtype=np.uint8)) for _ in range(2)]
+    past, pulse = torch.randn(1, 24, 512), torch.zeros(1, 25, 8)
+    with torch.no_grad():
+        outs = {pid: g.run(*img, past, pulse, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.25, 0.45]]))[0]
+                for pid, g in graphs.items()}
+    raw = outs["op-2026.09"][:, get_profile("op-2026.09").graph.output_slices()["action"]]
+    mdn = outs["sp-2026.10"][:, get_profile("sp-2026.10").graph.output_slices()["action"]]
+    assert raw.shape == (1, 2) and mdn.shape == (1, 4)
+    torch.testing.assert_close(mdn[:, :2], raw)  # the means sunnypilot's parser returns
+    assert torch.count_nonzero(mdn[:, 2:]) == 0  # log-stds of 0: a std of 1, not a trained one
+    torch.testing.assert_close(outs["sp-2026.10"][:, :2574], outs["op-2026.09"][:, :2574])
 
 
 @pytest.fixture(scope="module", params=["op-0.11.1", "op-2026.07", "op-2026.09"])

@@ -215,7 +215,9 @@ def main():
 PARSE_OUTPUTS = '''
 
 def _parse_outputs(self, outs):
-    return self.parse_policy_outputs(self.parse_vision_outputs(outs))
+    outs = self.parse_policy_outputs(self.parse_vision_outputs(outs))
+    self.parse_mdn("action", outs, in_N=0, out_N=0, out_shape=(2,))  # ACTION_WIDTH means, then their log-stds
+    return outs
 
 
 Parser.parse_outputs = _parse_outputs
