@@ -269,7 +269,7 @@ PROFILE_TABLE: dict[str, dict] = {
     "sp-2026.10": {
         "releases": "sunnypilot modeld_v2 (autumn 2026) with its native tinygrad adapter; COMBINED_MODEL_PKL",
         "description": "the op-2026.09 stateful artifact, loaded by sunnypilot's modeld_v2 from COMBINED_MODEL_PKL "
-        "or the active model bundle",
+        "or the active model bundle; action is an MDN (2 means, 2 log-stds) as its parser reads it",
         "trains_as": "op-0.10.1",
     },
     "op-0.10.0": {

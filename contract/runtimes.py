@@ -133,7 +133,7 @@ RUNTIME_TABLE: dict[str, dict] = {
     },
     "sp-2026.10": {
         "packaging": STATEFUL, "graph": STATEFUL,
-        "files": [("driving_supercombo.onnx", "the op-2026.09 stateful graph"),
+        "files": [("driving_supercombo.onnx", "the op-2026.09 stateful graph with an MDN action (1 x 2578)"),
                   ("driving_tinygrad.pkl", "the op-2026.09 artifact; selected with COMBINED_MODEL_PKL"),
                   ("driving_warp_1928x1208_tinygrad.pkl", "warp, as op-2026.09"),
                   ("driving_warp_1344x760_tinygrad.pkl", "warp, as op-2026.09")],
@@ -142,8 +142,13 @@ RUNTIME_TABLE: dict[str, dict] = {
                  "'input_specs' go through its native tinygrad adapter; warps from modeld_v2/models/",
         "device_compile": "compile the ONNX with the checkout's tinygrad_repo/examples/openpilot/compile_onnx.py "
                           "--out-of-band, then point COMBINED_MODEL_PKL at the result",
-        "upstream": [(_S, "openpilot/sunnypilot/modeld_v2/{modeld,model_adapters}.py",
-                      "b2bdb5787feca1ca3dab563e1165a15800ba7c11, 06e1b996f504d2778723d21eb36bd90f9905b76d")],
+        "upstream": [(_S, "openpilot/sunnypilot/modeld_v2/model_adapters.py (native adapter)",
+                      "06e1b996f504d2778723d21eb36bd90f9905b76d"),
+                     (_S, "openpilot/sunnypilot/modeld_v2/{helpers,parse_model_outputs,constants}.py",
+                      "356bd1a96e09df7bfd6ba1e70e1ff329c0a0b358, 60f849ddd9c57e4ae096a9fea83b47914e30f7d1, "
+                      "7d5c3c6a0ef5af482f7a4bd1398e25cefcd1136e"),
+                     (_S, "openpilot/sunnypilot/modeld_v2/modeld.py (COMBINED_MODEL_PKL, load_oob, main's bufs)",
+                      "9a801b53f27f36ae56548dd671c7da3ef3715fb0")],
         "model_root_files": True,
         # its parser (parse_model_outputs.py at 60f849dd) parses 'action' as an MDN of ACTION_WIDTH values
         "action": MDN,
