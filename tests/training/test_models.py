@@ -35,6 +35,7 @@ from sunnypilot_training.training.models import (
     count_parameters,
     desired_curvature_target,
 )
+from sunnypilot_training.training.models.blocks import cluster_samples
 from sunnypilot_training.training.models.vision import lead_hypotheses
 
 PROFILES = profile_ids()
@@ -496,3 +497,40 @@ def test_policy_feature_dropout_and_noise_touch_training_only() -> None:
     plain.eval()
     with torch.no_grad():
         assert torch.equal(noisy(*inputs), plain(*inputs))
+
+
+def test_op_0_10_0_plan_hypotheses_are_clusters_of_the_samples_weighted_by_their_share() -> None:
+    """Eight sampled paths, six along one future and two along another: the hypotheses at the rarer future carry
+    a tenth of the probability (0.4 x 2/8), those at the common one 0.3, and the consensus (the mean head, 0.6)
+    stays the hypothesis modeld drives."""
+    model = make_policy("op-0.10.0").eval()
+    norm = model.plan_head.normalizer
+    gen = torch.Generator().manual_seed(3)
+    base = torch.zeros(1, 33, 15)
+    base[..., 0] = torch.linspace(0.0, 200.0, 33)  # x: straight ahead
+    swerve = base.clone()
+    swerve[..., 1] = torch.linspace(0.0, 3.5, 33)  # y: a lane to the right
+    paths = torch.cat([base.expand(6, -1, -1), swerve.expand(2, -1, -1)])[None]  # (1, 8, 33, 15)
+    samples = norm.normalize(paths + 0.05 * torch.randn(paths.shape, generator=gen))
+    mu, log_std, logits = model._plan_hypotheses(base, torch.zeros(1, 33, 15), samples)
+    assert mu.shape == (1, 5, 33, 15) and log_std.shape == (1, 5, 33, 15) and logits.shape == (1, 5, 1)
+    probs = logits[0, :, 0].exp()
+    assert probs[0] == pytest.approx(0.6, abs=1e-6) and probs.sum() == pytest.approx(1.0, abs=1e-4)
+    end_y = mu[0, 1:, -1, 1]  # lateral position at 10 s of each cluster
+    rare = end_y > 1.75  # four clusters for two futures: each future gets at least one, none lies between
+    assert 1 <= int(rare.sum()) <= 3
+    assert ((end_y[rare] - 3.5).abs() < 0.2).all() and (end_y[~rare].abs() < 0.2).all()
+    assert probs[1:][rare].sum().item() == pytest.approx(0.1, abs=0.01)
+    assert probs[1:][~rare].sum().item() == pytest.approx(0.3, abs=0.01)
+
+
+def test_soft_clusters_do_not_flip_on_a_near_tie() -> None:
+    """The exported graph has no argmax: moving a point across the boundary between two clusters changes the
+    responsibilities continuously, so runtimes that differ in the last bits agree."""
+    points = torch.tensor([[[0.0, 0.0], [0.1, 0.0], [4.0, 0.0], [4.1, 0.0], [2.05, 0.0]]])
+    resp = cluster_samples(points, torch.zeros(1, 2), k=2)
+    assert torch.allclose(resp.sum(dim=2), torch.ones(1, 5))
+    nudged = points.clone()
+    nudged[0, 4, 0] += 1e-4
+    assert (cluster_samples(nudged, torch.zeros(1, 2), k=2) - resp).abs().max() < 0.01
+    assert resp[0, 0].argmax() != resp[0, 2].argmax() and resp[0, 0].max() > 0.99

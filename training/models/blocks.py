@@ -203,6 +203,17 @@ class DiffusionHead(nn.Module):
         std = (samples - mean[:, None]).square().mean(dim=1).sqrt()
         return self.normalizer.denormalize(mean), self._log_std(std), samples
 
+    def cluster_stats(self, samples: torch.Tensor, resp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Physical (mu, log_std) (B, K, *shape) of K soft clusters of the normalised samples (B, S, *shape), with
+        responsibilities ``resp`` (B, S, K): each cluster's weighted mean, and its weighted RMS about it plus
+        ``std_floor``, calibrated."""
+        flat = samples.flatten(2)  # (B, S, D)
+        w = (resp / (resp.sum(dim=1, keepdim=True) + CLUSTER_EPS)).transpose(1, 2)  # (B, K, S), rows sum to 1
+        mean = w @ flat  # (B, K, D)
+        std = (w @ flat.square() - mean.square()).clamp(min=0.0).sqrt()
+        shape = (samples.shape[0], resp.shape[2]) + self.shape
+        return self.normalizer.denormalize(mean.reshape(shape)), self._log_std(std.reshape(shape))
+
     def _log_std(self, std_normalized: torch.Tensor) -> torch.Tensor:
         std = (std_normalized + self.config.std_floor) * self.std_scale
         return torch.log(std) + self.normalizer.log_std()
@@ -266,6 +277,37 @@ class MdnHead(nn.Module):
 
 
 # --- losses ---------------------------------------------------------------------------------------------------
+CLUSTER_EPS = 1e-6
+CLUSTER_SHARPNESS = 20.0  # softmax gain on squared distances in units of the points' mean squared spread
+
+
+def cluster_samples(points: torch.Tensor, anchor: torch.Tensor, k: int, iterations: int = 3) -> torch.Tensor:
+    """Soft k-means of S points (B, S, F) into ``k`` clusters, written for the exported graph: fixed shapes, no
+    argmax (a near tie moves an assignment a little, never flips it, so every runtime agrees). Seeds by soft
+    farthest-point sampling: each seed is the point farthest from the anchor (B, F) and the seeds before it; then
+    ``iterations`` of soft assignment and weighted means. Distances are in units of the points' mean squared
+    distance to the anchor. -> responsibilities (B, S, k), each point's row summing to 1."""
+    scale = (points - anchor[:, None]).square().sum(dim=-1).mean(dim=1, keepdim=True) + CLUSTER_EPS  # (B, 1)
+
+    def sq_dist(centers: torch.Tensor) -> torch.Tensor:  # (B, S, R) squared distance to each of R centers
+        return (points[:, :, None] - centers[:, None]).square().sum(dim=-1) / scale[:, :, None]
+
+    refs = anchor[:, None]  # (B, 1, F)
+    seeds = []
+    for _ in range(k):
+        nearest = sq_dist(refs).amin(dim=2)  # (B, S)
+        pick = torch.softmax(CLUSTER_SHARPNESS * nearest, dim=1)  # (B, S): the farthest point, softly
+        seed = (pick[:, :, None] * points).sum(dim=1, keepdim=True)  # (B, 1, F)
+        seeds.append(seed)
+        refs = torch.cat([refs, seed], dim=1)
+    centers = torch.cat(seeds, dim=1)  # (B, k, F)
+    for _ in range(iterations):
+        resp = torch.softmax(-CLUSTER_SHARPNESS * sq_dist(centers), dim=2)  # (B, S, k)
+        mass = resp.sum(dim=1)[:, :, None]  # (B, k, 1)
+        centers = (resp.transpose(1, 2) @ points + CLUSTER_EPS * centers) / (mass + CLUSTER_EPS)  # empty: stays
+    return torch.softmax(-CLUSTER_SHARPNESS * sq_dist(centers), dim=2)
+
+
 def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Mean of ``values`` weighted by ``weight`` (broadcastable); 0 when all weights are 0."""
     if weight is None:

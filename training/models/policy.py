@@ -15,9 +15,9 @@ Architecture (top to bottom)::
     cond -> desired_curvature (op-0.10.0): Gaussian MDN (1 mu + 1 log-std)
 
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
-samples' spread (the consensus, which modeld selects), hypotheses 1..4 = the samples split into 4 fixed groups
-(sub-modes); each is (mean, log(std + floor)) of its samples and its logit is -mean(((mu_h - mu_0) / sigma_0)^2),
-so the consensus has the highest weight and the groups' weights say how far they stray from it (needs
+samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
+samples' paths clustered in the graph (soft k-means, ``blocks.cluster_samples``), each the weighted mean and spread
+of its cluster, with the rest of the probability in proportion to the cluster's share of the samples (needs
 export_samples >= 8).
 
 desired_curvature target (op-0.10.0; 1/m, positive right like device-frame yaw), computed from the plan label with
@@ -54,10 +54,12 @@ from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...errors import ConfigError
 from ..diffusion import DiffusionConfig
 from .blocks import (
+    CLUSTER_EPS,
     DiffusionHead,
     MdnHead,
     RegressionHead,
     all_fitted,
+    cluster_samples,
     flat_outputs,
     mdn_flat,
     mlp,
@@ -66,6 +68,7 @@ from .blocks import (
 )
 
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
+CONSENSUS_WEIGHT = 0.6  # op-0.10.0: probability of hypothesis 0 (the mean head); the clusters share the rest
 CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
 # Training samples feed prev_desired_curv as zeros (as later releases do at run time), so the graph multiplies it by
 # 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
@@ -272,13 +275,25 @@ class PolicyModel(nn.Module):
 
     def _plan_hypotheses(self, mu0: torch.Tensor, log_std0: torch.Tensor, samples: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Consensus (mu0, log_std0) + fixed sample groups -> mu, log_std (B, H, 33, 15) and logits (B, H, 1)."""
-        groups = np.array_split(np.arange(samples.shape[1]), self.plan_hyp - 1)
-        stats = [(mu0, log_std0)] + [self.plan_head.stats(samples[:, g[0]:g[-1] + 1]) for g in groups]
-        mu = torch.stack([m for m, _ in stats], dim=1)  # (B, H, 33, 15)
-        log_std = torch.stack([s for _, s in stats], dim=1)
-        z = (mu - mu[:, :1]) * torch.exp(-log_std[:, :1])
-        return mu, log_std, -z.square().mean(dim=(2, 3))[:, :, None]
+        """Consensus (mu0, log_std0) + the samples' clusters -> mu, log_std (B, H, 33, 15) and logits (B, H, 1).
+
+        The samples (B, S, 33, 15, normalised) are clustered by their path (x, y at every step) with soft k-means
+        seeded at the paths farthest from the consensus (``blocks.cluster_samples``); hypothesis h >= 1 is cluster
+        h's weighted mean and spread. Probabilities: the consensus keeps CONSENSUS_WEIGHT (so modeld, which drives
+        the most probable hypothesis, drives the mean head), each cluster gets the rest in proportion to its share
+        of the samples - a future the samples reach twice as often weighs twice as much."""
+        k = self.plan_hyp - 1
+        path = slice(Plan.POSITION.start, Plan.POSITION.start + 2)
+        points = samples[..., path].flatten(2)  # (B, S, 66)
+        anchor = self.plan_head.normalizer.normalize(mu0)[..., path].flatten(1)  # (B, 66)
+        resp = cluster_samples(points, anchor, k)  # (B, S, k)
+        mu_c, log_std_c = self.plan_head.cluster_stats(samples, resp)
+        mu = torch.cat([mu0[:, None], mu_c], dim=1)
+        log_std = torch.cat([log_std0[:, None], log_std_c], dim=1)
+        share = resp.mean(dim=1)  # (B, k), sums to 1
+        logits = torch.cat([torch.full_like(share[:, :1], math.log(CONSENSUS_WEIGHT)),
+                            torch.log((1.0 - CONSENSUS_WEIGHT) * share + CLUSTER_EPS)], dim=1)
+        return mu, log_std, logits[:, :, None]
 
     @torch.no_grad()
     def sample(self, *inputs: torch.Tensor, n_samples: int = 8,
