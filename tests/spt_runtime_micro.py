@@ -46,3 +46,32 @@ def micro_source(profile_id: str, seed: int = 0) -> ExportSource:
     models = {"driving_vision": MicroVision(profile_id).eval(), "driving_policy": MicroPolicy(profile_id).eval()}
     return ExportSource(path=Path("micro.pt"), run_id="micro", epoch=1, stage="policy", profile=get_profile(profile_id),
                         models=models, fitted={k: True for k in models}, policy_trained=True)
+
+
+def export_micro_runtime(profile_id: str, out: Path, camera: tuple[int, int]) -> Path:
+    """A runtime export of the micro networks for ``profile_id`` and one camera size in ``out``, with its manifest
+    (what ``sptrain install`` reads)."""
+    import json
+
+    from sunnypilot_training.export import runtime_export
+
+    source = micro_source(profile_id)
+    report = runtime_export.export_runtime(source, out, "CPU", [f"{camera[0]}x{camera[1]}"], log=lambda _: None)
+    (out / runtime_export.MANIFEST).write_text(json.dumps(runtime_export.manifest(source, report, "CPU")))
+    return out
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """Write ``{relative path: text}`` under ``root``, making folders as needed."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def install_and_read_manifest(export: Path, checkout: Path, models: Path) -> dict:
+    """``sptrain install`` of ``export`` into ``checkout`` (it must succeed); the install's backup manifest."""
+    from sunnypilot_training.cli.main import main as sptrain
+    from sunnypilot_training.integration.backup import read_manifest
+
+    assert sptrain(["install", "--from-dir", str(export), "--sunnypilot-root", str(checkout)]) == 0
+    return read_manifest(sorted((models / ".sptrain_backups").iterdir())[-1])

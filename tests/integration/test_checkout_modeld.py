@@ -27,7 +27,7 @@ from sunnypilot_training.integration.backup import INSTALLED, ROLLED_BACK, read_
 from sunnypilot_training.integration.native_standins import BUILD_OUTPUT, NATIVE
 from sunnypilot_training.integration.runtime_install import SMOKE_FRAMES
 
-from spt_runtime_micro import micro_source
+from spt_runtime_micro import export_micro_runtime, install_and_read_manifest, write_tree
 from sunnypilot_standin import CONSTANTS_PY, PARSER_PY
 
 CAMERA = (1344, 760)
@@ -168,26 +168,18 @@ def write_stateful_checkout(root: Path, modeld_source: str = MODELD_PY) -> Path:
         "system/camerad/cameras/nv12_info.py": _nv12_info_py(),
         "common/transformations/transformations.pyx": "# Cython source: built by the checkout's scons\n",
     }
-    for rel, text in files.items():
-        (package / rel).parent.mkdir(parents=True, exist_ok=True)
-        (package / rel).write_text(text)
+    write_tree(package, files)
     (package / "selfdrive/modeld/models").mkdir()
     return root
 
 
 @pytest.fixture(scope="module")
 def stateful_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = micro_source("op-2026.09")
-    out = tmp_path_factory.mktemp("export-2609-own")
-    report = runtime_export.export_runtime(source, out, "CPU", [f"{CAMERA[0]}x{CAMERA[1]}"], log=lambda _: None)
-    (out / runtime_export.MANIFEST).write_text(json.dumps(runtime_export.manifest(source, report, "CPU")))
-    return out
+    return export_micro_runtime("op-2026.09", tmp_path_factory.mktemp("export-2609-own"), CAMERA)
 
 
 def _install(export: Path, checkout: Path) -> dict:
-    assert sptrain(["install", "--from-dir", str(export), "--sunnypilot-root", str(checkout)]) == 0
-    models = checkout / "openpilot/selfdrive/modeld/models"
-    return read_manifest(sorted((models / ".sptrain_backups").iterdir())[-1])
+    return install_and_read_manifest(export, checkout, checkout / "openpilot/selfdrive/modeld/models")
 
 
 def test_the_install_runs_the_checkouts_own_model_state_and_parser(stateful_export: Path, tmp_path: Path,

@@ -12,7 +12,6 @@ one does.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -21,14 +20,13 @@ import pytest
 from sunnypilot_training.cli.main import main as sptrain
 from sunnypilot_training.contract.nv12 import nv12_layout
 from sunnypilot_training.contract.runtimes import CAMERA_SIZES
-from sunnypilot_training.export import runtime_export
 from sunnypilot_training.integration import checkout_modeld
 from sunnypilot_training.integration.backup import INSTALLED, ROLLED_BACK, read_manifest
 from sunnypilot_training.integration.native_standins import NATIVE
 from sunnypilot_training.integration.runtime_detect import detect_runtime
 from sunnypilot_training.integration.runtime_install import SMOKE_FRAMES, SP_PICKLE
 
-from spt_runtime_micro import micro_source
+from spt_runtime_micro import export_micro_runtime, install_and_read_manifest, write_tree
 from sunnypilot_standin import CONSTANTS_PY, PARSER_PY
 
 CAMERA = (1344, 760)
@@ -269,26 +267,18 @@ def write_sunnypilot_checkout(root: Path, modeld_source: str = MODELD_PY, adapte
         "sunnypilot/modeld_v2/constants.py": CONSTANTS_PY,
         "sunnypilot/modeld_v2/parse_model_outputs.py": PARSER_PY + PARSE_OUTPUTS,
     }
-    for rel, text in files.items():
-        (package / rel).parent.mkdir(parents=True, exist_ok=True)
-        (package / rel).write_text(text)
+    write_tree(package, files)
     (package / "sunnypilot/modeld_v2/models").mkdir()
     return root
 
 
 @pytest.fixture(scope="module")
 def sunnypilot_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = micro_source("sp-2026.10")
-    out = tmp_path_factory.mktemp("export-sp2610-own")
-    report = runtime_export.export_runtime(source, out, "CPU", [f"{CAMERA[0]}x{CAMERA[1]}"], log=lambda _: None)
-    (out / runtime_export.MANIFEST).write_text(json.dumps(runtime_export.manifest(source, report, "CPU")))
-    return out
+    return export_micro_runtime("sp-2026.10", tmp_path_factory.mktemp("export-sp2610-own"), CAMERA)
 
 
 def _install(export: Path, checkout: Path) -> dict:
-    assert sptrain(["install", "--from-dir", str(export), "--sunnypilot-root", str(checkout)]) == 0
-    models = checkout / V2 / "models"
-    return read_manifest(sorted((models / ".sptrain_backups").iterdir())[-1])
+    return install_and_read_manifest(export, checkout, checkout / V2 / "models")
 
 
 def test_the_checkout_written_here_is_detected_as_sunnypilots_modeld_v2(tmp_path: Path) -> None:
