@@ -57,7 +57,7 @@ class RuntimeSpec:
     finds: str
     device_compile: str
     upstream: tuple[tuple[str, str, str], ...]  # (repository, path, commit) read to write the harness
-    model_root_files: bool = False  # the runtime can also read a pickle from the model root (sunnypilot)
+    pickle_env: str | None = None  # the environment variable that points the runtime at an installed pickle
     action: str = RAW  # the layout of the graph's action head (ACTION_FORMS)
 
     def file_names(self) -> tuple[str, ...]:
@@ -149,7 +149,7 @@ RUNTIME_TABLE: dict[str, dict] = {
                       "7d5c3c6a0ef5af482f7a4bd1398e25cefcd1136e"),
                      (_S, "openpilot/sunnypilot/modeld_v2/modeld.py (COMBINED_MODEL_PKL, load_oob, main's bufs)",
                       "9a801b53f27f36ae56548dd671c7da3ef3715fb0")],
-        "model_root_files": True,
+        "pickle_env": "COMBINED_MODEL_PKL",  # modeld_v2 loads the file it names before any model bundle
         # its parser (parse_model_outputs.py at 60f849dd) parses 'action' as an MDN of ACTION_WIDTH values
         "action": MDN,
     },
@@ -165,5 +165,5 @@ def build_runtime(entry: dict) -> RuntimeSpec:
                        files=tuple((n, w) for n, w in entry["files"]), finds=entry["finds"],
                        device_compile=entry["device_compile"],
                        upstream=tuple(tuple(u) for u in entry["upstream"]),  # type: ignore[misc]
-                       model_root_files=bool(entry.get("model_root_files", False)),
+                       pickle_env=entry.get("pickle_env"),
                        action=entry.get("action", RAW))

@@ -28,7 +28,6 @@ import argparse
 import importlib
 import inspect
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,14 @@ import numpy as np
 
 from sunnypilot_training.contract.nv12 import nv12_layout
 from sunnypilot_training.contract.profiles import HeadKind, Profile, get_profile
-from sunnypilot_training.contract.runtimes import COMBINED
+from sunnypilot_training.contract.runtimes import COMBINED, WIDE_NAME_MARK
 from sunnypilot_training.errors import InstallError
 from sunnypilot_training.integration.native_standins import BUILD_OUTPUT, StandinModule, install_standins
-from sunnypilot_training.integration.smoke_test import parsed_head_problems, use_checkout_as_openpilot
+from sunnypilot_training.integration.smoke_test import (
+    child_env,
+    parsed_head_problems,
+    use_checkout_as_openpilot,
+)
 
 MODULE = "sunnypilot_training.integration.checkout_modeld"
 MODELD_MODULE = "openpilot.selfdrive.modeld.modeld"
@@ -57,8 +60,6 @@ TIMEOUT_S = 900
 # the module whose ModelState the smoke test drives, per profile
 MODELD_MODULES = {"op-0.11.1": MODELD_MODULE, "op-2026.07": MODELD_MODULE, "op-2026.09": MODELD_MODULE,
                   "sp-2026.10": SUNNYPILOT_MODELD_MODULE}
-COMBINED_MODEL_PKL = "COMBINED_MODEL_PKL"  # sunnypilot's modeld_v2 loads the file this names before any model bundle
-WIDE_MARK = "big"  # sunnypilot's main(): a camera input whose name holds "big" gets the wide camera
 
 
 # --- parent side -------------------------------------------------------------------------------------------------
@@ -77,12 +78,9 @@ def run_checkout_modeld(checkout: Path, profile_id: str, device: str, frames: Pa
         report, outputs = Path(work) / "report.json", Path(work) / "heads.npz"
         cmd = [sys.executable, "-m", MODULE, str(checkout), "--profile", profile_id, "--frames", str(frames),
                "--outputs", str(outputs), "--report", str(report)]
-        env = {**os.environ, "DEV": device}
-        if combined_pkl is not None:
-            env[COMBINED_MODEL_PKL] = str(combined_pkl)
-        repo = checkout / "tinygrad_repo"
-        if (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
+        env = child_env(device, checkout)
+        if combined_pkl is not None:  # the variable the runtime reads it from (sunnypilot: COMBINED_MODEL_PKL)
+            env[get_profile(profile_id).runtime.pickle_env] = str(combined_pkl)
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=work)
         except subprocess.TimeoutExpired:
@@ -174,7 +172,7 @@ def camera_names(state: Any, sunnypilot: bool) -> dict[str, str]:
     openpilot ``img``/``big_img``; sunnypilot's modeld_v2 every name of ``state.vision_input_names``, the wide camera
     for a name holding "big"."""
     names = list(state.vision_input_names) if sunnypilot else ["img", "big_img"]
-    return {name: "wide" if WIDE_MARK in name else "road" for name in names}
+    return {name: "wide" if WIDE_NAME_MARK in name else "road" for name in names}
 
 
 def host_inputs(state: Any, frames: dict[str, np.ndarray], i: int, sunnypilot: bool) -> dict[str, np.ndarray]:

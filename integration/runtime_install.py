@@ -37,6 +37,7 @@ from ..fileio import atomic_copy, sha256_file
 from .backup import INSTALLED, INSTALLING, ROLLED_BACK, FileChange, create_backup, put_back, set_status
 from .checkout_modeld import run_checkout_modeld
 from .runtime_detect import DetectedRuntime
+from .smoke_test import child_env
 from .target import InstallTarget
 
 MANIFEST = "sptrain_export.json"
@@ -92,7 +93,7 @@ def refuse_mismatch(export_profile: str, detected: DetectedRuntime, folder: Path
 def placement(export: RuntimeExport) -> dict[str, str]:
     """installed name -> file of the export folder."""
     names = {name: name for name in export.files}
-    if export.profile_id == "sp-2026.10":
+    if get_profile(export.profile_id).runtime.pickle_env:  # installed beside the runtime's own, under our name
         names = {(SP_PICKLE if n == "driving_tinygrad.pkl" else n): n for n in export.files}
     if export.packaging == "combined":
         names.update({n: n for n in ("driving_vision.onnx", "driving_policy.onnx")})
@@ -138,19 +139,16 @@ def smoke_runtime(models_dir: Path, export: RuntimeExport, checkout: Path | None
              action_t=np.array([0.25, 0.45], np.float32), camera=np.array(camera))
     cmd = [sys.executable, "-m", HARNESS_MODULE, export.packaging, str(models_dir), "--frames", str(frames),
            "--outputs", str(work / "out.npz"), "--report", str(work / "report.json")]
-    if export.profile_id == "sp-2026.10":
+    if get_profile(export.profile_id).runtime.pickle_env:
         cmd += ["--pickle", SP_PICKLE]
-    env = {**os.environ, "DEV": export.device}
-    repo = checkout / "tinygrad_repo" if checkout is not None else None
-    if repo is not None and (repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as its modeld imports it
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
+    env = child_env(export.device, checkout)
     try:
         report = _run_smoke(cmd, env, work, export)
         if checkout is not None:  # the checkout's own modeld ModelState and parser on the same frames
-            combined = models_dir / SP_PICKLE if export.profile_id == "sp-2026.10" else None
+            env_pkl = models_dir / SP_PICKLE if get_profile(export.profile_id).runtime.pickle_env else None
             report["checkout_modeld"] = run_checkout_modeld(checkout, export.profile_id, export.device, frames,
                                                             np.load(work / "out.npz")["outputs"],
-                                                            combined_pkl=combined)
+                                                            combined_pkl=env_pkl)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
@@ -215,10 +213,11 @@ def install_runtime(export: RuntimeExport, target: InstallTarget, detected: Dete
     elif own is not None:
         log(f"  the checkout's own modeld was not run: {own['reason']}")
     result = {"dry_run": False, "backup": str(backup_dir), "smoke_test": smoke, "changes": changes}
-    if export.profile_id == "sp-2026.10":
+    env = get_profile(export.profile_id).runtime.pickle_env
+    if env:
         pkl = target.models_dir / SP_PICKLE
-        result["env"] = f"COMBINED_MODEL_PKL={pkl}"
-        log(f"  select it in sunnypilot's modeld_v2: export COMBINED_MODEL_PKL={pkl} before modeld starts "
+        result["env"] = f"{env}={pkl}"
+        log(f"  select it in sunnypilot's modeld_v2: export {env}={pkl} before modeld starts "
             f"(docs/contract.md: Installing on a device)")
     log(f"installed {len(changes) - len(removed)} file(s) into {target.models_dir}; undo with --restore")
     return result

@@ -41,6 +41,16 @@ TIMEOUT_S = 600
 
 
 # --- parent side -------------------------------------------------------------------------------------------------
+def child_env(device: str, checkout: Path | None) -> dict[str, str]:
+    """The environment of a child that runs installed pickles: ``DEV``, and the checkout's own ``tinygrad_repo``
+    first on ``PYTHONPATH`` where it has one (as its modeld imports it)."""
+    env = {**os.environ, "DEV": device}
+    repo = checkout / "tinygrad_repo" if checkout is not None else None
+    if repo is not None and (repo / "tinygrad").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
+    return env
+
+
 def run_smoke_test(models_dir: Path, profile_id: str, device: str, checkout: Path | None,
                    timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     """Run the child; its JSON report, or InstallError with the reason (the child's last lines)."""
@@ -49,10 +59,7 @@ def run_smoke_test(models_dir: Path, profile_id: str, device: str, checkout: Pat
     cmd = [sys.executable, "-m", MODULE, str(models_dir), "--profile", profile_id, "--report", str(report)]
     if checkout is not None:
         cmd += ["--checkout", str(checkout)]
-    env = {**os.environ, "DEV": device}
-    tinygrad_repo = checkout / "tinygrad_repo" if checkout is not None else None
-    if tinygrad_repo is not None and (tinygrad_repo / "tinygrad").is_dir():  # the checkout's own tinygrad, as modeld
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tinygrad_repo), env.get("PYTHONPATH", "")]))
+    env = child_env(device, checkout)
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=work)
         if result.returncode != 0 or not report.is_file():

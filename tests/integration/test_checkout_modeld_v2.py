@@ -128,7 +128,7 @@ class InputSpecsAdapter:
 
 def get_model_adapter(jits, cam_w, cam_h):
     if "input_specs" not in jits:
-        raise NotImplementedError("only input_specs artifacts in this checkout")
+        raise ValueError(f"this adapter loads flat input_specs artifacts; the pickle holds {sorted(jits)}")
     return InputSpecsAdapter(jits, cam_w, cam_h)
 '''
 
