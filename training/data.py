@@ -146,21 +146,15 @@ class ShardSet:
         return state
 
 
-def valid_index(shards: ShardSet, first_frame: int) -> np.ndarray:
-    """(N, 2) (shard, frame) pairs of the valid frames t >= first_frame of every shard."""
+def frame_index(shards: ShardSet, first_frame: int, every_frame: bool = False) -> np.ndarray:
+    """(N, 2) (shard, frame) pairs of the valid frames t >= first_frame of every shard (with ``every_frame``:
+    of every frame t >= first_frame)."""
     index = []
     for i, labels in enumerate(shards.labels):
-        t = np.flatnonzero(labels["valid"])
+        t = np.arange(len(labels["valid"])) if every_frame else np.flatnonzero(labels["valid"])
         t = t[t >= first_frame]
         index.append(np.stack([np.full_like(t, i), t], axis=1))
     return np.concatenate(index) if index else np.zeros((0, 2), np.int64)
-
-
-def every_index(shards: ShardSet, first_frame: int) -> np.ndarray:
-    """(N, 2) (shard, frame) pairs of every frame t >= first_frame of every shard."""
-    frames = [np.arange(first_frame, shards.n_frames(i)) for i in range(len(shards))]
-    index = [np.stack([np.full(len(t), i), t], axis=1) for i, t in enumerate(frames)]
-    return np.concatenate(index).astype(np.int64) if index else np.zeros((0, 2), np.int64)
 
 
 def desire_pred_target(desire: np.ndarray, t: int) -> np.ndarray:
@@ -202,8 +196,7 @@ class VisionDataset(Dataset):
 
     def __init__(self, shards: ShardSet, augment: bool = False, every_frame: bool = False):
         self.shards, self.augment = shards, augment
-        self.index = every_index(shards, FRAME_PAIR_OFFSET) if every_frame else \
-            valid_index(shards, first_frame=FRAME_PAIR_OFFSET)
+        self.index = frame_index(shards, FRAME_PAIR_OFFSET, every_frame)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -235,7 +228,7 @@ class PolicyDataset(Dataset):
         self.shards, self.features = shards, list(features)
         self.profile_inputs = tuple(profile_inputs)
         self.pulses = [desire_rising_edges(labels["desire"]) for labels in shards.labels]
-        self.index = valid_index(shards, first_frame=0)
+        self.index = frame_index(shards, first_frame=0)
 
     def __len__(self) -> int:
         return len(self.index)

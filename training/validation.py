@@ -8,7 +8,15 @@ import torch
 from ..contract.constants import Plan
 from ..contract.outputs import parse_outputs
 from ..contract.profiles import get_profile
-from ..evaluation.metrics import desire_accuracy, lane_metrics, lead_metrics, plan_metrics, pose_speed_error
+from ..evaluation.metrics import (
+    LANE_DISTANCES_M,
+    PLAN_HORIZONS_S,
+    desire_accuracy,
+    lane_metrics,
+    lead_metrics,
+    plan_metrics,
+    pose_speed_error,
+)
 from .data import PolicyDataset, VisionDataset
 
 VAL_MAX_SAMPLES = 256
@@ -83,9 +91,10 @@ def policy_metrics(model, dataset: PolicyDataset, device: torch.device) -> dict[
 # Epoch selection (training.select_epoch=best): the stage keeps the epoch whose validation is best. Scores are
 # means of the model's error over the baseline's on the same frames, so horizons and parts of different size
 # weigh alike; lower is better.
-POLICY_SELECTION = tuple((f"plan_ade_{h}s", f"plan_ade_{h}s_cv") for h in (2, 5, 10))
+POLICY_SELECTION = tuple((f"plan_ade_{h:g}s", f"plan_ade_{h:g}s_cv") for h in PLAN_HORIZONS_S)
 VISION_SELECTION = (("pose_speed_err_mps", "pose_speed_err_mps_const"),) + tuple(
-    (f"lane_{side}_err_{d}m", f"lane_{side}_err_{d}m_straight") for side in ("left", "right") for d in (10, 30, 60))
+    (f"lane_{side}_err_{d:g}m", f"lane_{side}_err_{d:g}m_straight") for side in ("left", "right")
+    for d in LANE_DISTANCES_M)
 SELECTION = {"vision": VISION_SELECTION, "policy": POLICY_SELECTION}
 SELECTION_FLOOR = 0.1  # m or m/s: a baseline error below it counts as it (a perfect baseline makes no ratio)
 

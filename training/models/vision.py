@@ -292,11 +292,12 @@ class VisionModel(nn.Module):
         """
         hidden = self.features(batch["img"], batch["big_img"])
         future = batch.get("future")
-        ahead = None if future is None or bool(future.all()) else future.bool()
-        parts = self._future_parts(hidden if ahead is None else hidden[ahead],
-                                   batch if ahead is None else {k: batch[k][ahead] for k in FUTURE_PARTS})
-        if ahead is not None and not bool(ahead.any()):  # no sample holds a future: those parts learn nothing
-            parts = {k: hidden.sum() * 0.0 for k in parts}
+        ahead = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device) if future is None else \
+            future.bool()
+        if bool(ahead.any()):
+            parts = self._future_parts(hidden[ahead], {k: batch[k][ahead] for k in FUTURE_PARTS})
+        else:  # no sample holds a future: those parts learn nothing from this batch
+            parts = {k: hidden.sum() * 0.0 for k in FUTURE_PARTS}
         lane_prob = batch["lane_lines_prob"].float()  # (B, 4)
         parts["lane_lines_prob"] = F.binary_cross_entropy_with_logits(  # same target on [deprecated, used]
             self.logit_heads["lane_lines_prob"](hidden).reshape(-1, NUM_LANE_LINES, 2),
