@@ -94,6 +94,7 @@ class TrainingSettings:
 class VisionSettings:
     heads: str = "diffusion"
     loss_weights: dict = field(default_factory=dict)  # loss part -> weight (default 1); the model checks the names
+    motion_volume: bool = False  # the road camera's features also read a ground-plane motion volume
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")

@@ -19,7 +19,6 @@ from sunnypilot_training.contract.constants import (
     LEAD_MHP_SELECTION,
     LEAD_TRAJ_LEN,
     LEAD_WIDTH,
-    META_WIDTH,
     PLAN_WIDTH,
     T_IDXS,
 )
@@ -37,6 +36,8 @@ from sunnypilot_training.training.models import (
 )
 from sunnypilot_training.training.models.blocks import cluster_samples
 from sunnypilot_training.training.models.vision import lead_hypotheses
+
+from spt_models import vision_batch
 
 PROFILES = profile_ids()
 HEADS = ("diffusion", "mdn", "regression")
@@ -59,32 +60,6 @@ def diffusion_config(profile: str) -> DiffusionConfig:
 
 
 # --- fake batches with physically plausible labels ----------------------------------------------------------------
-def vision_batch(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(shape, generator=g)
-
-    lines_y = torch.tensor([-5.4, -1.8, 1.8, 5.4])[None, :, None] + 0.3 * rand(batch, 4, IDX_N)
-    lines = torch.stack([lines_y, torch.full_like(lines_y, 1.22)], dim=-1)  # (B, 4, 33, 2)
-    edges = torch.stack([torch.tensor([-7.0, 7.0])[None, :, None] + rand(batch, 2, IDX_N),
-                         torch.full((batch, 2, IDX_N), 1.2)], dim=-1)
-    lead_prob = (rand(batch, 3) > 0.4).float()
-    lead = torch.stack([20 + 40 * rand(batch, 3, 6), rand(batch, 3, 6) - 0.5, 10 + 10 * rand(batch, 3, 6),
-                        rand(batch, 3, 6) - 0.5], dim=-1) * lead_prob[:, :, None, None]
-    desire = torch.nn.functional.one_hot(torch.randint(0, DESIRE_LEN, (batch, 4), generator=g), DESIRE_LEN)
-    return {
-        "img": torch.randint(0, 256, (batch,) + IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
-        "big_img": torch.randint(0, 256, (batch,) + IMG_SHAPE[1:], dtype=torch.uint8, generator=g),
-        "lane_lines": lines, "lane_lines_prob": (rand(batch, 4) > 0.3).float(), "road_edges": edges,
-        "lead": lead, "lead_prob": lead_prob,
-        "pose": torch.cat([10 + 10 * rand(batch, 1), 0.1 * rand(batch, 5)], dim=1),
-        "road_transform": torch.cat([torch.zeros(batch, 2), 1.2 + 0.05 * rand(batch, 1), 0.02 * rand(batch, 3)], 1),
-        "wide_from_device_euler": 0.01 * rand(batch, 3), "meta": (rand(batch, META_WIDTH) > 0.8).float(),
-        "desire_pred": desire.float(),
-    }
-
-
 def turning_plan(speed_mps: torch.Tensor, yaw_rate: torch.Tensor) -> torch.Tensor:
     """(B, 33, 15) plan of a constant-speed, constant-yaw-rate drive (circle of radius v / yaw_rate)."""
     t = torch.as_tensor(T_IDXS, dtype=torch.float32)[None]  # (1, 33)

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...contract.camera import MODEL_CAMERAS
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRE_PRED_LEN,
@@ -64,6 +65,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
+from .motion import MotionVolume
 
 HEAD_TYPES = ("diffusion", "mdn", "regression")
 NORMS = ("group", "batch")  # "batch": checkpoints from before GroupNorm (format <= 2) only
@@ -78,7 +80,9 @@ LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one 
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
-LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS  # the names of VisionModel.loss's parts
+MOTION_PART = "motion_speed"  # with the motion volume: its branch alone must tell the speed (training only)
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART,)  # the names of VisionModel.loss's parts
+MOTION_SPEED_SCALE = 10.0  # m/s per unit of the motion branch's speed readout
 FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
 
 
@@ -203,7 +207,8 @@ class VisionModel(nn.Module):
 
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | VisionSize = "tiny",
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
-                 shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None):
+                 shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
+                 motion_volume: bool = False):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -221,6 +226,12 @@ class VisionModel(nn.Module):
             raise ConfigError(f"vision.loss_weights: unknown part(s) {unknown}; the parts are {list(LOSS_PARTS)}")
         s = self.size
         self.backbones = nn.ModuleList(Backbone(s) for _ in range(1 if shared_backbone else 2))
+        self.motion_volume = motion_volume  # the road camera's features also read a ground-plane motion volume
+        self.motion = MotionVolume(MODEL_CAMERAS["img"], IMG_SHAPE[2:], s.camera_dim, s.head_dim) \
+            if motion_volume else None
+        # deep supervision: a linear speed readout of the branch's features, trained with the pose speed and not
+        # exported, so the branch learns the speed even while the rest of the network leans on other cues
+        self.motion_speed = nn.Linear(s.camera_dim, 1) if motion_volume else None
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
                                   nn.Linear(s.fuse_dim, FEATURE_LEN), nn.LayerNorm(FEATURE_LEN))
         self.logit_heads = nn.ModuleDict({n: mlp(FEATURE_LEN, s.head_dim, self.spec.head(n).width)
@@ -243,7 +254,7 @@ class VisionModel(nn.Module):
         """Constructor arguments as plain data (for checkpoints): ``VisionModel(**model.model_args)`` rebuilds it."""
         return {"profile_id": self.profile_id, "size": asdict(self.size), "heads": self.heads_type,
                 "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
-                "loss_weights": dict(self.loss_weights)}
+                "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -258,9 +269,18 @@ class VisionModel(nn.Module):
     # --- graph --------------------------------------------------------------------------------------------------
     def features(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
         """hidden_state (B, 512) from the two uint8 camera inputs (B, 12, 128, 256)."""
-        road = self.backbones[0]((img.float() - IMG_OFFSET) * IMG_SCALE)  # (B, camera_dim)
+        return self._features(img, big_img)[0]
+
+    def _features(self, img: torch.Tensor, big_img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(hidden_state, the motion branch's features or None)."""
+        road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
+        road = self.backbones[0](road_in)  # (B, camera_dim)
+        motion = None
+        if self.motion is not None:
+            motion = self.motion(road_in)  # (B, camera_dim)
+            road = road + motion
         wide = self.backbones[-1]((big_img.float() - IMG_OFFSET) * IMG_SCALE)
-        return self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
+        return self.fuse(torch.cat([road, wide], dim=1)), motion  # (B, 512)
 
     def forward(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
         """(B, output_width) float32 in the profile's layout."""
@@ -284,13 +304,17 @@ class VisionModel(nn.Module):
         return mdn_flat(*lead_hypotheses(mu, log_std), hypotheses=self.lead_hyp)
 
     # --- training -----------------------------------------------------------------------------------------------
+    def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
+        """(B,) the speed the motion branch's features (B, camera_dim) tell on their own (training only)."""
+        return self.motion_speed(F.silu(motion))[:, 0] * MOTION_SPEED_SCALE
+
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
 
         A batch with a ``future`` flag (B,) trains the parts that look ahead in time (:data:`FUTURE_PARTS`) only
         on the samples whose episode holds that future; the rest (pose, lines, edges, ...) learn from every frame.
         """
-        hidden = self.features(batch["img"], batch["big_img"])
+        hidden, motion = self._features(batch["img"], batch["big_img"])
         future = batch.get("future")
         ahead = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device) if future is None else \
             future.bool()
@@ -309,6 +333,8 @@ class VisionModel(nn.Module):
         heads = self.trajectory_heads
         parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight * yz)
         parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float(), yz.expand(1, 1, 1, 2))
+        if motion is not None:
+            parts[MOTION_PART] = F.smooth_l1_loss(self.motion_speed_mps(motion), batch["pose"][:, 0].float(), beta=1.0)
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 

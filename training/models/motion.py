@@ -1,0 +1,160 @@
+"""A ground-plane motion volume: how well frame t-4, moved as the road would move at each of a set of speeds,
+matches frame t. It gives the vision model the car's speed as a curve to read instead of something a small
+network has to discover in two stacked frames (docs/models.md, "Reading the speed").
+
+Geometry (the model frame is calibrated, so its horizon row and principal point are the camera's constants).
+A road point seen at row r below the horizon (``y = r - cy``) lies ``d = f * h / y`` ahead of a camera at height
+``h``. After the car moves ``delta`` forward, the same point is ``d - delta`` ahead, so a pixel (r, c) of frame t
+shows what frame t-4 had at::
+
+    s = 1 / (1 + q * y / f),   r_old = cy + y * s,   c_old = cx + (c - cx) * s,   q = delta / h
+
+The volume is built for ``len(ratios)`` values of q (= speed * 0.2 s / h: the height is not known, so a
+hypothesis is a speed per metre of height) and for horizontal shifts of the whole image (the car's yaw over the
+0.2 s, and the look of a lateral move). For each (q, shift) and each of ``bands`` horizontal bands of the road
+below the horizon the cost is the mean absolute difference of the two frames' luma there.
+
+The exported graph computes it with a one-hot MatMul (rows), a GatherElements (columns), Slices, Sub, Abs,
+ReduceMean, ReduceMin and Softmax: no resampling op the runtimes would have to support. The tables are derived
+from the camera and the grid, so they are rebuilt, not stored in checkpoints.
+
+Features, for each band and for the whole road (normalised per sample and band, so they do not depend on the
+picture's contrast; a single band is noisy, the whole road's curves are the steadiest):
+
+* the speed curve: for each q the lowest cost over the shifts, rescaled so that the band's best is 0 and its
+  mean is 1;
+* the yaw curve: for each shift the lowest cost over the speeds, rescaled alike;
+* the log of the band's contrast (mean minus best cost): how much the curves can be trusted (a road of
+  unbroken lines and even asphalt shows little motion);
+* the soft argmin of each curve (q / ratio_max in [0, 1], shift / max_shift in [-1, 1]): where it is lowest, as
+  a number a small network can scale into a speed (an MLP on the curves alone needs many examples to learn
+  where a minimum lies).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...contract.camera import CameraModel
+from ...contract.constants import DT_S, FRAME_PAIR_OFFSET
+from ...contract.yuv import FRAME_CHANNELS
+from .blocks import mlp
+
+PAIR_DT_S = FRAME_PAIR_OFFSET * DT_S  # seconds between the two frames of a vision input
+EPS = 1e-4  # of the normalised luma's cost scale (pixel values are (x - 128) / 64)
+SOFT_ARGMIN_T = 0.05  # temperature of the soft argmins, in units of a band's normalised cost (its mean is 1)
+
+
+@dataclass(frozen=True)
+class MotionGrid:
+    """Where and how finely the volume looks, in pixels of one Y sub-grid (channel 0: the model frame at half
+    resolution). Defaults: speed per metre of camera height 0..40 m/s (q 0..8), yaw up to +-12 px (about
+    0.05 rad in 0.2 s at the road camera's focal length), the road from 16 px below the horizon to the bottom."""
+
+    ratio_max: float = 8.0  # largest q = delta / h (40 m/s at a camera height of 1 m)
+    ratios: int = 41
+    max_shift_px: int = 12
+    below_horizon_px: int = 16  # first row compared (farther rows hold little texture)
+    row_stride: int = 2
+    margin_px: int = 16  # columns left out on each side (beyond the largest shift)
+    bands: int = 4
+
+
+def _subgrid_camera(camera: CameraModel, shape_hw: tuple[int, int]) -> tuple[float, float, float]:
+    """(focal, cx, cy) of channel 0, the Y sub-grid Y[0::2, 0::2] of a model frame (a pixel (r, c) of it is
+    (2 r, 2 c) of the frame)."""
+    scale = shape_hw[1] / camera.width_px
+    return camera.focal_px * scale, camera.cx_px * scale, camera.cy_px * scale
+
+
+def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: MotionGrid
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row_of, column_of, rows, ratios) for frame t-4 moved by each ratio q: ``row_of`` (Q * R,) the row of frame
+    t-4 each compared row of frame t comes from, ``column_of`` (Q * R, C_ext) the column each extended column
+    (the compared columns widened by ``max_shift_px`` on each side, so every shift is a slice) comes from;
+    ``rows`` (R,) the compared rows of frame t; ``ratios`` (Q,)."""
+    h, w = shape_hw
+    focal, cx, cy = _subgrid_camera(camera, shape_hw)
+    first = int(math.ceil(cy)) + grid.below_horizon_px
+    rows = np.arange(first, h, grid.row_stride)
+    usable = len(rows) - len(rows) % grid.bands
+    if usable < grid.bands or grid.margin_px < grid.max_shift_px or 2 * grid.margin_px >= w:
+        raise ValueError(f"motion grid {grid} does not fit a {h}x{w} image with the horizon at row {cy:.1f}")
+    rows = rows[:usable]
+    ext_cols = np.arange(grid.margin_px - grid.max_shift_px, w - grid.margin_px + grid.max_shift_px)
+    ratios = np.linspace(0.0, grid.ratio_max, grid.ratios)
+    y = (rows - cy)[None, :, None]  # (1, R, 1) rows below the horizon
+    s = 1.0 / (1.0 + ratios[:, None, None] * y / focal)  # (Q, R, 1)
+    row_of = np.clip(np.rint(cy + y * s), 0, h - 1).astype(np.int64).reshape(-1)  # (Q * R,)
+    column_of = np.clip(np.rint(cx + (ext_cols[None, None, :] - cx) * s), 0, w - 1).astype(np.int64)
+    return row_of, column_of.reshape(len(row_of), -1), rows, ratios
+
+
+class MotionVolume(nn.Module):
+    """(B, 12, H, W) normalised frames of one camera -> (B, out_dim) motion features (see the module docstring)."""
+
+    def __init__(self, camera: CameraModel, shape_hw: tuple[int, int], out_dim: int, hidden_dim: int,
+                 grid: MotionGrid | None = None):
+        super().__init__()
+        self.grid = grid or MotionGrid()
+        g = self.grid
+        row_of, column_of, rows, _ = resampling_table(camera, shape_hw, g)
+        self.n_rows, self.width = len(rows), shape_hw[1]
+        self.n_ratios, self.n_shifts = g.ratios, 2 * g.max_shift_px + 1
+        self.ext_width = column_of.shape[1]
+        # rows by a one-hot MatMul, columns by GatherElements over one row: both cheap for every runtime
+        # (tinygrad turns a Gather of a large constant index into one slice per index)
+        pick_rows = np.zeros((len(row_of), shape_hw[0]), np.float32)
+        pick_rows[np.arange(len(row_of)), row_of] = 1.0
+        self.register_buffer("pick_rows", torch.from_numpy(pick_rows), persistent=False)  # (Q * R, H)
+        self.register_buffer("column_of", torch.from_numpy(column_of)[None], persistent=False)  # (1, Q * R, C_ext)
+        self.register_buffer("rows", torch.from_numpy(rows.astype(np.int64)), persistent=False)
+        self.register_buffer("ratio_pos", torch.linspace(0.0, 1.0, g.ratios), persistent=False)
+        self.register_buffer("shift_pos", torch.linspace(-1.0, 1.0, self.n_shifts), persistent=False)
+        self.n_features = (self.n_ratios + self.n_shifts + 3) * (g.bands + 1)
+        self.mlp = mlp(self.n_features, hidden_dim, out_dim)
+        self.n_soft = 2 * (g.bands + 1)  # the soft argmins: the last features
+        self.linear = nn.Linear(self.n_soft, out_dim)  # a straight path from them (it generalises from few roads)
+
+    def volume(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Q, S, bands) mean absolute luma difference per speed ratio, shift and band."""
+        g = self.grid
+        b = x.shape[0]
+        old = torch.matmul(self.pick_rows, x[:, 0])  # (B, Q * R, W): luma sub-grid 0 of frame t-4, rows moved
+        moved = torch.gather(old, 2, self.column_of.expand(b, -1, -1))  # (B, Q * R, C_ext)
+        moved = moved.reshape(b, self.n_ratios, self.n_rows, self.ext_width)  # (B, Q, R, C_ext)
+        new = x[:, FRAME_CHANNELS][:, self.rows, g.margin_px:self.width - g.margin_px]  # (B, R, C) frame t
+        n_cols = new.shape[-1]
+        costs = []
+        for j in range(self.n_shifts):  # frame t at column c against frame t-4 moved, at column c + shift
+            diff = (moved[..., j:j + n_cols] - new[:, None]).abs().mean(dim=-1)  # (B, Q, R)
+            costs.append(diff.reshape(b, self.n_ratios, g.bands, -1).mean(dim=-1))  # (B, Q, bands)
+        return torch.stack(costs, dim=2)  # (B, Q, S, bands)
+
+    def curves(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features): speed curves, yaw curves, log contrast and soft argmins per band and for all bands."""
+        cost = self.volume(x)  # (B, Q, S, bands)
+        cost = torch.cat([cost, cost.mean(dim=-1, keepdim=True)], dim=-1)  # and the whole road: (B, Q, S, bands + 1)
+        best = cost.amin(dim=(1, 2), keepdim=True)
+        spread = cost.mean(dim=(1, 2), keepdim=True) - best + EPS
+        norm = (cost - best) / spread
+        speed = norm.amin(dim=2)  # (B, Q, bands)
+        yaw = norm.amin(dim=1)  # (B, S, bands)
+        contrast = spread.reshape(x.shape[0], 1, -1).log()  # (B, 1, bands)
+        # soft argmins: where each curve is lowest, as a number in [0, 1] (q / ratio_max) and [-1, 1] (shift)
+        q = torch.softmax(-speed / SOFT_ARGMIN_T, dim=1) * self.ratio_pos[:, None]  # (B, Q, bands)
+        shift = torch.softmax(-yaw / SOFT_ARGMIN_T, dim=1) * self.shift_pos[:, None]  # (B, S, bands)
+        return torch.cat([speed, yaw, contrast, q.sum(dim=1, keepdim=True), shift.sum(dim=1, keepdim=True)],
+                         dim=1).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.curves(x))
+
+    def readout(self, curves: torch.Tensor) -> torch.Tensor:
+        """(B, n_features) curves -> (B, out_dim) features."""
+        return self.mlp(curves) + self.linear(curves[:, -self.n_soft:])
