@@ -39,14 +39,19 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
     """(parsed outputs, targets) over a deterministic subset of ``dataset``."""
     spec = get_profile(model.profile_id).vision
     model.eval()
-    outs, targets = [], []
+    outs, targets, branch = [], [], []
     for batch in _batches(dataset, _subset(len(dataset), limit)):
         flat = model(batch["img"].to(device), batch["big_img"].to(device)).float().cpu().numpy()
         outs.append(flat)
         targets.append({k: v.numpy() for k, v in batch.items() if k not in ("img", "big_img")})
+        if getattr(model, "motion", None) is not None:
+            branch.append(model.branch_speed_mps(batch["img"].to(device)).float().cpu().numpy())
     flat = np.concatenate(outs)
     target = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
-    return parse_outputs(spec, flat), target
+    parsed = parse_outputs(spec, flat)
+    if branch:  # the motion branch's own speed reading (not an output of the exported model)
+        parsed["motion_speed"] = np.concatenate(branch)
+    return parsed, target
 
 
 def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[str, float]:
@@ -61,6 +66,8 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     # does the model read the car's speed from frames t-4 and t? against guessing the validation set's mean speed
     out["pose_speed_err_mps"] = pose_speed_error(parsed["pose"], target["pose"])
     out["pose_speed_err_mps_const"] = float(np.abs(target["pose"][:, 0] - target["pose"][:, 0].mean()).mean())
+    if "motion_speed" in parsed:
+        out["motion_speed_err_mps"] = float(np.abs(parsed["motion_speed"] - target["pose"][:, 0]).mean())
     return out
 
 

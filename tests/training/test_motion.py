@@ -17,6 +17,7 @@ from sunnypilot_training.training.device import Runtime
 from sunnypilot_training.training.models import VisionModel
 from sunnypilot_training.training.models.motion import MotionGrid, MotionVolume, resampling_table
 from sunnypilot_training.training.trainer import make_models
+from sunnypilot_training.training.validation import vision_metrics
 
 from spt_models import vision_batch
 
@@ -101,6 +102,16 @@ def test_a_grid_that_does_not_fit_is_refused() -> None:
         resampling_table(MEDMODEL, SHAPE, MotionGrid(max_shift_px=20, margin_px=16))
 
 
+def test_a_checkpoint_rebuilds_with_the_grid_it_was_trained_with() -> None:
+    narrow = {"max_shift_px": 8, "margin_px": 16}
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True, motion_grid=narrow)
+    rebuilt = VisionModel(**model.model_args)
+    assert rebuilt.motion.grid == MotionGrid(**narrow) != MotionGrid()
+    rebuilt.load_state_dict(model.state_dict())  # the same shapes: the yaw curve has 2 * 8 + 1 shifts
+    assert rebuilt.motion.n_shifts == 17
+    assert VisionModel("op-0.10.1", heads="mdn").model_args["motion_grid"] is None
+
+
 def test_vision_model_with_the_motion_volume_exports_alike(tmp_path) -> None:
     torch.manual_seed(0)
     model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True).eval()
@@ -165,3 +176,27 @@ def test_vision_loss_holds_the_motion_part_only_with_the_volume() -> None:
     _, parts = VisionModel("op-0.10.1", heads="mdn", motion_volume=True).loss(batch)
     _, plain = VisionModel("op-0.10.1", heads="mdn").loss(batch)
     assert "motion_speed" in parts and parts["motion_speed"] > 0 and "motion_speed" not in plain
+
+
+class _Items:
+    """A dataset of the items of one vision batch (what the validation reads)."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch["img"])
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        return {key: v[k] for key, v in self.batch.items()}
+
+
+def test_validation_reports_the_branch_speed_error() -> None:
+    batch = vision_batch(3)
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True).eval()
+    metrics = vision_metrics(model, _Items(batch), torch.device("cpu"))
+    with torch.no_grad():
+        expected = (model.branch_speed_mps(batch["img"]) - batch["pose"][:, 0]).abs().mean().item()
+    assert metrics["motion_speed_err_mps"] == pytest.approx(expected, rel=1e-5)
+    assert "motion_speed_err_mps" not in vision_metrics(VisionModel("op-0.10.1", heads="mdn").eval(), _Items(batch),
+                                                        torch.device("cpu"))

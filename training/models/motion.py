@@ -53,15 +53,17 @@ SOFT_ARGMIN_T = 0.05  # temperature of the soft argmins, in units of a band's no
 @dataclass(frozen=True)
 class MotionGrid:
     """Where and how finely the volume looks, in pixels of one Y sub-grid (channel 0: the model frame at half
-    resolution). Defaults: speed per metre of camera height 0..40 m/s (q 0..8), yaw up to +-12 px (about
-    0.05 rad in 0.2 s at the road camera's focal length), the road from 16 px below the horizon to the bottom."""
+    resolution, focal length 455 px). Defaults: speed per metre of camera height 0..40 m/s (q 0..8), yaw up to
+    +-28 px (0.06 rad in 0.2 s: a yaw rate of 0.3 rad/s; the built-in world's curvy roads reach 0.2 rad/s, and
+    +-12 px missed them: the sweep then read a moving car as standing, docs/models.md), the road from 16 px
+    below the horizon to the bottom."""
 
     ratio_max: float = 8.0  # largest q = delta / h (40 m/s at a camera height of 1 m)
     ratios: int = 41
-    max_shift_px: int = 12
+    max_shift_px: int = 28
     below_horizon_px: int = 16  # first row compared (farther rows hold little texture)
     row_stride: int = 2
-    margin_px: int = 16  # columns left out on each side (beyond the largest shift)
+    margin_px: int = 28  # columns left out on each side (at least the largest shift)
     bands: int = 4
 
 

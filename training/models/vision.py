@@ -65,7 +65,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
-from .motion import MotionVolume
+from .motion import MotionGrid, MotionVolume
 
 HEAD_TYPES = ("diffusion", "mdn", "regression")
 NORMS = ("group", "batch")  # "batch": checkpoints from before GroupNorm (format <= 2) only
@@ -208,7 +208,7 @@ class VisionModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | VisionSize = "tiny",
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
-                 motion_volume: bool = False):
+                 motion_volume: bool = False, motion_grid: Mapping | None = None):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -227,8 +227,9 @@ class VisionModel(nn.Module):
         s = self.size
         self.backbones = nn.ModuleList(Backbone(s) for _ in range(1 if shared_backbone else 2))
         self.motion_volume = motion_volume  # the road camera's features also read a ground-plane motion volume
-        self.motion = MotionVolume(MODEL_CAMERAS["img"], IMG_SHAPE[2:], s.camera_dim, s.head_dim) \
-            if motion_volume else None
+        # the grid is kept in model_args: a checkpoint rebuilds with the grid it was trained with
+        self.motion = MotionVolume(MODEL_CAMERAS["img"], IMG_SHAPE[2:], s.camera_dim, s.head_dim,
+                                   MotionGrid(**(motion_grid or {}))) if motion_volume else None
         # deep supervision: a linear speed readout of the branch's features, trained with the pose speed and not
         # exported, so the branch learns the speed even while the rest of the network leans on other cues
         self.motion_speed = nn.Linear(s.camera_dim, 1) if motion_volume else None
@@ -254,7 +255,8 @@ class VisionModel(nn.Module):
         """Constructor arguments as plain data (for checkpoints): ``VisionModel(**model.model_args)`` rebuilds it."""
         return {"profile_id": self.profile_id, "size": asdict(self.size), "heads": self.heads_type,
                 "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
-                "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume}
+                "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
+                "motion_grid": asdict(self.motion.grid) if self.motion is not None else None}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -307,6 +309,10 @@ class VisionModel(nn.Module):
     def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
         """(B,) the speed the motion branch's features (B, camera_dim) tell on their own (training only)."""
         return self.motion_speed(F.silu(motion))[:, 0] * MOTION_SPEED_SCALE
+
+    def branch_speed_mps(self, img: torch.Tensor) -> torch.Tensor:
+        """(B,) the motion branch's own speed reading from the uint8 road camera input (validation)."""
+        return self.motion_speed_mps(self.motion((img.float() - IMG_OFFSET) * IMG_SCALE))
 
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
