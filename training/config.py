@@ -95,9 +95,12 @@ class VisionSettings:
     heads: str = "diffusion"
     loss_weights: dict = field(default_factory=dict)  # loss part -> weight (default 1); the model checks the names
     motion_volume: bool = False  # the road camera's features also read a ground-plane motion volume
+    speed_channel: bool = False  # the last hidden_state value is the motion branch's speed reading (needs the volume)
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
+        _check(self.motion_volume or not self.speed_channel, "vision.speed_channel", self.speed_channel,
+               "false unless vision.motion_volume is true (the reading comes from the motion volume)")
         for name, weight in self.loss_weights.items():
             _check(isinstance(weight, (int, float)) and weight >= 0, f"vision.loss_weights.{name}", weight,
                    "a number >= 0")

@@ -200,3 +200,22 @@ def test_validation_reports_the_branch_speed_error() -> None:
     assert metrics["motion_speed_err_mps"] == pytest.approx(expected, rel=1e-5)
     assert "motion_speed_err_mps" not in vision_metrics(VisionModel("op-0.10.1", heads="mdn").eval(), _Items(batch),
                                                         torch.device("cpu"))
+
+
+def test_the_speed_channel_carries_the_branch_reading() -> None:
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True, speed_channel=True).eval()
+    batch = vision_batch(2)
+    with torch.no_grad():
+        hidden = model.features(batch["img"], batch["big_img"])
+        plain = VisionModel(**{**model.model_args, "speed_channel": False})
+        plain.load_state_dict(model.state_dict())
+        other = plain.eval().features(batch["img"], batch["big_img"])
+        reading = model.branch_speed_mps(batch["img"])
+    assert torch.allclose(hidden[:, -1] * 10.0, reading, atol=1e-5)
+    assert torch.equal(hidden[:, :-1], other[:, :-1]) and not torch.allclose(hidden[:, -1], other[:, -1])
+    assert VisionModel(**model.model_args).speed_channel is True
+    with pytest.raises(ConfigError, match="motion_volume"):
+        VisionModel("op-0.10.1", heads="mdn", speed_channel=True)
+    with pytest.raises(ConfigError, match="vision.speed_channel"):
+        settings_from_cfg(load_config(["vision.speed_channel=true"]))

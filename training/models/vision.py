@@ -80,7 +80,7 @@ LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one 
 MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
-MOTION_PART = "motion_speed"  # with the motion volume: its branch alone must tell the speed (training only)
+MOTION_PART = "motion_speed"  # with the motion volume: its branch alone must tell the speed
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART,)  # the names of VisionModel.loss's parts
 MOTION_SPEED_SCALE = 10.0  # m/s per unit of the motion branch's speed readout
 FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
@@ -208,7 +208,7 @@ class VisionModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | VisionSize = "tiny",
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
-                 motion_volume: bool = False, motion_grid: Mapping | None = None):
+                 motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -230,9 +230,13 @@ class VisionModel(nn.Module):
         # the grid is kept in model_args: a checkpoint rebuilds with the grid it was trained with
         self.motion = MotionVolume(MODEL_CAMERAS["img"], IMG_SHAPE[2:], s.camera_dim, s.head_dim,
                                    MotionGrid(**(motion_grid or {}))) if motion_volume else None
-        # deep supervision: a linear speed readout of the branch's features, trained with the pose speed and not
-        # exported, so the branch learns the speed even while the rest of the network leans on other cues
+        # deep supervision: a linear speed readout of the branch's features, trained with the pose speed, so the
+        # branch learns the speed even while the rest of the network leans on other cues; with speed_channel the
+        # reading (m/s / MOTION_SPEED_SCALE) replaces hidden_state's last value, in the exported graph too
         self.motion_speed = nn.Linear(s.camera_dim, 1) if motion_volume else None
+        if speed_channel and not motion_volume:
+            raise ConfigError("vision.speed_channel=true needs vision.motion_volume=true (the reading comes from it)")
+        self.speed_channel = speed_channel
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
                                   nn.Linear(s.fuse_dim, FEATURE_LEN), nn.LayerNorm(FEATURE_LEN))
         self.logit_heads = nn.ModuleDict({n: mlp(FEATURE_LEN, s.head_dim, self.spec.head(n).width)
@@ -256,7 +260,8 @@ class VisionModel(nn.Module):
         return {"profile_id": self.profile_id, "size": asdict(self.size), "heads": self.heads_type,
                 "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
                 "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
-                "motion_grid": asdict(self.motion.grid) if self.motion is not None else None}
+                "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
+                "speed_channel": self.speed_channel}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -282,7 +287,11 @@ class VisionModel(nn.Module):
             motion = self.motion(road_in)  # (B, camera_dim)
             road = road + motion
         wide = self.backbones[-1]((big_img.float() - IMG_OFFSET) * IMG_SCALE)
-        return self.fuse(torch.cat([road, wide], dim=1)), motion  # (B, 512)
+        hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
+        if self.speed_channel:
+            reading = self.motion_speed(F.silu(motion))  # (B, 1): m/s / MOTION_SPEED_SCALE
+            hidden = torch.cat([hidden[:, :-1], reading], dim=1)
+        return hidden, motion
 
     def forward(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
         """(B, output_width) float32 in the profile's layout."""
@@ -307,7 +316,7 @@ class VisionModel(nn.Module):
 
     # --- training -----------------------------------------------------------------------------------------------
     def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
-        """(B,) the speed the motion branch's features (B, camera_dim) tell on their own (training only)."""
+        """(B,) the speed the motion branch's features (B, camera_dim) tell on their own."""
         return self.motion_speed(F.silu(motion))[:, 0] * MOTION_SPEED_SCALE
 
     def branch_speed_mps(self, img: torch.Tensor) -> torch.Tensor:
