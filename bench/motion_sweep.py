@@ -20,7 +20,7 @@ from sunnypilot_training.contract.camera import MODEL_CAMERAS
 from sunnypilot_training.contract.constants import IMG_SHAPE
 from sunnypilot_training.contract.inputs import frame_pairs
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels
-from sunnypilot_training.training.models.motion import PAIR_DT_S, MotionGrid, MotionVolume
+from sunnypilot_training.training.models.motion import PAIR_DT_S, MotionGrid, MotionVolume, normalised
 from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE
 
 READINGS = {"every band": slice(None), "near road": slice(1, None)}
@@ -34,13 +34,11 @@ def sweep(volume: MotionVolume, path, stride: int) -> dict[str, np.ndarray]:
     x = (torch.from_numpy(pairs).float() - IMG_OFFSET) * IMG_SCALE
     with torch.no_grad():
         cost = volume.volume(x)  # (n, Q, S, bands)
-    best = cost.amin(dim=(1, 2), keepdim=True)
-    norm = (cost - best) / (cost.mean(dim=(1, 2), keepdim=True) - best + 1e-4)
-    ratios = np.linspace(0.0, volume.grid.ratio_max, volume.n_ratios)
+    norm, _ = normalised(cost)
     out = {"speed": read_labels(shard)["ego_speed"][ts],
            "height": np.full(len(ts), float(shard.attrs["cameras"]["height_m"]))}
     for name, bands in READINGS.items():
-        out[name] = ratios[norm[..., bands].mean(dim=-1).amin(dim=2).argmin(dim=1).numpy()]
+        out[name] = volume.ratios[norm[..., bands].mean(dim=-1).amin(dim=2).argmin(dim=1).numpy()]
     return out
 
 

@@ -97,6 +97,14 @@ def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: Motio
     return row_of, column_of.reshape(len(row_of), -1), rows, ratios
 
 
+def normalised(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cost rescaled so that each sample's and band's best is 0 and its mean 1, the spread it was divided by)
+    of a volume (B, Q, S, bands)."""
+    best = cost.amin(dim=(1, 2), keepdim=True)
+    spread = cost.mean(dim=(1, 2), keepdim=True) - best + EPS
+    return (cost - best) / spread, spread
+
+
 class MotionVolume(nn.Module):
     """(B, 12, H, W) normalised frames of one camera -> (B, out_dim) motion features (see the module docstring)."""
 
@@ -105,7 +113,7 @@ class MotionVolume(nn.Module):
         super().__init__()
         self.grid = grid or MotionGrid()
         g = self.grid
-        row_of, column_of, rows, _ = resampling_table(camera, shape_hw, g)
+        row_of, column_of, rows, self.ratios = resampling_table(camera, shape_hw, g)
         self.n_rows, self.width = len(rows), shape_hw[1]
         self.n_ratios, self.n_shifts = g.ratios, 2 * g.max_shift_px + 1
         self.ext_width = column_of.shape[1]
@@ -142,9 +150,7 @@ class MotionVolume(nn.Module):
         """(B, n_features): speed curves, yaw curves, log contrast and soft argmins per band and for all bands."""
         cost = self.volume(x)  # (B, Q, S, bands)
         cost = torch.cat([cost, cost.mean(dim=-1, keepdim=True)], dim=-1)  # and the whole road: (B, Q, S, bands + 1)
-        best = cost.amin(dim=(1, 2), keepdim=True)
-        spread = cost.mean(dim=(1, 2), keepdim=True) - best + EPS
-        norm = (cost - best) / spread
+        norm, spread = normalised(cost)
         speed = norm.amin(dim=2)  # (B, Q, bands)
         yaw = norm.amin(dim=1)  # (B, S, bands)
         contrast = spread.reshape(x.shape[0], 1, -1).log()  # (B, 1, bands)

@@ -289,8 +289,7 @@ class VisionModel(nn.Module):
         wide = self.backbones[-1]((big_img.float() - IMG_OFFSET) * IMG_SCALE)
         hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
         if self.speed_channel:
-            reading = self.motion_speed(F.silu(motion))  # (B, 1): m/s / MOTION_SPEED_SCALE
-            hidden = torch.cat([hidden[:, :-1], reading], dim=1)
+            hidden = torch.cat([hidden[:, :-1], self._motion_reading(motion)], dim=1)
         return hidden, motion
 
     def forward(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
@@ -317,7 +316,11 @@ class VisionModel(nn.Module):
     # --- training -----------------------------------------------------------------------------------------------
     def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
         """(B,) the speed the motion branch's features (B, camera_dim) tell on their own."""
-        return self.motion_speed(F.silu(motion))[:, 0] * MOTION_SPEED_SCALE
+        return self._motion_reading(motion)[:, 0] * MOTION_SPEED_SCALE
+
+    def _motion_reading(self, motion: torch.Tensor) -> torch.Tensor:
+        """(B, 1) the branch's speed readout in m/s / MOTION_SPEED_SCALE (the speed channel's value)."""
+        return self.motion_speed(F.silu(motion))
 
     def branch_speed_mps(self, img: torch.Tensor) -> torch.Tensor:
         """(B,) the motion branch's own speed reading from the uint8 road camera input (validation)."""
