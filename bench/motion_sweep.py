@@ -5,13 +5,15 @@ mounting height and with one assumed height (the middle of the training range), 
 every band, and over the near road (without the farthest band, where leads and the horizon sit). Nothing is
 learnt, so it measures what the frames hold, not a model.
 
-Usage: python bench/motion_sweep.py SHARD_DIR [--assumed-height 1.3] [--stride 25]
+Usage: python bench/motion_sweep.py SHARD_DIR [--assumed-height 1.3] [--stride 25] [--max-shift 28] [--row-stride 2]
+       [--col-stride 1] [--shift-step 1] [--ratios 41]   (a coarser grid: what it loses, and its cost per frame)
 (the package importable as ``sunnypilot_training``)
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
@@ -32,10 +34,12 @@ def sweep(volume: MotionVolume, path, stride: int) -> dict[str, np.ndarray]:
     ts = np.arange(8, shard.n_frames, stride)
     pairs = frame_pairs(lambda idx: read_frames(shard, "img", np.asarray(idx)), ts)
     x = (torch.from_numpy(pairs).float() - IMG_OFFSET) * IMG_SCALE
+    start = time.perf_counter()
     with torch.no_grad():
         cost = volume.volume(x)  # (n, Q, S, bands)
+    seconds = time.perf_counter() - start
     norm, _ = normalised(cost)
-    out = {"speed": read_labels(shard)["ego_speed"][ts],
+    out = {"seconds": np.full(len(ts), seconds / len(ts)),"speed": read_labels(shard)["ego_speed"][ts],
            "height": np.full(len(ts), float(shard.attrs["cameras"]["height_m"]))}
     for name, bands in READINGS.items():
         out[name] = volume.ratios[norm[..., bands].mean(dim=-1).amin(dim=2).argmin(dim=1).numpy()]
@@ -48,8 +52,15 @@ def main() -> None:
     ap.add_argument("--assumed-height", type=float, default=1.3)
     ap.add_argument("--stride", type=int, default=25)
     ap.add_argument("--max-shift", type=int, default=MotionGrid.max_shift_px, help="yaw shifts searched (px)")
+    ap.add_argument("--row-stride", type=int, default=MotionGrid.row_stride)
+    ap.add_argument("--col-stride", type=int, default=MotionGrid.col_stride)
+    ap.add_argument("--shift-step", type=int, default=MotionGrid.shift_step)
+    ap.add_argument("--ratios", type=int, default=MotionGrid.ratios)
     args = ap.parse_args()
-    grid = MotionGrid(max_shift_px=args.max_shift, margin_px=max(args.max_shift, MotionGrid.margin_px))
+    grid = MotionGrid(max_shift_px=args.max_shift, margin_px=max(args.max_shift, MotionGrid.margin_px),
+                      row_stride=args.row_stride, col_stride=args.col_stride, shift_step=args.shift_step,
+                      ratios=args.ratios)
+    torch.set_num_threads(1)  # a steady cost per frame
     volume = MotionVolume(MODEL_CAMERAS["img"], IMG_SHAPE[2:], out_dim=1, hidden_dim=1, grid=grid)
     rows = []
     for path in find_shards([args.shards]):
@@ -67,6 +78,7 @@ def main() -> None:
             err = np.abs(all_[name] * h / PAIR_DT_S - all_["speed"])
             print(f"  {name:11s} {label:22s} {np.median(err):5.2f}  {err.mean():5.2f}   "
                   f"read as standing still: {np.mean(all_[name] == 0):.2f}")
+    print(f"  volume cost: {1e3 * all_['seconds'].mean():.1f} ms per frame on one thread")
     guess = np.abs(all_["speed"] - np.median(all_["speed"]))
     print(f"  {'the median speed, for every frame':34s} {np.median(guess):5.2f}  {guess.mean():5.2f}")
 

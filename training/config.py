@@ -20,6 +20,8 @@ from omegaconf.errors import OmegaConfBaseException
 from ..contract.profiles import PROFILES
 from ..errors import ConfigError
 from .diffusion import DiffusionConfig
+from .models.motion import MotionGrid
+from .models.vision import SPEED_READINGS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -96,9 +98,17 @@ class VisionSettings:
     loss_weights: dict = field(default_factory=dict)  # loss part -> weight (default 1); the model checks the names
     motion_volume: bool = False  # the road camera's features also read a ground-plane motion volume
     speed_channel: bool = False  # the last hidden_state value is the motion branch's speed reading (needs the volume)
+    speed_reading: str = "linear"  # how the branch reads the speed (SPEED_READINGS)
+    motion_grid: dict | None = None  # MotionGrid fields to change (None: its defaults)
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
+        _check(self.speed_reading in SPEED_READINGS, "vision.speed_reading", self.speed_reading,
+               f"one of {list(SPEED_READINGS)}")
+        known = {f.name for f in fields(MotionGrid)}
+        for name, value in (self.motion_grid or {}).items():
+            _check(name in known and isinstance(value, (int, float)), f"vision.motion_grid.{name}", value,
+                   f"a number for one of {sorted(known)}")
         _check(self.motion_volume or not self.speed_channel, "vision.speed_channel", self.speed_channel,
                "false unless vision.motion_volume is true (the reading comes from the motion volume)")
         for name, weight in self.loss_weights.items():

@@ -75,7 +75,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                                 clip_x0=d.clip_x0, std_floor=d.std_floor)
     profile = s.contract.profile
     vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
-                         s.vision.loss_weights, s.vision.motion_volume, speed_channel=s.vision.speed_channel)
+                         s.vision.loss_weights, s.vision.motion_volume, motion_grid=s.vision.motion_grid,
+                         speed_channel=s.vision.speed_channel, speed_reading=s.vision.speed_reading)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise)
     vision.to(runtime.device)

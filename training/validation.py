@@ -39,18 +39,23 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
     """(parsed outputs, targets) over a deterministic subset of ``dataset``."""
     spec = get_profile(model.profile_id).vision
     model.eval()
-    outs, targets, branch = [], [], []
+    outs, targets, branch, heights = [], [], [], []
     for batch in _batches(dataset, _subset(len(dataset), limit)):
         flat = model(batch["img"].to(device), batch["big_img"].to(device)).float().cpu().numpy()
         outs.append(flat)
         targets.append({k: v.numpy() for k, v in batch.items() if k not in ("img", "big_img")})
         if getattr(model, "motion", None) is not None:
-            branch.append(model.branch_speed_mps(batch["img"].to(device)).float().cpu().numpy())
+            speed, height = model.branch_readings(batch["img"].to(device))
+            branch.append(speed.float().cpu().numpy())
+            if height is not None:
+                heights.append(height.float().cpu().numpy())
     flat = np.concatenate(outs)
     target = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
     parsed = parse_outputs(spec, flat)
     if branch:  # the motion branch's own speed reading (not an output of the exported model)
         parsed["motion_speed"] = np.concatenate(branch)
+    if heights:
+        parsed["motion_height"] = np.concatenate(heights)
     return parsed, target
 
 
@@ -68,6 +73,8 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     out["pose_speed_err_mps_const"] = float(np.abs(target["pose"][:, 0] - target["pose"][:, 0].mean()).mean())
     if "motion_speed" in parsed:
         out["motion_speed_err_mps"] = float(np.abs(parsed["motion_speed"] - target["pose"][:, 0]).mean())
+    if "motion_height" in parsed:  # and the camera height it multiplies the volume's reading by
+        out["motion_height_err_m"] = float(np.abs(parsed["motion_height"] - target["road_transform"][:, 2]).mean())
     return out
 
 

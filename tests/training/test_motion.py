@@ -15,7 +15,7 @@ from sunnypilot_training.export.onnx_export import export_to_onnx, run_onnxrunti
 from sunnypilot_training.training.config import load_config, settings_from_cfg
 from sunnypilot_training.training.device import Runtime
 from sunnypilot_training.training.models import VisionModel
-from sunnypilot_training.training.models.motion import MotionGrid, MotionVolume, resampling_table
+from sunnypilot_training.training.models.motion import MotionGrid, MotionVolume, SpeedReading, resampling_table
 from sunnypilot_training.training.trainer import make_models
 from sunnypilot_training.training.validation import vision_metrics
 
@@ -52,10 +52,14 @@ def frame_pair(old: np.ndarray, new: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-@pytest.mark.parametrize(("speed", "height", "yaw_px"), [(0.0, 1.2, 0), (8.0, 1.0, 0), (15.0, 1.3, 3),
-                                                         (25.0, 1.5, -5), (32.0, 1.2, 0)])
-def test_lowest_cost_at_the_true_motion(speed: float, height: float, yaw_px: int) -> None:
-    grid = MotionGrid()
+COARSE = MotionGrid(row_stride=4, col_stride=2, shift_step=2)  # an eighth of the comparisons
+
+
+@pytest.mark.parametrize(("speed", "height", "yaw_px", "grid"),
+                         [(0.0, 1.2, 0, MotionGrid()), (8.0, 1.0, 0, MotionGrid()), (15.0, 1.3, 3, MotionGrid()),
+                          (25.0, 1.5, -5, MotionGrid()), (32.0, 1.2, 0, MotionGrid()), (12.0, 1.1, -4, COARSE),
+                          (27.0, 1.4, 6, COARSE)])
+def test_lowest_cost_at_the_true_motion(speed: float, height: float, yaw_px: int, grid: MotionGrid) -> None:
     volume = MotionVolume(MEDMODEL, SHAPE, 8, 8, grid)
     delta = speed * 0.2  # metres driven between frames t-4 and t
     x = frame_pair(road_luma(height, 0.0, 0), road_luma(height, delta, yaw_px))
@@ -65,7 +69,7 @@ def test_lowest_cost_at_the_true_motion(speed: float, height: float, yaw_px: int
     ratios = np.linspace(0.0, grid.ratio_max, grid.ratios)
     step = ratios[1]
     assert abs(ratios[q] - delta / height) <= step + 1e-6, (ratios[q], delta / height)
-    assert s - grid.max_shift_px == -yaw_px  # column c of frame t shows column c + shift of frame t-4
+    assert s * grid.shift_step - grid.max_shift_px == -yaw_px  # column c of frame t shows column c + shift of t-4
     # and the speed curve the model reads has its minimum there too (0 after the per-band normalisation)
     with torch.no_grad():
         curves = volume.curves(x)[0].numpy().reshape(-1, grid.bands + 1)
@@ -100,6 +104,8 @@ def test_a_grid_that_does_not_fit_is_refused() -> None:
         resampling_table(MEDMODEL, SHAPE, MotionGrid(below_horizon_px=200))
     with pytest.raises(ValueError, match="does not fit"):
         resampling_table(MEDMODEL, SHAPE, MotionGrid(max_shift_px=20, margin_px=16))
+    with pytest.raises(ValueError, match="does not fit"):  # the shifts must end at the largest one
+        resampling_table(MEDMODEL, SHAPE, MotionGrid(max_shift_px=28, shift_step=3))
 
 
 def test_a_checkpoint_rebuilds_with_the_grid_it_was_trained_with() -> None:
@@ -219,3 +225,74 @@ def test_the_speed_channel_carries_the_branch_reading() -> None:
         VisionModel("op-0.10.1", heads="mdn", speed_channel=True)
     with pytest.raises(ConfigError, match="vision.speed_channel"):
         settings_from_cfg(load_config(["vision.speed_channel=true"]))
+
+
+def test_the_ratio_reading_times_the_true_height_is_the_speed_before_any_training() -> None:
+    """The ratio x height reading starts as the whole road's soft argmin: given the true camera height it reads
+    the speed of a textured road within a step of the grid, at every height (the ratio alone would not)."""
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True, speed_reading="ratio_height")
+    reading = model.motion_speed
+    assert isinstance(reading, SpeedReading)
+    step_mps = model.motion.grid.ratio_max / (model.motion.grid.ratios - 1) / 0.2  # per metre of height
+    for height, speed in ((1.0, 9.0), (1.3, 18.0), (1.6, 27.0)):
+        x = frame_pair(road_luma(height, 0.0, 0, 7), road_luma(height, 0.2 * speed, 0, 7))
+        with torch.no_grad():
+            parts = model.motion.curve_parts(x)
+            got = float(reading.ratio(parts[0], parts[2])[0]) * height
+        assert abs(got - speed) <= step_mps * height, (height, got, speed)
+
+
+def test_the_speed_loss_does_not_reach_the_height_readout() -> None:
+    """Only the labelled camera height trains the height readout; the speed loss trains the ratio's few
+    parameters (and could otherwise turn the height into a memorised speed)."""
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True, speed_reading="ratio_height")
+    batch = vision_batch(3)
+    _, parts = model.loss(batch)
+    assert parts["motion_height"] > 0 and parts["motion_speed"] > 0
+    hidden, (speed, height) = model._features(batch["img"], batch["big_img"])
+    speed.sum().backward()
+    assert model.motion_speed.height.weight.grad is None or not model.motion_speed.height.weight.grad.any()
+    assert model.motion_speed.prior.grad.abs().sum() > 0 and model.motion_speed.band_weight.grad.abs().sum() > 0
+    model.zero_grad()
+    height.sum().backward()
+    assert model.motion_speed.height.weight.grad.abs().sum() > 0
+
+
+def test_the_ratio_height_reading_exports_alike_and_is_validated(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True, speed_reading="ratio_height",
+                        speed_channel=True, motion_grid={"row_stride": 4, "col_stride": 2, "shift_step": 2}).eval()
+    rebuilt = VisionModel(**model.model_args)
+    assert rebuilt.speed_reading == "ratio_height" and rebuilt.motion.grid == COARSE
+    rebuilt.load_state_dict(model.state_dict())
+    batch = vision_batch(3)
+    metrics = vision_metrics(model, _Items(batch), torch.device("cpu"))
+    with torch.no_grad():
+        speed, height = model.branch_readings(batch["img"])
+        hidden = model.features(batch["img"], batch["big_img"])
+    assert torch.allclose(hidden[:, -1] * 10.0, speed, atol=1e-5)
+    assert metrics["motion_height_err_m"] == pytest.approx(
+        (height - batch["road_transform"][:, 2]).abs().mean().item(), rel=1e-5)
+    spec = get_profile("op-0.10.1").vision
+    inputs = (batch["img"][:1], batch["big_img"][:1])
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    path = export_to_onnx(model, spec, inputs, tmp_path / "vision.onnx", "test/0")
+    got = run_onnxruntime(path, {i.name: x.numpy() for i, x in zip(spec.inputs, inputs)})
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_the_reading_and_grid_keys_are_checked() -> None:
+    settings = settings_from_cfg(load_config(["vision.motion_volume=true", "vision.speed_reading=ratio_height",
+                                              "vision.motion_grid={row_stride: 4, shift_step: 2}"]))
+    models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
+    assert models.vision.speed_reading == "ratio_height"
+    assert models.vision.motion.grid == MotionGrid(row_stride=4, shift_step=2)
+    with pytest.raises(ConfigError, match="vision.speed_reading"):
+        settings_from_cfg(load_config(["vision.speed_reading=both"]))
+    with pytest.raises(ConfigError, match="vision.motion_grid.rows"):
+        settings_from_cfg(load_config(["vision.motion_grid={rows: 4}"]))
+    with pytest.raises(ConfigError, match="speed_reading"):
+        VisionModel("op-0.10.1", heads="mdn", speed_reading="both")

@@ -65,6 +65,8 @@ class MotionGrid:
     row_stride: int = 2
     margin_px: int = 28  # columns left out on each side (at least the largest shift)
     bands: int = 4
+    col_stride: int = 1  # every k-th column of the compared rows
+    shift_step: int = 1  # yaw shifts searched every k pixels (max_shift_px a multiple of it)
 
 
 def _subgrid_camera(camera: CameraModel, shape_hw: tuple[int, int]) -> tuple[float, float, float]:
@@ -85,7 +87,8 @@ def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: Motio
     first = int(math.ceil(cy)) + grid.below_horizon_px
     rows = np.arange(first, h, grid.row_stride)
     usable = len(rows) - len(rows) % grid.bands
-    if usable < grid.bands or grid.margin_px < grid.max_shift_px or 2 * grid.margin_px >= w:
+    if (usable < grid.bands or grid.margin_px < grid.max_shift_px or 2 * grid.margin_px >= w
+            or min(grid.col_stride, grid.shift_step) < 1 or grid.max_shift_px % grid.shift_step):
         raise ValueError(f"motion grid {grid} does not fit a {h}x{w} image with the horizon at row {cy:.1f}")
     rows = rows[:usable]
     ext_cols = np.arange(grid.margin_px - grid.max_shift_px, w - grid.margin_px + grid.max_shift_px)
@@ -115,7 +118,7 @@ class MotionVolume(nn.Module):
         g = self.grid
         row_of, column_of, rows, self.ratios = resampling_table(camera, shape_hw, g)
         self.n_rows, self.width = len(rows), shape_hw[1]
-        self.n_ratios, self.n_shifts = g.ratios, 2 * g.max_shift_px + 1
+        self.n_ratios, self.n_shifts = g.ratios, 2 * g.max_shift_px // g.shift_step + 1
         self.ext_width = column_of.shape[1]
         # rows by a one-hot MatMul, columns by GatherElements over one row: both cheap for every runtime
         # (tinygrad turns a Gather of a large constant index into one slice per index)
@@ -138,23 +141,29 @@ class MotionVolume(nn.Module):
         old = torch.matmul(self.pick_rows, x[:, 0])  # (B, Q * R, W): luma sub-grid 0 of frame t-4, rows moved
         moved = torch.gather(old, 2, self.column_of.expand(b, -1, -1))  # (B, Q * R, C_ext)
         moved = moved.reshape(b, self.n_ratios, self.n_rows, self.ext_width)  # (B, Q, R, C_ext)
-        new = x[:, FRAME_CHANNELS][:, self.rows, g.margin_px:self.width - g.margin_px]  # (B, R, C) frame t
-        n_cols = new.shape[-1]
+        span = self.width - 2 * g.margin_px  # the compared columns, before the column stride
+        new = x[:, FRAME_CHANNELS][:, self.rows, g.margin_px:g.margin_px + span:g.col_stride]  # (B, R, C) frame t
         costs = []
-        for j in range(self.n_shifts):  # frame t at column c against frame t-4 moved, at column c + shift
-            diff = (moved[..., j:j + n_cols] - new[:, None]).abs().mean(dim=-1)  # (B, Q, R)
+        for j in range(0, 2 * g.max_shift_px + 1, g.shift_step):  # frame t at c against frame t-4 moved, at c + shift
+            diff = (moved[..., j:j + span:g.col_stride] - new[:, None]).abs().mean(dim=-1)  # (B, Q, R)
             costs.append(diff.reshape(b, self.n_ratios, g.bands, -1).mean(dim=-1))  # (B, Q, bands)
         return torch.stack(costs, dim=2)  # (B, Q, S, bands)
 
-    def curves(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_features): speed curves, yaw curves, log contrast and soft argmins per band and for all bands."""
+    def curve_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(speed curves (B, Q, bands + 1), yaw curves (B, S, bands + 1), log contrast (B, 1, bands + 1)) per band
+        and for the whole road (the last), each band's costs normalised to best 0 and mean 1."""
         cost = self.volume(x)  # (B, Q, S, bands)
         cost = torch.cat([cost, cost.mean(dim=-1, keepdim=True)], dim=-1)  # and the whole road: (B, Q, S, bands + 1)
         norm, spread = normalised(cost)
-        speed = norm.amin(dim=2)  # (B, Q, bands)
-        yaw = norm.amin(dim=1)  # (B, S, bands)
-        contrast = spread.reshape(x.shape[0], 1, -1).log()  # (B, 1, bands)
-        # soft argmins: where each curve is lowest, as a number in [0, 1] (q / ratio_max) and [-1, 1] (shift)
+        return norm.amin(dim=2), norm.amin(dim=1), spread.reshape(x.shape[0], 1, -1).log()
+
+    def curves(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features): speed curves, yaw curves, log contrast and soft argmins per band and for all bands."""
+        return self.flat(*self.curve_parts(x))
+
+    def flat(self, speed: torch.Tensor, yaw: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+        """:meth:`curve_parts` -> (B, n_features), with the soft argmins of each curve: where it is lowest, as a
+        number in [0, 1] (q / ratio_max) and [-1, 1] (shift)."""
         q = torch.softmax(-speed / SOFT_ARGMIN_T, dim=1) * self.ratio_pos[:, None]  # (B, Q, bands)
         shift = torch.softmax(-yaw / SOFT_ARGMIN_T, dim=1) * self.shift_pos[:, None]  # (B, S, bands)
         return torch.cat([speed, yaw, contrast, q.sum(dim=1, keepdim=True), shift.sum(dim=1, keepdim=True)],
@@ -166,3 +175,43 @@ class MotionVolume(nn.Module):
     def readout(self, curves: torch.Tensor) -> torch.Tensor:
         """(B, n_features) curves -> (B, out_dim) features."""
         return self.mlp(curves) + self.linear(curves[:, -self.n_soft:])
+
+
+class SpeedReading(nn.Module):
+    """The speed as the product of what the volume measures and what it cannot: (distance per metre of camera
+    height, from the speed curves) x (the camera's height, from the road camera's features).
+
+    The ratio is the expectation of q under a softmax over the volume's q hypotheses, whose logits are a weighted
+    sum of the bands' speed curves divided by a temperature that follows the whole road's contrast (a road that
+    shows little motion gives a flat softmax, and the learnt prior over q takes over) plus that prior: a few dozen
+    parameters, too few to recognise an episode. The height is a linear readout of the road camera's features
+    trained on the labelled camera height (lane widths and dash lengths in pixels tell it); the speed loss does not
+    reach it, so it cannot turn into a memorised speed either."""
+
+    HEIGHT_MID_M, HEIGHT_SPAN_M = 1.3, 0.3  # the height readout's origin and scale (metres)
+
+    def __init__(self, ratios: np.ndarray, bands: int, feature_dim: int):
+        super().__init__()
+        self.register_buffer("ratio_mps", torch.as_tensor(np.asarray(ratios) / PAIR_DT_S, dtype=torch.float32),
+                             persistent=False)  # (Q,) speed per metre of camera height of each hypothesis
+        weight = torch.zeros(bands + 1)
+        weight[-1] = 1.0  # starts as the whole road's soft argmin
+        self.band_weight = nn.Parameter(weight)
+        self.log_temperature = nn.Parameter(torch.tensor([math.log(SOFT_ARGMIN_T), 0.0]))  # offset, contrast slope
+        self.prior = nn.Parameter(torch.zeros(len(ratios)))
+        self.height = nn.Linear(feature_dim, 1)
+
+    def height_m(self, road: torch.Tensor) -> torch.Tensor:
+        """(B,) the camera height read from the road camera's features (B, feature_dim)."""
+        return self.HEIGHT_MID_M + self.HEIGHT_SPAN_M * self.height(road)[:, 0]
+
+    def ratio(self, speed: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+        """(B,) speed per metre of camera height (1/s) from the speed curves and log contrasts of curve_parts."""
+        curve = (speed * self.band_weight).sum(dim=-1)  # (B, Q)
+        log_t = self.log_temperature[0] + self.log_temperature[1] * contrast[:, 0, -1:]  # (B, 1)
+        p = torch.softmax(self.prior - curve * torch.exp(-log_t), dim=1)
+        return (p * self.ratio_mps).sum(dim=1)
+
+    def forward(self, speed: torch.Tensor, contrast: torch.Tensor, road: torch.Tensor) -> torch.Tensor:
+        """(B,) speed (m/s); the height enters without its gradient."""
+        return self.ratio(speed, contrast) * self.height_m(road).detach()

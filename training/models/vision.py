@@ -65,7 +65,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
-from .motion import MotionGrid, MotionVolume
+from .motion import MotionGrid, MotionVolume, SpeedReading
 
 HEAD_TYPES = ("diffusion", "mdn", "regression")
 NORMS = ("group", "batch")  # "batch": checkpoints from before GroupNorm (format <= 2) only
@@ -81,7 +81,12 @@ MDN_HEADS = ("pose", "wide_from_device_euler", "road_transform")
 TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
 MOTION_PART = "motion_speed"  # with the motion volume: its branch alone must tell the speed
-LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART,)  # the names of VisionModel.loss's parts
+HEIGHT_PART = "motion_height"  # with speed_reading="ratio_height": the branch's camera height
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART)  # VisionModel.loss's parts
+# how the motion branch's speed is read: "linear", a linear readout of its features; "ratio_height", the volume's
+# distance per metre of camera height times a camera height read from the road camera (motion.SpeedReading)
+SPEED_READINGS = ("linear", "ratio_height")
+ROAD_HEIGHT_INDEX = 2  # road_transform[2]: the camera's height above the road (m)
 MOTION_SPEED_SCALE = 10.0  # m/s per unit of the motion branch's speed readout
 FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
 
@@ -208,7 +213,8 @@ class VisionModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | VisionSize = "tiny",
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
-                 motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False):
+                 motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False,
+                 speed_reading: str = "linear"):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -233,7 +239,13 @@ class VisionModel(nn.Module):
         # deep supervision: a linear speed readout of the branch's features, trained with the pose speed, so the
         # branch learns the speed even while the rest of the network leans on other cues; with speed_channel the
         # reading (m/s / MOTION_SPEED_SCALE) replaces hidden_state's last value, in the exported graph too
-        self.motion_speed = nn.Linear(s.camera_dim, 1) if motion_volume else None
+        if speed_reading not in SPEED_READINGS:
+            raise ConfigError(f"vision.speed_reading={speed_reading!r}: use one of {list(SPEED_READINGS)}")
+        self.speed_reading = speed_reading
+        self.motion_speed = None
+        if motion_volume:
+            self.motion_speed = nn.Linear(s.camera_dim, 1) if speed_reading == "linear" else \
+                SpeedReading(self.motion.ratios, self.motion.grid.bands, s.camera_dim)
         if speed_channel and not motion_volume:
             raise ConfigError("vision.speed_channel=true needs vision.motion_volume=true (the reading comes from it)")
         self.speed_channel = speed_channel
@@ -261,7 +273,7 @@ class VisionModel(nn.Module):
                 "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
                 "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
                 "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
-                "speed_channel": self.speed_channel}
+                "speed_channel": self.speed_channel, "speed_reading": self.speed_reading}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -278,19 +290,36 @@ class VisionModel(nn.Module):
         """hidden_state (B, 512) from the two uint8 camera inputs (B, 12, 128, 256)."""
         return self._features(img, big_img)[0]
 
-    def _features(self, img: torch.Tensor, big_img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(hidden_state, the motion branch's features or None)."""
+    def _features(self, img: torch.Tensor, big_img: torch.Tensor
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None] | None]:
+        """(hidden_state, the motion branch's (speed reading (B,) m/s, camera height reading (B,) m or None), or
+        None without the branch)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         road = self.backbones[0](road_in)  # (B, camera_dim)
-        motion = None
+        branch = None
         if self.motion is not None:
-            motion = self.motion(road_in)  # (B, camera_dim)
+            motion, branch = self._branch(road_in, road)
             road = road + motion
         wide = self.backbones[-1]((big_img.float() - IMG_OFFSET) * IMG_SCALE)
         hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
         if self.speed_channel:
-            hidden = torch.cat([hidden[:, :-1], self._motion_reading(motion)], dim=1)
-        return hidden, motion
+            hidden = torch.cat([hidden[:, :-1], branch[0][:, None] / MOTION_SPEED_SCALE], dim=1)
+        return hidden, branch
+
+    def _branch(self, road_in: torch.Tensor, road: torch.Tensor
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
+        """The motion branch on the normalised road input and the road camera's features (B, camera_dim):
+        (its features (B, camera_dim), (speed reading (B,) m/s, camera height reading (B,) m or None))."""
+        parts = self.motion.curve_parts(road_in)
+        motion = self.motion.readout(self.motion.flat(*parts))
+        if isinstance(self.motion_speed, SpeedReading):
+            speed, _, contrast = parts
+            return motion, (self.motion_speed(speed, contrast, road), self.motion_speed.height_m(road))
+        return motion, (self.motion_speed_mps(motion), None)
+
+    def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
+        """(B,) speed_reading="linear": the speed the motion branch's features (B, camera_dim) tell on their own."""
+        return self.motion_speed(F.silu(motion))[:, 0] * MOTION_SPEED_SCALE
 
     def forward(self, img: torch.Tensor, big_img: torch.Tensor) -> torch.Tensor:
         """(B, output_width) float32 in the profile's layout."""
@@ -314,17 +343,15 @@ class VisionModel(nn.Module):
         return mdn_flat(*lead_hypotheses(mu, log_std), hypotheses=self.lead_hyp)
 
     # --- training -----------------------------------------------------------------------------------------------
-    def motion_speed_mps(self, motion: torch.Tensor) -> torch.Tensor:
-        """(B,) the speed the motion branch's features (B, camera_dim) tell on their own."""
-        return self._motion_reading(motion)[:, 0] * MOTION_SPEED_SCALE
-
-    def _motion_reading(self, motion: torch.Tensor) -> torch.Tensor:
-        """(B, 1) the branch's speed readout in m/s / MOTION_SPEED_SCALE (the speed channel's value)."""
-        return self.motion_speed(F.silu(motion))
+    def branch_readings(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The motion branch's own (speed (B,) m/s, camera height (B,) m or None) from the uint8 road camera input
+        (validation; not outputs of the exported model)."""
+        road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
+        return self._branch(road_in, self.backbones[0](road_in))[1]
 
     def branch_speed_mps(self, img: torch.Tensor) -> torch.Tensor:
-        """(B,) the motion branch's own speed reading from the uint8 road camera input (validation)."""
-        return self.motion_speed_mps(self.motion((img.float() - IMG_OFFSET) * IMG_SCALE))
+        """(B,) the motion branch's own speed reading from the uint8 road camera input."""
+        return self.branch_readings(img)[0]
 
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
@@ -332,7 +359,7 @@ class VisionModel(nn.Module):
         A batch with a ``future`` flag (B,) trains the parts that look ahead in time (:data:`FUTURE_PARTS`) only
         on the samples whose episode holds that future; the rest (pose, lines, edges, ...) learn from every frame.
         """
-        hidden, motion = self._features(batch["img"], batch["big_img"])
+        hidden, branch = self._features(batch["img"], batch["big_img"])
         future = batch.get("future")
         ahead = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device) if future is None else \
             future.bool()
@@ -351,8 +378,12 @@ class VisionModel(nn.Module):
         heads = self.trajectory_heads
         parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight * yz)
         parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float(), yz.expand(1, 1, 1, 2))
-        if motion is not None:
-            parts[MOTION_PART] = F.smooth_l1_loss(self.motion_speed_mps(motion), batch["pose"][:, 0].float(), beta=1.0)
+        if branch is not None:
+            speed, height = branch
+            parts[MOTION_PART] = F.smooth_l1_loss(speed, batch["pose"][:, 0].float(), beta=1.0)
+            if height is not None:
+                target = batch["road_transform"][:, ROAD_HEIGHT_INDEX].float()
+                parts[HEIGHT_PART] = F.mse_loss(height, target) / SpeedReading.HEIGHT_SPAN_M ** 2
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
