@@ -39,7 +39,7 @@ def sweep(volume: MotionVolume, path, stride: int) -> dict[str, np.ndarray]:
         cost = volume.volume(x)  # (n, Q, S, bands)
     seconds = time.perf_counter() - start
     norm, _ = normalised(cost)
-    out = {"seconds": np.full(len(ts), seconds / len(ts)),"speed": read_labels(shard)["ego_speed"][ts],
+    out = {"seconds": np.full(len(ts), seconds / len(ts)), "speed": read_labels(shard)["ego_speed"][ts],
            "height": np.full(len(ts), float(shard.attrs["cameras"]["height_m"]))}
     for name, bands in READINGS.items():
         out[name] = volume.ratios[norm[..., bands].mean(dim=-1).amin(dim=2).argmin(dim=1).numpy()]

@@ -72,6 +72,12 @@ class Pose:
     ROTATION_RATE = slice(3, 6)  # roll/pitch/yaw rate, rad/s
 
 
+class RoadTransform:
+    """Indices of the 6-wide road_transform vector (translation xyz, then rotation)."""
+
+    HEIGHT = 2  # translation z: the camera's height above the road (m)
+
+
 class LeadField:
     """Column indices of one lead trajectory point (x, y, v, a)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import camera, yuv
-from ..contract.constants import NUM_LANE_LINES, NUM_ROAD_EDGES, X_IDXS, LeadField, Plan
+from ..contract.constants import NUM_LANE_LINES, NUM_ROAD_EDGES, X_IDXS, LeadField, Plan, RoadTransform
 from ..errors import ConfigError
 from .shards import Shard, open_shard, read_frames, read_labels
 
@@ -78,7 +78,7 @@ def draw_labels(rgb: np.ndarray, labels: dict[str, np.ndarray], t: int, model: c
     for i in range(NUM_ROAD_EDGES):
         pts = np.concatenate([x, labels["road_edges"][t, i]], axis=1)
         draw_polyline(rgb, _project(pts, model), colours["edge"], 1)
-    height = float(labels["road_transform"][t, 2]) or camera.CAMERA_HEIGHT_M
+    height = float(labels["road_transform"][t, RoadTransform.HEIGHT]) or camera.CAMERA_HEIGHT_M
     if draw_plan:
         path = labels["plan"][t][:, Plan.POSITION] + np.array([0.0, 0.0, height])  # the road under the path
         draw_polyline(rgb, _project(path, model), colours["plan"], 2)

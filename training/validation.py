@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..contract.constants import Plan
+from ..contract.constants import Plan, RoadTransform
 from ..contract.outputs import parse_outputs
 from ..contract.profiles import get_profile
 from ..evaluation.metrics import (
@@ -74,7 +74,8 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     if "motion_speed" in parsed:
         out["motion_speed_err_mps"] = float(np.abs(parsed["motion_speed"] - target["pose"][:, 0]).mean())
     if "motion_height" in parsed:  # and the camera height it multiplies the volume's reading by
-        out["motion_height_err_m"] = float(np.abs(parsed["motion_height"] - target["road_transform"][:, 2]).mean())
+        height = target["road_transform"][:, RoadTransform.HEIGHT]
+        out["motion_height_err_m"] = float(np.abs(parsed["motion_height"] - height).mean())
     return out
 
 

@@ -202,7 +202,7 @@ def test_validation_reports_the_branch_speed_error() -> None:
     model = VisionModel("op-0.10.1", heads="mdn", motion_volume=True).eval()
     metrics = vision_metrics(model, _Items(batch), torch.device("cpu"))
     with torch.no_grad():
-        expected = (model.branch_speed_mps(batch["img"]) - batch["pose"][:, 0]).abs().mean().item()
+        expected = (model.branch_readings(batch["img"])[0] - batch["pose"][:, 0]).abs().mean().item()
     assert metrics["motion_speed_err_mps"] == pytest.approx(expected, rel=1e-5)
     assert "motion_speed_err_mps" not in vision_metrics(VisionModel("op-0.10.1", heads="mdn").eval(), _Items(batch),
                                                         torch.device("cpu"))
@@ -217,7 +217,7 @@ def test_the_speed_channel_carries_the_branch_reading() -> None:
         plain = VisionModel(**{**model.model_args, "speed_channel": False})
         plain.load_state_dict(model.state_dict())
         other = plain.eval().features(batch["img"], batch["big_img"])
-        reading = model.branch_speed_mps(batch["img"])
+        reading = model.branch_readings(batch["img"])[0]
     assert torch.allclose(hidden[:, -1] * 10.0, reading, atol=1e-5)
     assert torch.equal(hidden[:, :-1], other[:, :-1]) and not torch.allclose(hidden[:, -1], other[:, -1])
     assert VisionModel(**model.model_args).speed_channel is True

@@ -48,6 +48,7 @@ from ...contract.constants import (
     LEAD_TRAJ_LEN,
     LEAD_WIDTH,
     NUM_LANE_LINES,
+    RoadTransform,
 )
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...contract.yuv import FRAME_CHANNELS
@@ -86,7 +87,6 @@ LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_P
 # how the motion branch's speed is read: "linear", a linear readout of its features; "ratio_height", the volume's
 # distance per metre of camera height times a camera height read from the road camera (motion.SpeedReading)
 SPEED_READINGS = ("linear", "ratio_height")
-ROAD_HEIGHT_INDEX = 2  # road_transform[2]: the camera's height above the road (m)
 MOTION_SPEED_SCALE = 10.0  # m/s per unit of the motion branch's speed readout
 FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
 
@@ -349,10 +349,6 @@ class VisionModel(nn.Module):
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         return self._branch(road_in, self.backbones[0](road_in))[1]
 
-    def branch_speed_mps(self, img: torch.Tensor) -> torch.Tensor:
-        """(B,) the motion branch's own speed reading from the uint8 road camera input."""
-        return self.branch_readings(img)[0]
-
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
 
@@ -382,7 +378,7 @@ class VisionModel(nn.Module):
             speed, height = branch
             parts[MOTION_PART] = F.smooth_l1_loss(speed, batch["pose"][:, 0].float(), beta=1.0)
             if height is not None:
-                target = batch["road_transform"][:, ROAD_HEIGHT_INDEX].float()
+                target = batch["road_transform"][:, RoadTransform.HEIGHT].float()
                 parts[HEIGHT_PART] = F.mse_loss(height, target) / SpeedReading.HEIGHT_SPAN_M ** 2
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
