@@ -1,6 +1,6 @@
 """Is the car's speed in frames t-4 and t? A parameter-free reading of the motion volume (training/models/motion.py):
 for each probed frame, the speed ratio q = delta / h whose moved frame t-4 best matches frame t (each band's costs
-normalised to best 0 and mean 1, then averaged over the bands used), turned into a speed with the camera's true
+normalised to best 0 and mean about 1, then averaged over the bands used), turned into a speed with the camera's true
 mounting height and with one assumed height (the middle of the training range), against the true speed; over
 every band, and over the near road (without the farthest band, where leads and the horizon sit). Nothing is
 learnt, so it measures what the frames hold, not a model.

@@ -92,14 +92,18 @@ class TrainingSettings:
         _check(self.device in DEVICES, "training.device", self.device, f"one of {list(DEVICES)}")
 
 
+COARSE_MOTION_GRID = {"row_stride": 2, "col_stride": 2, "shift_step": 2}  # the default motion grid (docs/models.md)
+
+
 @dataclass(frozen=True)
 class VisionSettings:
     heads: str = "diffusion"
     loss_weights: dict = field(default_factory=dict)  # loss part -> weight (default 1); the model checks the names
-    motion_volume: bool = False  # the road camera's features also read a ground-plane motion volume
+    motion_volume: bool = True  # the road camera's features also read a ground-plane motion volume
     speed_channel: bool = False  # the last hidden_state value is the motion branch's speed reading (needs the volume)
     speed_reading: str = "linear"  # how the branch reads the speed (SPEED_READINGS)
-    motion_grid: dict | None = None  # MotionGrid fields to change (None: its defaults)
+    motion_grid: dict | None = field(default_factory=lambda: dict(COARSE_MOTION_GRID))  # MotionGrid fields to change
+    # (None: its defaults, the full grid)
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")

@@ -22,8 +22,8 @@ from sunnypilot_standin import PARSER_PY, write_checkout
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The six modeld files, written by the two script forms running side by side (as a user would)."""
     base = tmp_path_factory.mktemp("install-export")
-    ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt", run_id="inst0001", epoch=2, seed=1,
-                                fitted=False)
+    ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt", ("vision.motion_volume=false",),
+                                run_id="inst0001", epoch=2, seed=1, fitted=False)  # the session export has the volume
     out = base / "models"
     procs = []
     for model in ("vision", "policy"):

@@ -71,7 +71,7 @@ def keys_read_by_the_code() -> set[str]:
 
 # settings whose value is a whole mapping handed to the code (which checks its names): an entry counts as read
 # when the mapping is read
-MAPPING_SETTINGS = ("vision.loss_weights",)
+MAPPING_SETTINGS = ("vision.loss_weights", "vision.motion_grid")
 
 
 def test_every_config_key_is_read_by_the_code() -> None:

@@ -89,6 +89,51 @@ def test_curves_do_not_depend_on_the_picture_contrast() -> None:
     torch.testing.assert_close(b[contrast] - a[contrast], torch.full_like(a[contrast], np.log(3.0)), atol=5e-3, rtol=0)
 
 
+def reference_volume(x: np.ndarray, grid: MotionGrid) -> np.ndarray:
+    """(Q, S, bands) for one frame pair (12, H, W), pixel by pixel from the resampling table."""
+    row_of, column_of, rows, ratios = resampling_table(MEDMODEL, SHAPE, grid)
+    old, new = x[0], x[FRAME_CHANNELS]
+    cols = np.arange(0, SHAPE[1] - 2 * grid.margin_px, grid.col_stride)  # the compared columns, from the margin
+    shifts = range(0, 2 * grid.max_shift_px + 1, grid.shift_step)
+    out = np.zeros((len(ratios), len(shifts), len(rows)))
+    for q in range(len(ratios)):
+        for i, r in enumerate(rows):
+            k = q * len(rows) + i
+            for si, j in enumerate(shifts):
+                moved = old[row_of[k], column_of[k, j + cols]]
+                out[q, si, i] = np.abs(moved - new[r, grid.margin_px + cols]).mean()
+    return out.reshape(len(ratios), len(shifts), grid.bands, -1).mean(axis=-1)
+
+
+@pytest.mark.parametrize("grid", [MotionGrid(), MotionGrid(col_stride=2, shift_step=2),
+                                  MotionGrid(row_stride=4, col_stride=3, shift_step=2)])
+def test_the_volume_is_the_pixel_by_pixel_cost_and_the_export_path_gives_the_same(grid: MotionGrid,
+                                                                                   monkeypatch) -> None:
+    """The volume gathers only the columns its shifts compare (every k-th, k = gcd(column stride, shift step)) and
+    in torch picks them with one IndexSelect; the exported graph uses a MatMul and a GatherElements instead."""
+    volume = MotionVolume(MEDMODEL, SHAPE, 8, 8, grid)
+    x = frame_pair(road_luma(1.3, 0.0, 0, seed=2), road_luma(1.3, 3.1, -2, seed=2))
+    with torch.no_grad():
+        got = volume.volume(x)[0].numpy()
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        exported = volume.volume(x)[0].numpy()
+    np.testing.assert_allclose(got, reference_volume(x[0].numpy(), grid), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got, exported)
+
+
+def test_a_blank_frame_t4_gives_flat_curves_not_rounding_noise() -> None:
+    """modeld's first frames pair a blank frame t-4 with a real frame t: every cost is the same up to float
+    rounding, and the curves must read flat (the floor of the spread) instead of that rounding magnified, which
+    differs between runtimes. Here the rounding is stood in for by a blank frame with noise of less than a
+    ten-thousandth of a grey level."""
+    volume = MotionVolume(MEDMODEL, SHAPE, 8, 8)
+    blank = -2.0 + 1e-6 * np.random.default_rng(0).normal(size=SHAPE).astype(np.float32)
+    x = frame_pair(blank, road_luma(1.2, 0.0, 0))
+    with torch.no_grad():
+        speed, yaw, _ = volume.curve_parts(x)
+    assert speed.abs().max() < 1e-3 and yaw.abs().max() < 1e-3
+
+
 def test_table_rows_come_from_above_and_columns_towards_the_centre() -> None:
     row_of, column_of, rows, ratios = resampling_table(MEDMODEL, SHAPE, MotionGrid())
     row_of = row_of.reshape(len(ratios), len(rows))
@@ -224,7 +269,7 @@ def test_the_speed_channel_carries_the_branch_reading() -> None:
     with pytest.raises(ConfigError, match="motion_volume"):
         VisionModel("op-0.10.1", heads="mdn", speed_channel=True)
     with pytest.raises(ConfigError, match="vision.speed_channel"):
-        settings_from_cfg(load_config(["vision.speed_channel=true"]))
+        settings_from_cfg(load_config(["vision.motion_volume=false", "vision.speed_channel=true"]))
 
 
 def test_the_ratio_reading_times_the_true_height_is_the_speed_before_any_training() -> None:
@@ -289,10 +334,14 @@ def test_the_reading_and_grid_keys_are_checked() -> None:
                                               "vision.motion_grid={row_stride: 4, shift_step: 2}"]))
     models = make_models(settings, Runtime(torch.device("cpu"), "fp32"))
     assert models.vision.speed_reading == "ratio_height"
-    assert models.vision.motion.grid == MotionGrid(row_stride=4, shift_step=2)
+    assert models.vision.motion.grid == MotionGrid(row_stride=4, col_stride=2, shift_step=2)  # merged with the default
+    assert settings_from_cfg(load_config([])).vision.motion_grid == {"row_stride": 2, "col_stride": 2, "shift_step": 2}
+    assert settings_from_cfg(load_config(["vision.motion_grid=null"])).vision.motion_grid is None  # the full grid
     with pytest.raises(ConfigError, match="vision.speed_reading"):
         settings_from_cfg(load_config(["vision.speed_reading=both"]))
-    with pytest.raises(ConfigError, match="vision.motion_grid.rows"):
+    with pytest.raises(ConfigError, match="vision.motion_grid"):  # the config knows the grid's keys
         settings_from_cfg(load_config(["vision.motion_grid={rows: 4}"]))
+    with pytest.raises(ConfigError, match="vision.motion_grid.rows"):  # and a key added anyway is refused
+        settings_from_cfg(load_config(["+vision.motion_grid.rows=4"]))
     with pytest.raises(ConfigError, match="speed_reading"):
         VisionModel("op-0.10.1", heads="mdn", speed_reading="both")

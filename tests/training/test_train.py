@@ -169,7 +169,8 @@ def test_ddp_two_cpu_processes(data_dirs, tmp_path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={_free_port()}",
            "training/train.py", *_overrides(data_dirs, tmp_path, "training.vision_epochs=1",
-                                            "training.policy_epochs=1", "training.batch_size=4")]
+                                            "training.policy_epochs=1", "training.batch_size=4",
+                                            "vision.motion_volume=false")]  # DDP's plumbing; the volume is not
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]

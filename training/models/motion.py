@@ -22,7 +22,7 @@ Features, for each band and for the whole road (normalised per sample and band, 
 picture's contrast; a single band is noisy, the whole road's curves are the steadiest):
 
 * the speed curve: for each q the lowest cost over the shifts, rescaled so that the band's best is 0 and its
-  mean is 1;
+  mean is about 1 (:func:`normalised`);
 * the yaw curve: for each shift the lowest cost over the speeds, rescaled alike;
 * the log of the band's contrast (mean minus best cost): how much the curves can be trusted (a road of
   unbroken lines and even asphalt shows little motion);
@@ -47,7 +47,11 @@ from .blocks import mlp
 
 PAIR_DT_S = FRAME_PAIR_OFFSET * DT_S  # seconds between the two frames of a vision input
 EPS = 1e-4  # of the normalised luma's cost scale (pixel values are (x - 128) / 64)
-SOFT_ARGMIN_T = 0.05  # temperature of the soft argmins, in units of a band's normalised cost (its mean is 1)
+# a floor of a band's spread, as a share of its mean cost: a volume flatter than that (no texture, or the blank frame
+# t-4 of modeld's first frames) reads as flat instead of as its float rounding divided by EPS, which differs
+# between runtimes (docs/models.md)
+FLAT_SHARE = 1e-2
+SOFT_ARGMIN_T = 0.05  # temperature of the soft argmins, in units of a band's normalised cost (its mean about 1)
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,11 @@ def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: Motio
 
 
 def normalised(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cost rescaled so that each sample's and band's best is 0 and its mean 1, the spread it was divided by)
-    of a volume (B, Q, S, bands)."""
+    """(cost rescaled so that each sample's and band's best is 0 and its mean about 1, the spread it was divided
+    by) of a volume (B, Q, S, bands). The spread has a floor of FLAT_SHARE of the mean: a flat volume stays flat."""
     best = cost.amin(dim=(1, 2), keepdim=True)
-    spread = cost.mean(dim=(1, 2), keepdim=True) - best + EPS
+    mean = cost.mean(dim=(1, 2), keepdim=True)
+    spread = mean - best + FLAT_SHARE * mean + EPS
     return (cost - best) / spread, spread
 
 
@@ -119,13 +124,24 @@ class MotionVolume(nn.Module):
         row_of, column_of, rows, self.ratios = resampling_table(camera, shape_hw, g)
         self.n_rows, self.width = len(rows), shape_hw[1]
         self.n_ratios, self.n_shifts = g.ratios, 2 * g.max_shift_px // g.shift_step + 1
+        # every compared column of frame t-4 moved is at a multiple of `step` of the extended columns (the column
+        # stride and the shift step share it), so only those are gathered and each shift reads `col_step` apart
+        # (1, contiguous, when the stride divides the shift step)
+        step = math.gcd(g.col_stride, g.shift_step)
+        self.col_step, self.shift_cols = g.col_stride // step, g.shift_step // step
+        self.n_cols = len(range(0, self.width - 2 * g.margin_px, g.col_stride))  # compared columns per row
+        column_of = column_of[:, ::step]
         self.ext_width = column_of.shape[1]
-        # rows by a one-hot MatMul, columns by GatherElements over one row: both cheap for every runtime
-        # (tinygrad turns a Gather of a large constant index into one slice per index)
+        # exported: rows by a one-hot MatMul, columns by GatherElements over one row, both cheap for every runtime
+        # (tinygrad turns a Gather of a large constant index into one slice per index); in torch one IndexSelect
+        # of the same pixels (the one-hot product copies them exactly), several times faster on a CPU
         pick_rows = np.zeros((len(row_of), shape_hw[0]), np.float32)
         pick_rows[np.arange(len(row_of)), row_of] = 1.0
         self.register_buffer("pick_rows", torch.from_numpy(pick_rows), persistent=False)  # (Q * R, H)
-        self.register_buffer("column_of", torch.from_numpy(column_of)[None], persistent=False)  # (1, Q * R, C_ext)
+        self.register_buffer("column_of", torch.from_numpy(np.ascontiguousarray(column_of))[None],
+                             persistent=False)  # (1, Q * R, C_ext / step)
+        pixel_of = (row_of[:, None] * self.width + column_of).reshape(-1)  # (Q * R * C_ext / step,) in H * W
+        self.register_buffer("pixel_of", torch.from_numpy(pixel_of), persistent=False)
         self.register_buffer("rows", torch.from_numpy(rows.astype(np.int64)), persistent=False)
         self.register_buffer("ratio_pos", torch.linspace(0.0, 1.0, g.ratios), persistent=False)
         self.register_buffer("shift_pos", torch.linspace(-1.0, 1.0, self.n_shifts), persistent=False)
@@ -138,20 +154,27 @@ class MotionVolume(nn.Module):
         """(B, Q, S, bands) mean absolute luma difference per speed ratio, shift and band."""
         g = self.grid
         b = x.shape[0]
-        old = torch.matmul(self.pick_rows, x[:, 0])  # (B, Q * R, W): luma sub-grid 0 of frame t-4, rows moved
-        moved = torch.gather(old, 2, self.column_of.expand(b, -1, -1))  # (B, Q * R, C_ext)
-        moved = moved.reshape(b, self.n_ratios, self.n_rows, self.ext_width)  # (B, Q, R, C_ext)
+        if torch.onnx.is_in_onnx_export():
+            old = torch.matmul(self.pick_rows, x[:, 0])  # (B, Q * R, W): luma sub-grid 0 of frame t-4, rows moved
+            moved = torch.gather(old, 2, self.column_of.expand(b, -1, -1))  # (B, Q * R, C_ext / step)
+        else:
+            moved = torch.index_select(x[:, 0].flatten(1), 1, self.pixel_of)  # the same pixels
+        moved = moved.reshape(b, self.n_ratios, self.n_rows, self.ext_width)  # (B, Q, R, C_ext / step)
         span = self.width - 2 * g.margin_px  # the compared columns, before the column stride
         new = x[:, FRAME_CHANNELS][:, self.rows, g.margin_px:g.margin_px + span:g.col_stride]  # (B, R, C) frame t
+        new = new.contiguous()[:, None]  # (B, 1, R, C)
+        end = self.col_step * (self.n_cols - 1) + 1
         costs = []
-        for j in range(0, 2 * g.max_shift_px + 1, g.shift_step):  # frame t at c against frame t-4 moved, at c + shift
-            diff = (moved[..., j:j + span:g.col_stride] - new[:, None]).abs().mean(dim=-1)  # (B, Q, R)
-            costs.append(diff.reshape(b, self.n_ratios, g.bands, -1).mean(dim=-1))  # (B, Q, bands)
+        for k in range(self.n_shifts):  # frame t at c against frame t-4 moved, at c + shift
+            j = k * self.shift_cols
+            diff = moved[..., j:j + end:self.col_step] - new  # (B, Q, R, C)
+            diff = diff.abs() if diff.requires_grad else diff.abs_()  # in place unless a gradient needs it
+            costs.append(diff.mean(dim=-1).reshape(b, self.n_ratios, g.bands, -1).mean(dim=-1))  # (B, Q, bands)
         return torch.stack(costs, dim=2)  # (B, Q, S, bands)
 
     def curve_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(speed curves (B, Q, bands + 1), yaw curves (B, S, bands + 1), log contrast (B, 1, bands + 1)) per band
-        and for the whole road (the last), each band's costs normalised to best 0 and mean 1."""
+        and for the whole road (the last), each band's costs normalised to best 0 and mean about 1."""
         cost = self.volume(x)  # (B, Q, S, bands)
         cost = torch.cat([cost, cost.mean(dim=-1, keepdim=True)], dim=-1)  # and the whole road: (B, Q, S, bands + 1)
         norm, spread = normalised(cost)
