@@ -8,20 +8,27 @@ import torch
 from sunnypilot_training.contract.constants import IDX_N, PLAN_WIDTH
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.contract.profiles import get_profile
-from sunnypilot_training.training.calibration import MIN_SAMPLES, calibrate_policy, scale_factors
+from sunnypilot_training.training.calibration import MIN_SAMPLES, ONE_SIGMA, calibrate_policy, scale_factors
 from sunnypilot_training.training.models import PolicyModel
 
 
-def test_scale_factors_are_the_rms_of_standardised_errors_per_element() -> None:
+def test_scale_factors_make_one_std_hold_68_percent_per_element() -> None:
     rng = np.random.default_rng(0)
     z = rng.normal(0.0, 1.0, (4000, 3)) * [0.5, 2.0, 1.0]
     mask = np.ones((4000, 3), bool)
     mask[MIN_SAMPLES - 1:, 2] = False  # too few samples of the last element: it takes the overall factor
     factors = scale_factors(z, mask)
-    np.testing.assert_allclose(factors[:2], [0.5, 2.0], rtol=0.05)
-    overall = np.sqrt((z[mask] ** 2).mean())
-    np.testing.assert_allclose(factors[2], overall, rtol=1e-9)
+    np.testing.assert_allclose(factors[:2], [0.5, 2.0], rtol=0.05)  # Gaussian errors: their std
+    np.testing.assert_allclose(factors[2], np.quantile(np.abs(z[mask]), ONE_SIGMA), rtol=1e-9)
     assert scale_factors(np.full((50, 1), 1e9))[0] == 50.0  # clipped
+    assert scale_factors(z, np.zeros((4000, 3), bool)).tolist() == [1.0, 1.0, 1.0]  # nothing seen: unchanged
+
+
+def test_heavy_tailed_errors_are_scaled_to_hold_68_percent_not_to_their_rms() -> None:
+    z = np.random.default_rng(1).laplace(0.0, 1.0, (20000, 2))  # RMS sqrt(2); |z| <= RMS for 76 % of them
+    factors = scale_factors(z)
+    assert np.all(np.abs(np.mean(np.abs(z) <= factors, axis=0) - ONE_SIGMA) < 0.005)
+    assert np.all(factors < 0.85 * np.sqrt((z**2).mean(axis=0)))
 
 
 class _Plans(torch.utils.data.Dataset):
