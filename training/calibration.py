@@ -40,7 +40,7 @@ def scale_factors(z: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     size = np.abs(np.asarray(z, np.float64))
     count = keep.sum(axis=0)
     overall = np.quantile(size[keep], ONE_SIGMA) if keep.any() else 1.0
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an element without samples: all-NaN, replaced below
         per = np.nanquantile(np.where(keep, size, np.nan), ONE_SIGMA, axis=0)
     per = np.where(count >= MIN_SAMPLES, per, overall)
