@@ -40,8 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="base seed; episode k of seed S is reproducible (default 0; for an output folder named "
                              "val, valid or validation 1000003, the pipeline's validation seed)")
     parser.add_argument("--episode-seconds", type=float, default=DEFAULT_EPISODE_SECONDS,
-                        help=f"length of each episode in seconds (default {DEFAULT_EPISODE_SECONDS:g}; the last "
-                             f"10 s of each hold no plan label)")
+                        help=f"seconds each episode records (default {DEFAULT_EPISODE_SECONDS:g}; without a label "
+                             f"tail its last 10 s hold no plan label)")
+    parser.add_argument("--label-tail-seconds", type=float, default=0.0,
+                        help="seconds the world runs on after the last recorded frame, unrendered, so that the labels "
+                             "looking ahead hold on every recorded frame (default 0; 10 labels every frame: the "
+                             "plan looks 10 s ahead)")
     parser.add_argument("--workers", type=int, default=1,
                         help="parallel processes (default 1); with CARLA, one server per worker")
     parser.add_argument("--driver", default="expert",
@@ -91,12 +95,15 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(f"WARNING: {note}", file=sys.stderr)
     specs = schedule_episodes(args.simulator, args.scenario, args.episodes, args.output, args.seed,
-                              args.episode_seconds)
+                              args.episode_seconds, args.label_tail_seconds)
     options = carla_options(args, args.workers) if args.simulator == "carla" else None
     backend = on_policy_backend(args.driver)
     if backend is not None and args.simulator != "builtin":
         raise ConfigError(f"--driver {args.driver}: on-policy episodes need --simulator builtin (the expert labels "
                           f"them from the built-in world's truth)")
+    if backend is not None and args.label_tail_seconds:
+        raise ConfigError(f"--driver {args.driver} with --label-tail-seconds {args.label_tail_seconds:g}: the model "
+                          f"needs every frame to drive, so on-policy episodes have no unrendered tail; drop the flag")
     summary = collect(specs, workers=args.workers, progress=not args.no_progress, options=options, backend=backend)
     print(summary.format())
     summary.raise_for_failures()

@@ -50,9 +50,11 @@ from .pipeline_report import StageLog, write_report
 QUICK_SCENARIOS = ("highway_follow", "curvy_road", "urban_intersection", "lane_change")
 PRESETS: dict[str, dict[str, Any]] = {
     # Sized for a 2-core CPU: the whole pipeline in about 20 minutes (docs/benchmarks.md). Episodes per scenario.
-    # Many short episodes: each draws its own driver, camera mount and look (variety beats length).
-    "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 12, "val_episodes": 1, "test_episodes": 8,
-              "unseen_look_episodes": 4, "episode_seconds": 20.0, "test_seconds": 15.0, "workers": 2,
+    # Many short episodes: each draws its own driver, camera mount and look (variety beats length); each records
+    # its seconds and runs 10 s on unrendered, so every recorded frame has its plan label (the label tail).
+    "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 24, "val_episodes": 2, "test_episodes": 8,
+              "unseen_look_episodes": 4, "episode_seconds": 10.0, "test_seconds": 10.0, "label_tail_seconds": 10.0,
+              "workers": 2,
               "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
                             "dataset.cache_gb=4",
                             "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
@@ -61,7 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
               "drive": {"runs": 4, "seconds": 30.0, "workers": 2, "videos": 1}},
     # For a GPU workstation: hours, the base models, every scenario.
     "full": {"scenarios": None, "train_episodes": 40, "val_episodes": 4, "test_episodes": 10,
-             "unseen_look_episodes": 10, "episode_seconds": 60.0, "test_seconds": 30.0, "workers": 4,
+             "unseen_look_episodes": 10, "episode_seconds": 50.0, "test_seconds": 30.0, "label_tail_seconds": 10.0,
+             "workers": 4,
              "overrides": ["model=base", "training.vision_epochs=20", "training.policy_epochs=20",
                            "training.batch_size=64", "training.num_workers=4", "training.lr=3e-4",
                            "training.precision=bf16", "training.warmup_steps=500"],
@@ -96,8 +99,15 @@ class CarlaServers:
             print(f"--keep-carla-running: CARLA stays up on port(s) {self.started}; stop it with `sptrain carla stop`")
 
 
+def label_tail_seconds(args, preset: dict) -> float:
+    """The label tail of every split: ``--label-tail-seconds``, else the preset's."""
+    tail = args.label_tail_seconds
+    return float(preset["label_tail_seconds"] if tail is None else tail)
+
+
 def splits(args, preset: dict, simulator: str) -> list[tuple[str, list[str], int, int, float]]:
-    """(split, scenarios, episodes per scenario, seed, seconds) of every split the run collects."""
+    """(split, scenarios, episodes per scenario, seed, seconds recorded) of every split the run collects (each
+    episode also runs on for the label tail)."""
     seconds = args.episode_seconds or preset["episode_seconds"]
     test_seconds = args.episode_seconds or preset["test_seconds"]
     out = [("train", args.scenarios, args.train_episodes, args.seed, seconds),
@@ -112,15 +122,16 @@ def splits(args, preset: dict, simulator: str) -> list[tuple[str, list[str], int
 def _collect(args, simulator: str, data: Path, preset: dict) -> dict[str, Any]:
     workers = _workers(args, simulator, preset)
     carla = carla_options(args, workers, prefix="carla-") if simulator == "carla" else None
-    stats = {}
+    stats, tail = {}, label_tail_seconds(args, preset)
     with CarlaServers(carla, args.carla_root, args.keep_carla_running) if carla else nullcontext():
         for split, scenarios, episodes, seed, seconds in splits(args, preset, simulator):
             specs = [spec for scenario in scenarios
-                     for spec in schedule_episodes(simulator, scenario, episodes, data / split, seed, seconds)]
+                     for spec in schedule_episodes(simulator, scenario, episodes, data / split, seed, seconds, tail)]
             summary = collect(specs, workers=workers, progress=not args.no_progress, options=carla)
             print(summary.format())
             summary.raise_for_failures()
             stats[split] = {"episodes": len(specs), "scenarios": list(scenarios), "seed": seed, "seconds": seconds,
+                            "label_tail_seconds": tail,
                             "written": len(summary.written), "skipped": len(summary.skipped),
                             "frames": summary.frames, "wall_s": summary.wall_s}
     return stats
@@ -197,9 +208,10 @@ def on_policy_split(k: int) -> str:
 
 def _collect_on_policy(args, k: int, data: Path, export_dir: Path, preset: dict) -> dict[str, Any]:
     """Round ``k``'s episodes: the exported models drive new roads, the expert labels every frame and takes over
-    when the car strays (driving/on_policy.py); as many episodes per scenario as the expert's training set."""
+    when the car strays (driving/on_policy.py); as many episodes per scenario as the expert's training set, each as
+    long as an expert episode runs with its label tail (the model needs every frame to drive, so all are recorded)."""
     seed = args.seed + k * ON_POLICY_SEED_OFFSET
-    seconds = args.episode_seconds or preset["episode_seconds"]
+    seconds = (args.episode_seconds or preset["episode_seconds"]) + label_tail_seconds(args, preset)
     split = data / on_policy_split(k)
     specs = [spec for scenario in args.scenarios
              for spec in schedule_episodes("builtin", scenario, args.train_episodes, split, seed, seconds)]
@@ -265,6 +277,8 @@ def _validate(args) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} {value}: expected at least 1")
     if args.unseen_look_episodes is not None and args.unseen_look_episodes < 0:
         raise ConfigError(f"--unseen-look-episodes {args.unseen_look_episodes}: expected 0 (none) or more")
+    if args.label_tail_seconds is not None and args.label_tail_seconds < 0:
+        raise ConfigError(f"--label-tail-seconds {args.label_tail_seconds:g}: expected 0 or more")
     if args.on_policy_rounds < 0:
         raise ConfigError(f"--on-policy-rounds {args.on_policy_rounds}: expected 0 (none) or more")
     if args.on_policy_rounds and args.skip_export:

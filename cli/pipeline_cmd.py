@@ -36,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="test episodes per scenario drawn again in the held-out look (built-in simulator; "
                              "0: none; default: the preset's)")
     parser.add_argument("--episode-seconds", type=float,
-                        help="seconds per episode of every split (default: the preset's)")
+                        help="seconds each episode of every split records (default: the preset's: quick 10, "
+                             "full 50, test episodes 10 and 30)")
+    parser.add_argument("--label-tail-seconds", type=float,
+                        help="seconds each episode runs on after its last recorded frame, unrendered, so that the "
+                             "labels looking 10 s ahead hold on every recorded frame (default: the preset's, 10; "
+                             "0: the last 10 s of each episode hold no plan label)")
     parser.add_argument("--workers", type=int,
                         help="collection processes (default: the preset's; CARLA: 1, one server per worker)")
     parser.add_argument("--output-dir", default="artifacts/pipeline", help="everything goes here")

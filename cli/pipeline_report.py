@@ -144,11 +144,13 @@ def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: lis
     lines += [f"| {name} | {secs:.1f} |" for name, secs in log.times_s.items()]
     lines += [f"| **total** | **{sum(log.times_s.values()):.1f}** |", ""]
     if "collect" in info:
-        lines += ["## Data", "", "| split | episodes | seed | seconds each | frames written | size (MB) |",
+        lines += ["## Data", "",
+                  "| split | episodes | seed | seconds each (+ label tail) | frames written | size (MB) |",
                   "|---|---|---|---|---|---|"]
         for split, st in info["collect"].items():
             size_mb = _dir_mb(Path(args.output_dir) / "data" / split)
-            lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['seconds']:g} | "
+            lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['seconds']:g} "
+                         f"(+ {st.get('label_tail_seconds', 0.0):g}) | "
                          f"{st['frames'] or '(existing)'} | {size_mb:.0f} |")
         lines.append("")
     if "evaluation" in info:

@@ -17,7 +17,10 @@ from ..episodes.shards import shard_name
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """Episode ``episode_index`` of ``seed``: every random stream of it is seeded from (scenario, seed, index)."""
+    """Episode ``episode_index`` of ``seed``: every random stream of it is seeded from (scenario, seed, index).
+
+    ``duration_s`` is what the shard records; the world goes on for ``label_tail_s`` more, unrecorded, so that the
+    labels that look ahead (the plan's 10 s, the lead's and the meta's futures) hold on every recorded frame."""
 
     simulator: str
     scenario: str
@@ -25,6 +28,12 @@ class EpisodeSpec:
     episode_index: int
     duration_s: float
     output_dir: str
+    label_tail_s: float = 0.0
+
+    @property
+    def simulated_s(self) -> float:
+        """Seconds the world runs: the recorded ones and the label tail."""
+        return self.duration_s + self.label_tail_s
 
     @property
     def name(self) -> str:

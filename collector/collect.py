@@ -97,14 +97,18 @@ def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
     """Attributes a complete shard of ``spec`` must carry to be reused instead of collected again."""
     return {"simulator": spec.simulator, "simulator_version": backend_of(spec.simulator).version,
             "schema_version": SCHEMA_VERSION, "label_definitions_version": LABEL_DEFINITIONS_VERSION,
-            "n_frames": int(round(spec.duration_s / DT_S))}
+            "n_frames": int(round(spec.duration_s / DT_S)), "label_tail_s": float(spec.label_tail_s)}
+
+
+ABSENT_ATTRS = {"label_tail_s": 0.0}  # what a shard written before the attribute existed means by its absence
 
 
 def check_existing(spec: EpisodeSpec, path: Path, extra: dict[str, object] | None = None) -> None:
     """A complete shard is reused only if it is what this command would write; ShardFormatError otherwise."""
     attrs = json.loads((path / "zarr.json").read_text(encoding="utf-8")).get("attributes", {})
     expected = {**expected_attrs(spec), "driver": None, **(extra or {})}  # expert shards carry no driver
-    differ = {k: (attrs.get(k), v) for k, v in expected.items() if attrs.get(k) != v}
+    found = {k: attrs.get(k, ABSENT_ATTRS.get(k)) for k in expected}
+    differ = {k: (found[k], v) for k, v in expected.items() if found[k] != v}
     if differ:
         found = ", ".join(f"{k}={f!r} (expected {e!r})" for k, (f, e) in differ.items())
         raise ShardFormatError(f"{path} exists but was written differently: {found}; delete it (or the folder) to "
@@ -112,16 +116,22 @@ def check_existing(spec: EpisodeSpec, path: Path, extra: dict[str, object] | Non
 
 
 def schedule_episodes(simulator: str, scenario: str, episodes: int, output_dir: str | os.PathLike, seed: int,
-                      duration_s: float) -> list[EpisodeSpec]:
-    """The episodes 0 .. episodes-1 of ``seed`` (validated: scenario, simulator, count and length)."""
+                      duration_s: float, label_tail_s: float = 0.0) -> list[EpisodeSpec]:
+    """The episodes 0 .. episodes-1 of ``seed`` (validated: scenario, simulator, count and length), each recording
+    ``duration_s`` and simulating ``label_tail_s`` more for the labels of its last frames."""
     get_scenario(scenario)  # ConfigError listing the names
     backend_of(simulator)
     if episodes < 1:
         raise ConfigError(f"--episodes {episodes}; expected at least 1")
-    if duration_s < MIN_EPISODE_SECONDS:
-        raise ConfigError(f"--episode-seconds {duration_s}; expected at least {MIN_EPISODE_SECONDS} (the plan "
-                          f"label needs 10 s of future driving)")
-    return [EpisodeSpec(simulator, scenario, int(seed), k, float(duration_s), str(output_dir))
+    if label_tail_s < 0:
+        raise ConfigError(f"--label-tail-seconds {label_tail_s:g}; expected 0 or more")
+    if duration_s < 1.0:
+        raise ConfigError(f"--episode-seconds {duration_s:g}; expected at least 1")
+    if duration_s + label_tail_s < MIN_EPISODE_SECONDS:
+        raise ConfigError(f"--episode-seconds {duration_s:g} with --label-tail-seconds {label_tail_s:g}; expected at "
+                          f"least {MIN_EPISODE_SECONDS:g} s together (the plan label needs 10 s of future driving: "
+                          f"e.g. --label-tail-seconds 10)")
+    return [EpisodeSpec(simulator, scenario, int(seed), k, float(duration_s), str(output_dir), float(label_tail_s))
             for k in range(episodes)]
 
 

@@ -262,8 +262,14 @@ def valid_mask(n_frames: int, dt_s: float) -> np.ndarray:
     return np.arange(n_frames) + horizon_f <= n_frames - 1
 
 
-def compute_labels(truth: EpisodeTruth) -> dict[str, np.ndarray]:
-    """Every label array of a shard (the schema's LABEL_KEYS), from an episode's ground truth."""
+def compute_labels(truth: EpisodeTruth, n_recorded: int | None = None) -> dict[str, np.ndarray]:
+    """Every label array of a shard (the schema's LABEL_KEYS), from an episode's ground truth; with
+    ``n_recorded``, those of its first ``n_recorded`` frames, labelled from the whole truth (the frames after them
+    were simulated, not recorded, so that the labels looking ahead hold on every recorded frame)."""
+    if n_recorded is not None:
+        if not 0 < n_recorded <= truth.n_frames:
+            raise ValueError(f"n_recorded {n_recorded}; expected 1 .. {truth.n_frames} (the truth's frames)")
+        return {k: v[:n_recorded] for k, v in compute_labels(truth).items()}
     truth.validate()
     kin = _ego_kinematics(truth)
     lanes = line_labels(truth.lines_ned, kin)

@@ -51,6 +51,9 @@ def _lane_offset(world: DrivingWorld, lane: int) -> float:
 
 def run_on_policy_episode(spec: EpisodeSpec, export_dir: str, runtime: str = "onnxruntime") -> EpisodeResult:
     """One episode driven by the model in ``export_dir``, labelled by the expert (see the module docstring)."""
+    if spec.label_tail_s:  # the model needs every frame to drive: there is nothing to leave unrendered
+        raise ConfigError(f"{spec.name}: on-policy episodes record every frame they simulate; got a label tail of "
+                          f"{spec.label_tail_s:g} s (drop --label-tail-seconds, give --episode-seconds the length)")
     start = time.perf_counter()
     world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.duration_s)
     model, oracle = ModelDriver(export_dir, runtime), OracleDriver()

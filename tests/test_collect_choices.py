@@ -71,8 +71,8 @@ def test_auto_without_a_client_uses_the_builtin_simulator(monkeypatch) -> None:
 def test_collect_passes_the_choices_on_and_warns(double, tmp_path, monkeypatch, capsys) -> None:
     seen = {}
 
-    def schedule(simulator, scenario, episodes, output, seed, seconds):
-        seen.update(simulator=simulator, seed=seed)
+    def schedule(simulator, scenario, episodes, output, seed, seconds, label_tail_s):
+        seen.update(simulator=simulator, seed=seed, tail=label_tail_s)
         return []
 
     class Summary:
@@ -86,11 +86,14 @@ def test_collect_passes_the_choices_on_and_warns(double, tmp_path, monkeypatch, 
     monkeypatch.setattr(collect_cmd, "collect", lambda specs, **kwargs: Summary())
     assert main(["collect", "--simulator", "auto", "--scenario", "curvy_road", "--output", str(tmp_path / "val"),
                  "--port", "2136"]) == 0
-    assert seen == {"simulator": "builtin", "seed": VAL_SEED_OFFSET}
+    assert seen == {"simulator": "builtin", "seed": VAL_SEED_OFFSET, "tail": 0.0}
     err = capsys.readouterr().err
     assert "WARNING: --simulator auto: using the BUILT-IN simulator" in err and f"seed {VAL_SEED_OFFSET}" in err
     assert main(["collect", "--scenario", "curvy_road", "--output", str(tmp_path / "train")]) == 0
-    assert seen == {"simulator": "builtin", "seed": 0} and capsys.readouterr().err == ""  # the defaults, quietly
+    assert seen == {"simulator": "builtin", "seed": 0, "tail": 0.0} and capsys.readouterr().err == ""  # the defaults
+    assert main(["collect", "--scenario", "curvy_road", "--output", str(tmp_path / "t"),
+                 "--label-tail-seconds", "10"]) == 0
+    assert seen["tail"] == 10.0
 
 
 def test_the_choices_module_is_the_only_home_of_the_auto_rule() -> None:

@@ -34,7 +34,7 @@ def test_tiny_pipeline_installs_and_restores(tmp_path: Path) -> None:
     before = _tree(models)
     out = tmp_path / "run"
     common = ["--scenario", "highway_follow", "--train-episodes", "2", "--val-episodes", "1", "--test-episodes", "1",
-              "--unseen-look-episodes", "1", "--episode-seconds", "12", "--output-dir", str(out), "--no-progress"]
+              "--unseen-look-episodes", "1", "--episode-seconds", "3", "--output-dir", str(out), "--no-progress"]
     tiny = ["training.vision_epochs=1", "training.policy_epochs=1", "diffusion.steps=2", "diffusion.export_samples=2"]
     result = _sptrain("pipeline", *common, "--install", "--sunnypilot-root", str(checkout), *tiny)
     for name in MODELD_FILES:
@@ -76,7 +76,7 @@ def test_quick_preset_beats_the_baselines(tmp_path: Path) -> None:
 def test_an_on_policy_round_collects_with_the_model_and_trains_on_both(tmp_path: Path) -> None:
     out = tmp_path / "rounds"
     _sptrain("pipeline", "--scenario", "curvy_road", "--train-episodes", "2", "--val-episodes", "1",
-             "--test-episodes", "1", "--unseen-look-episodes", "0", "--episode-seconds", "12", "--output-dir",
+             "--test-episodes", "1", "--unseen-look-episodes", "0", "--episode-seconds", "3", "--output-dir",
              str(out), "--no-progress", "--skip-drive", "--on-policy-rounds", "1", "training.vision_epochs=1",
              "training.policy_epochs=1", "diffusion.steps=2", "diffusion.export_samples=2")
     rounds = json.loads((out / "on_policy.json").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sunnypilot_training.cli.main import build_parser
-from sunnypilot_training.cli.pipeline import _validate, on_policy_split
+from sunnypilot_training.cli.pipeline import PRESETS, _validate, label_tail_seconds, on_policy_split, splits
 from sunnypilot_training.cli.pipeline_report import ROUND_METRICS, on_policy_markdown
 from sunnypilot_training.errors import ConfigError
 from sunnypilot_training.training.config import load_config, paths_override, settings_from_cfg
@@ -36,8 +36,27 @@ def test_the_round_table_has_the_expert_model_first_then_each_round() -> None:
 
 
 @pytest.mark.parametrize("extra, message", [(["--on-policy-rounds", "-1"], "expected 0"),
-                                            (["--on-policy-rounds", "1", "--skip-export"], "needs the export")])
+                                            (["--on-policy-rounds", "1", "--skip-export"], "needs the export"),
+                                            (["--label-tail-seconds", "-2"], "expected 0 or more")])
 def test_bad_round_arguments_are_refused(extra: list[str], message: str) -> None:
     args = build_parser().parse_args(["pipeline", *extra])
     with pytest.raises(ConfigError, match=message):
         _validate(args)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_split_of_a_preset_records_only_labelled_frames(preset: str) -> None:
+    """The presets' episodes run on 10 s past their last recorded frame (the plan's horizon), every split alike;
+    ``--label-tail-seconds`` replaces the tail and ``--episode-seconds`` the recorded length."""
+    args = build_parser().parse_args(["pipeline", "--preset", preset])
+    args.scenarios, args.train_episodes, args.val_episodes, args.test_episodes = ["curvy_road"], 1, 1, 1
+    args.unseen_look_episodes = 1
+    assert label_tail_seconds(args, PRESETS[preset]) == 10.0
+    assert {name for name, *_ in splits(args, PRESETS[preset], "builtin")} == {"train", "val", "test",
+                                                                                "test_unseen_look"}
+    args = build_parser().parse_args(["pipeline", "--preset", preset, "--label-tail-seconds", "0",
+                                      "--episode-seconds", "15"])
+    args.scenarios, args.train_episodes, args.val_episodes, args.test_episodes = ["curvy_road"], 1, 1, 0
+    args.unseen_look_episodes = 0
+    assert label_tail_seconds(args, PRESETS[preset]) == 0.0
+    assert {seconds for *_, seconds in splits(args, PRESETS[preset], "builtin")} == {15.0}

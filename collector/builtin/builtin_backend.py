@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...contract.constants import DT_S
 from ...episodes.shards import ShardWriter
 from ...workers import spawn_context
 from ..backend_api import Done, EpisodeResult, EpisodeSpec
@@ -31,6 +32,11 @@ def noise_rng(seed: int, episode_index: int) -> np.random.Generator:
     return np.random.default_rng([seed, episode_index, NOISE_STREAM])
 
 
+def recorded_frames(spec: EpisodeSpec) -> int:
+    """Frames the shard of ``spec`` records (the label tail is simulated, not recorded)."""
+    return int(round(spec.duration_s / DT_S))
+
+
 def world_renderer(world: DrivingWorld) -> Renderer:
     """The renderer of a world's episode, with its camera mount (residual calibration, wide camera rotation)."""
     m = world.mount
@@ -45,11 +51,12 @@ def episode_attrs(world, spec: EpisodeSpec) -> dict:
             "cameras": camera_attrs(height_m=world.mount.height_m, mount_rpy=world.mount.mount_rpy,
                                     calib_rpy=world.mount.calib_rpy,
                                     wide_from_device_rpy=world.mount.wide_from_device_rpy),
-            "traffic_convention": world.scenario.traffic_convention}
+            "traffic_convention": world.scenario.traffic_convention, "label_tail_s": float(spec.label_tail_s)}
 
 
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
-    """The expert drives one episode through the stepped world; each frame is rendered as it happens."""
+    """The expert drives one episode through the stepped world; each recorded frame is rendered as it happens, and
+    the world runs on through the label tail unrendered."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -60,10 +67,10 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
         clock = now
 
     start = clock
-    world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.duration_s)
+    world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.simulated_s)
     renderer = world_renderer(world)
     rng = noise_rng(spec.seed, spec.episode_index)
-    T = world.n_frames
+    T = recorded_frames(spec)
     attrs = episode_attrs(world, spec)
     lap("simulate")
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:
@@ -80,7 +87,10 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
             lap("pack")
             writer.write_frames(block_start, packed)
             lap("write")
-        labels = compute_labels(world.truth())
+        while not world.done:  # the label tail
+            world.step(world.expert_command())
+        lap("simulate")
+        labels = compute_labels(world.truth(), T)
         lap("label")
         writer.write_labels(labels)
         writer.commit()

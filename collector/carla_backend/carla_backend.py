@@ -69,8 +69,9 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
     mapping = carla_scenario(family, spec.scenario)
     map_name = choose_map(family, spec.scenario, list(client.get_available_maps()))
     rng = episode_rng(scenario, spec.seed, spec.episode_index)
-    schedule = schedule_episode(scenario, mapping, rng, spec.duration_s, DT_S)
-    n_frames = int(round(spec.duration_s / DT_S))
+    schedule = schedule_episode(scenario, mapping, rng, spec.simulated_s, DT_S)
+    n_frames = int(round(spec.duration_s / DT_S))  # recorded; the world runs on through the label tail
+    n_simulated = int(round(spec.simulated_s / DT_S))
     with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1)), timeout_s=timeout_s) as session:
         spawns, rule = choose_spawns(session.world.get_map(), mapping.rule, rng)
         attrs = {"simulator": SIMULATOR_NAME, "simulator_version": BACKEND_VERSION,
@@ -80,14 +81,15 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
                  "episode_index": spec.episode_index, "dt_s": DT_S, "weather": schedule.weather,
                  "lead_behaviour": schedule.lead,
                  "cameras": camera_attrs(mount_m={"x": CAMERA_MOUNT_X_M, "z": CAMERA_HEIGHT_M}),
-                 "traffic_convention": TrafficConvention.RIGHT_HAND.value}
+                 "traffic_convention": TrafficConvention.RIGHT_HAND.value, "label_tail_s": float(spec.label_tail_s)}
         timings = {}
         with ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
-            rec = drive(session, schedule, spawns, rng, n_frames, writer, mapping.traffic_radius_m)
+            rec = drive(session, schedule, spawns, rng, n_simulated, writer, mapping.traffic_radius_m,
+                        n_recorded=n_frames)
             timings["drive"] = time.perf_counter() - start
             truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
                                            TrafficConvention.RIGHT_HAND.value)
-            writer.write_labels(compute_labels(truth))
+            writer.write_labels(compute_labels(truth, n_frames))
             writer.update_attrs({"lead_behaviour": schedule.lead if rec.lead_spawned else "none",
                                  "lead_planned": schedule.lead, "lane_changes": signals.lane_changes_done,
                                  "lane_changes_refused": signals.lane_changes_refused, "turns": signals.turns,

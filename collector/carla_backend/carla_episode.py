@@ -213,8 +213,10 @@ def _speed(vehicle) -> float:
 
 
 def drive(session: CarlaSession, schedule: EpisodeSchedule, spawns: list, rng: np.random.Generator, n_frames: int,
-          writer: ShardWriter, traffic_radius_m: float, progress=None) -> Recording:
-    """Spawn the cast, warm up, then record ``n_frames`` frames into ``writer`` and the returned Recording."""
+          writer: ShardWriter, traffic_radius_m: float, progress=None, n_recorded: int | None = None) -> Recording:
+    """Spawn the cast, warm up, then drive ``n_frames`` frames: the returned Recording holds the truth of all of them,
+    ``writer`` the images of the first ``n_recorded`` (default all; the rest are the label tail)."""
+    n_recorded = n_frames if n_recorded is None else n_recorded
     cast = _spawn_cast(session, schedule, spawns, rng, traffic_radius_m)
     _configure_traffic(session, schedule, cast)
     weather = session.world.get_weather()  # the server's tuned defaults (scattering, fog falloff, ...)
@@ -234,14 +236,14 @@ def drive(session: CarlaSession, schedule: EpisodeSchedule, spawns: list, rng: n
             _, kind, value = events.pop(0)
             _apply_event(session, cast, t, kind, value, rec, blinks)
         frame = session.tick()
-        road_img, wide_img = (q.get(frame, session.timeout_s) for q in cast.queues)
-        j = t % WRITE_BLOCK_FRAMES
-        road_block[j] = cameras.road_to_model(image_bgra(road_img))[..., 2::-1]  # BGRA -> RGB after the warp
-        wide_block[j] = cameras.wide_to_model(image_bgra(wide_img))[..., 2::-1]
+        road_img, wide_img = (q.get(frame, session.timeout_s) for q in cast.queues)  # taken in the tail too
         _record(rec, t, cast, carla_map)
-        if j == WRITE_BLOCK_FRAMES - 1 or t == n_frames - 1:
-            start = t - j
-            writer.write_frames(start, pack_frames(road_block[: j + 1], wide_block[: j + 1]))
+        if t < n_recorded:
+            j = t % WRITE_BLOCK_FRAMES
+            road_block[j] = cameras.road_to_model(image_bgra(road_img))[..., 2::-1]  # BGRA -> RGB after the warp
+            wide_block[j] = cameras.wide_to_model(image_bgra(wide_img))[..., 2::-1]
+            if j == WRITE_BLOCK_FRAMES - 1 or t == n_recorded - 1:
+                writer.write_frames(t - j, pack_frames(road_block[: j + 1], wide_block[: j + 1]))
         if progress is not None:
             progress(t)
     return rec

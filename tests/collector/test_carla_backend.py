@@ -282,3 +282,23 @@ def test_lines_follow_the_branch_the_ego_took_at_a_junction(carla_env) -> None:
             path = geometry._branch_points(taken, forward=True)  # (n, 2) 30 m along the branch
             track = path[::2] + rng.normal(0.0, 0.4, size=path[::2].shape)  # the ego's noisy positions on it
             assert geometry._closest(options, track) is taken
+
+
+def test_a_label_tail_is_driven_and_labelled_but_not_recorded(carla_env, tmp_path) -> None:
+    """2 s recorded + a 1 s tail: the shard holds 2 s of frames, labelled from the 3 s the server ran; the same
+    seed recorded whole gives the same first 2 s (the double is deterministic per seed)."""
+    carla_double.serve("localhost", 2000)
+    address = ServerAddress("localhost", 2000, 8000)
+    client, version = connect(address, 5.0)
+    whole = EpisodeSpec("carla", "highway_follow", 0, 0, 3.0, str(tmp_path / "whole"))
+    tail = EpisodeSpec("carla", "highway_follow", 0, 0, 2.0, str(tmp_path / "tail"), label_tail_s=1.0)
+    shards = [open_shard(tmp_path / d / carla_backend.run_episode_on(client, version, address, s).name)
+              for d, s in (("whole", whole), ("tail", tail))]
+    assert [s.attrs["label_tail_s"] for s in shards] == [0.0, 1.0]
+    w_labels, t_labels = (read_labels(s) for s in shards)
+    assert [s.arrays["img"].shape[0] for s in shards] == [60, 40]
+    first = np.arange(40)
+    for key in ("img", "big_img"):
+        assert np.array_equal(read_frames(shards[1], key, first), read_frames(shards[0], key, first)), key
+    for key, value in w_labels.items():
+        assert np.array_equal(t_labels[key], value[:40]), key

@@ -16,6 +16,7 @@ from sunnypilot_training.collector.collect import collect, schedule_episodes
 from sunnypilot_training.contract import camera, yuv
 from sunnypilot_training.contract.constants import X_IDXS, LaneLine
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels, shard_name
+from sunnypilot_training.errors import ConfigError, ShardFormatError
 
 from spt_testutil import REPO_ROOT
 
@@ -122,3 +123,31 @@ def test_two_workers_write_the_same_shards(highway: Path, tmp_path: Path) -> Non
     summary = collect(specs, workers=2, progress=False)
     assert [r.name for r in summary.written] == [shard_name("highway_follow", 5, k) for k in (0, 1)]
     assert np.array_equal(_arrays(tmp_path / highway.name)["big_img"], _arrays(highway)["big_img"])
+
+
+def test_a_label_tail_records_the_first_frames_of_the_longer_episode_all_labelled(highway: Path,
+                                                                                  tmp_path: Path) -> None:
+    """2 s recorded + a 10 s tail is the 12 s episode's world: its frames and labels are the first 2 s of the 12 s
+    shard, byte for byte, and every recorded frame holds its 10 s plan label."""
+    specs = schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=5, duration_s=2.0, label_tail_s=10.0)
+    collect(specs, progress=False)
+    short, full = _arrays(tmp_path / highway.name), _arrays(highway)
+    assert short["img"].shape[0] == 40 and full["img"].shape[0] == 240
+    for key in full:
+        assert np.array_equal(short[key], full[key][:40]), key
+    assert short["valid"].all()
+    attrs = open_shard(tmp_path / highway.name).attrs
+    assert attrs["label_tail_s"] == 10.0 and open_shard(highway).attrs["label_tail_s"] == 0.0
+    other_tail = schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=5, duration_s=2.0, label_tail_s=11.0)
+    with pytest.raises(ShardFormatError, match=r"label_tail_s=10.0 \(expected 11.0\)"):
+        collect(other_tail, progress=False)  # another tail is another shard: refused, not reused
+
+
+def test_episode_and_tail_lengths_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--label-tail-seconds 10"):
+        schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=0, duration_s=1.5, label_tail_s=0.0)
+    with pytest.raises(ConfigError, match="expected 0 or more"):
+        schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=0, duration_s=12.0, label_tail_s=-1.0)
+    with pytest.raises(ConfigError, match="expected at least 1"):
+        schedule_episodes("builtin", "highway_follow", 1, tmp_path, seed=0, duration_s=0.5, label_tail_s=20.0)
+    assert schedule_episodes("builtin", "highway_follow", 1, tmp_path, 0, 2.0, 10.0)[0].simulated_s == 12.0

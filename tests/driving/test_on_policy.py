@@ -44,3 +44,17 @@ def test_driver_choice() -> None:
     for bad in ("model:", "policy:/tmp/x", "oracle"):
         with pytest.raises(ConfigError, match="--driver"):
             on_policy_backend(bad)
+
+
+def test_on_policy_episodes_refuse_a_label_tail(tmp_path, capsys) -> None:
+    """The model needs every frame to drive, so an on-policy episode has no unrendered tail: refused up front."""
+    from sunnypilot_training.cli.main import main
+    from sunnypilot_training.driving.on_policy import run_on_policy_episode
+
+    spec = schedule_episodes("builtin", "curvy_road", 1, tmp_path, 0, 2.0, 10.0)[0]
+    with pytest.raises(ConfigError, match="label tail of 10 s"):
+        run_on_policy_episode(spec, str(tmp_path / "no_export"))
+    code = main(["collect", "--scenario", "curvy_road", "--output", str(tmp_path / "out"), "--episode-seconds", "2",
+                 "--label-tail-seconds", "10", "--driver", f"model:{tmp_path}"])
+    assert code != 0 and "--label-tail-seconds 10" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
