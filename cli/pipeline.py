@@ -55,7 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"scenarios": QUICK_SCENARIOS, "train_episodes": 24, "val_episodes": 2, "test_episodes": 8,
               "unseen_look_episodes": 4, "episode_seconds": 10.0, "test_seconds": 10.0, "label_tail_seconds": 10.0,
               "workers": 2,
-              "overrides": ["model=tiny", "training.vision_epochs=4", "training.policy_epochs=6",
+              "overrides": ["model=tiny", "training.vision_epochs=2", "training.policy_epochs=6",
                             "dataset.cache_gb=4",
                             "training.batch_size=16", "training.lr=1e-3", "training.warmup_steps=50",
                             "diffusion.steps=10", "diffusion.export_samples=8"],
