@@ -150,7 +150,7 @@ def write_report(out: Path, args, log: StageLog, info: dict[str, Any], argv: lis
         for split, st in info["collect"].items():
             size_mb = _dir_mb(Path(args.output_dir) / "data" / split)
             lines.append(f"| {split} | {st['episodes']} | {st['seed']} | {st['seconds']:g} "
-                         f"(+ {st.get('label_tail_seconds', 0.0):g}) | "
+                         f"(+ {st['label_tail_seconds']:g}) | "
                          f"{st['frames'] or '(existing)'} | {size_mb:.0f} |")
         lines.append("")
     if "evaluation" in info:

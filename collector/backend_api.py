@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..contract.constants import DT_S
 from ..episodes.shards import shard_name
 
 
@@ -34,6 +35,16 @@ class EpisodeSpec:
     def simulated_s(self) -> float:
         """Seconds the world runs: the recorded ones and the label tail."""
         return self.duration_s + self.label_tail_s
+
+    @property
+    def n_recorded(self) -> int:
+        """Frames the shard records (the label tail is simulated, not recorded)."""
+        return int(round(self.duration_s / DT_S))
+
+    @property
+    def n_simulated(self) -> int:
+        """Frames the world runs, the label tail included."""
+        return int(round(self.simulated_s / DT_S))
 
     @property
     def name(self) -> str:

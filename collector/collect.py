@@ -97,7 +97,7 @@ def expected_attrs(spec: EpisodeSpec) -> dict[str, object]:
     """Attributes a complete shard of ``spec`` must carry to be reused instead of collected again."""
     return {"simulator": spec.simulator, "simulator_version": backend_of(spec.simulator).version,
             "schema_version": SCHEMA_VERSION, "label_definitions_version": LABEL_DEFINITIONS_VERSION,
-            "n_frames": int(round(spec.duration_s / DT_S)), "label_tail_s": float(spec.label_tail_s)}
+            "n_frames": spec.n_recorded, "label_tail_s": float(spec.label_tail_s)}
 
 
 ABSENT_ATTRS = {"label_tail_s": 0.0}  # what a shard written before the attribute existed means by its absence
@@ -110,8 +110,8 @@ def check_existing(spec: EpisodeSpec, path: Path, extra: dict[str, object] | Non
     found = {k: attrs.get(k, ABSENT_ATTRS.get(k)) for k in expected}
     differ = {k: (found[k], v) for k, v in expected.items() if found[k] != v}
     if differ:
-        found = ", ".join(f"{k}={f!r} (expected {e!r})" for k, (f, e) in differ.items())
-        raise ShardFormatError(f"{path} exists but was written differently: {found}; delete it (or the folder) to "
+        listed = ", ".join(f"{k}={f!r} (expected {e!r})" for k, (f, e) in differ.items())
+        raise ShardFormatError(f"{path} exists but was written differently: {listed}; delete it (or the folder) to "
                                f"collect it again, or choose another --output")
 
 

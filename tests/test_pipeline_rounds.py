@@ -45,7 +45,7 @@ def test_bad_round_arguments_are_refused(extra: list[str], message: str) -> None
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_every_split_of_a_preset_records_only_labelled_frames(preset: str) -> None:
+def test_every_split_of_a_preset_has_the_label_tail(preset: str) -> None:
     """The presets' episodes run on 10 s past their last recorded frame (the plan's horizon), every split alike;
     ``--label-tail-seconds`` replaces the tail and ``--episode-seconds`` the recorded length."""
     args = build_parser().parse_args(["pipeline", "--preset", preset])

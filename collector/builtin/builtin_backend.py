@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ...contract.constants import DT_S
 from ...episodes.shards import ShardWriter
 from ...workers import spawn_context
 from ..backend_api import Done, EpisodeResult, EpisodeSpec
@@ -30,11 +29,6 @@ WRITE_BLOCK_FRAMES = 40
 def noise_rng(seed: int, episode_index: int) -> np.random.Generator:
     """The episode's sensor-noise stream (apart from the simulation's, so rendering never changes the driving)."""
     return np.random.default_rng([seed, episode_index, NOISE_STREAM])
-
-
-def recorded_frames(spec: EpisodeSpec) -> int:
-    """Frames the shard of ``spec`` records (the label tail is simulated, not recorded)."""
-    return int(round(spec.duration_s / DT_S))
 
 
 def world_renderer(world: DrivingWorld) -> Renderer:
@@ -70,7 +64,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     world = DrivingWorld(get_scenario(spec.scenario), spec.seed, spec.episode_index, spec.simulated_s)
     renderer = world_renderer(world)
     rng = noise_rng(spec.seed, spec.episode_index)
-    T = recorded_frames(spec)
+    T = spec.n_recorded
     attrs = episode_attrs(world, spec)
     lap("simulate")
     with ShardWriter(spec.output_dir, spec.name, T, attrs) as writer:

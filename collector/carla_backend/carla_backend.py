@@ -70,8 +70,7 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
     map_name = choose_map(family, spec.scenario, list(client.get_available_maps()))
     rng = episode_rng(scenario, spec.seed, spec.episode_index)
     schedule = schedule_episode(scenario, mapping, rng, spec.simulated_s, DT_S)
-    n_frames = int(round(spec.duration_s / DT_S))  # recorded; the world runs on through the label tail
-    n_simulated = int(round(spec.simulated_s / DT_S))
+    n_frames = spec.n_recorded  # the world runs on through the label tail
     with CarlaSession(client, address, map_name, seed=int(rng.integers(2**31 - 1)), timeout_s=timeout_s) as session:
         spawns, rule = choose_spawns(session.world.get_map(), mapping.rule, rng)
         attrs = {"simulator": SIMULATOR_NAME, "simulator_version": BACKEND_VERSION,
@@ -84,7 +83,7 @@ def run_episode_on(client, version: tuple[int, int, int], address: ServerAddress
                  "traffic_convention": TrafficConvention.RIGHT_HAND.value, "label_tail_s": float(spec.label_tail_s)}
         timings = {}
         with ShardWriter(spec.output_dir, spec.name, n_frames, attrs) as writer:
-            rec = drive(session, schedule, spawns, rng, n_simulated, writer, mapping.traffic_radius_m,
+            rec = drive(session, schedule, spawns, rng, spec.n_simulated, writer, mapping.traffic_radius_m,
                         n_recorded=n_frames)
             timings["drive"] = time.perf_counter() - start
             truth, signals = episode_truth(rec, session.world.get_map(), session.carla,
