@@ -51,8 +51,7 @@ def main() -> None:
     ap.add_argument("--lane-width", type=float, default=3.55, help="assumed lane width (m)")
     ap.add_argument("--rows", type=int, nargs=2, default=(14, 70), help="rows below the horizon (Y sub-grid)")
     args = ap.parse_args()
-    camera = MODEL_CAMERAS["img"]
-    cy = camera.cy_px * IMG_SHAPE[3] / camera.width_px  # the horizon row of the luma sub-grid (half resolution)
+    _, _, cy = MODEL_CAMERAS["img"].intrinsics_at(IMG_SHAPE[3])  # the horizon row of the luma sub-grid
     scenario, height, reading = [], [], []
     for path in find_shards([args.shards]):
         shard = open_shard(path)

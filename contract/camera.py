@@ -107,6 +107,12 @@ class CameraModel:
         """(width, height) in pixels."""
         return (self.width_px, self.height_px)
 
+    def intrinsics_at(self, width_px: int) -> tuple[float, float, float]:
+        """(focal, cx, cy) in pixels of this camera's image taken every ``width_px / self.width_px``-th pixel, e.g. a
+        model frame's Y sub-grid Y[0::2, 0::2] (half the width: its pixel (r, c) is (2 r, 2 c) of the frame)."""
+        scale = width_px / self.width_px
+        return self.focal_px * scale, self.cx_px * scale, self.cy_px * scale
+
 
 def _centred(name: str, width_px: int, height_px: int, focal_px: float) -> CameraModel:
     return CameraModel(name, width_px, height_px, focal_px, width_px / 2.0, height_px / 2.0)

@@ -69,6 +69,19 @@ def test_camera_model_is_frozen_and_validated():
         cam.CameraModel("bad", 0, 10, 1.0, 5.0, 5.0)
 
 
+def test_intrinsics_at_half_width_are_the_y_subgrids():
+    """The luma sub-grid Y[0::2, 0::2] of a model frame: a point at pixel (u, v) of the frame is at (u / 2, v / 2)."""
+    model = cam.MODEL_CAMERAS["img"]
+    focal, cx, cy = model.intrinsics_at(model.width_px // 2)
+    assert (focal, cx, cy) == (455.0, 128.0, 23.8)
+    points = np.array([[0.5, 1.3, 12.0], [-2.0, 1.0, 30.0]])  # view frame: x right, y down, z ahead
+    full = points @ model.K.T
+    full = full[:, :2] / full[:, 2:]
+    half = np.stack([cx + focal * points[:, 0] / points[:, 2], cy + focal * points[:, 1] / points[:, 2]], axis=1)
+    np.testing.assert_allclose(half, full / 2, rtol=0, atol=1e-12)
+    assert model.intrinsics_at(model.width_px) == (model.focal_px, model.cx_px, model.cy_px)
+
+
 # ---------------------------------------------------------------------------------------------- rotations
 
 

@@ -73,13 +73,6 @@ class MotionGrid:
     shift_step: int = 1  # yaw shifts searched every k pixels (max_shift_px a multiple of it)
 
 
-def _subgrid_camera(camera: CameraModel, shape_hw: tuple[int, int]) -> tuple[float, float, float]:
-    """(focal, cx, cy) of channel 0, the Y sub-grid Y[0::2, 0::2] of a model frame (a pixel (r, c) of it is
-    (2 r, 2 c) of the frame)."""
-    scale = shape_hw[1] / camera.width_px
-    return camera.focal_px * scale, camera.cx_px * scale, camera.cy_px * scale
-
-
 def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: MotionGrid
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row_of, column_of, rows, ratios) for frame t-4 moved by each ratio q: ``row_of`` (Q * R,) the row of frame
@@ -87,7 +80,7 @@ def resampling_table(camera: CameraModel, shape_hw: tuple[int, int], grid: Motio
     (the compared columns widened by ``max_shift_px`` on each side, so every shift is a slice) comes from;
     ``rows`` (R,) the compared rows of frame t; ``ratios`` (Q,)."""
     h, w = shape_hw
-    focal, cx, cy = _subgrid_camera(camera, shape_hw)
+    focal, cx, cy = camera.intrinsics_at(shape_hw[1])  # of channel 0, the Y sub-grid Y[0::2, 0::2]
     first = int(math.ceil(cy)) + grid.below_horizon_px
     rows = np.arange(first, h, grid.row_stride)
     usable = len(rows) - len(rows) % grid.bands
