@@ -17,6 +17,7 @@ from sunnypilot_training.contract import camera, yuv
 from sunnypilot_training.contract.constants import X_IDXS, LaneLine
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels, shard_name
 from sunnypilot_training.errors import ConfigError, ShardFormatError
+from sunnypilot_training.workers import BLAS_THREAD_VARIABLES
 
 from spt_testutil import REPO_ROOT
 
@@ -118,18 +119,19 @@ def test_killed_collect_leaves_no_shard_and_resumes(tmp_path: Path) -> None:
     assert len(find_shards(tmp_path)) == 2
 
 
-def test_two_workers_write_the_same_shards(highway: Path, tmp_path: Path) -> None:
+def test_two_workers_write_the_same_shards(tmp_path: Path) -> None:
     specs = schedule_episodes("builtin", "highway_follow", 2, tmp_path / "two", seed=5, duration_s=SECONDS)
     summary = collect(specs, workers=2, progress=False)
-    assert [r.name for r in summary.written] == [shard_name("highway_follow", 5, k) for k in (0, 1)]
+    names = [shard_name("highway_follow", 5, k) for k in (0, 1)]
+    assert [r.name for r in summary.written] == names
     # the one-process reference with BLAS on one thread, as in every worker: on some CPUs OpenBLAS rounds the
     # renderer's products differently with two threads, a difference of rounding, not of the episode
     one = _sptrain("collect", "--scenario", "highway_follow", "--episodes", "1", "--output", str(tmp_path / "one"),
                    "--episode-seconds", str(SECONDS), "--seed", "5", "--no-progress",
-                   env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+                   env={**os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, "1")})
     assert one.returncode == 0, one.stderr
-    assert np.array_equal(_arrays(tmp_path / "two" / highway.name)["big_img"],
-                          _arrays(tmp_path / "one" / highway.name)["big_img"])
+    two_img, one_img = (_arrays(tmp_path / d / names[0])["big_img"] for d in ("two", "one"))
+    assert np.array_equal(two_img, one_img)
 
 
 def test_a_label_tail_records_the_first_frames_of_the_longer_episode_all_labelled(highway: Path,
