@@ -2,15 +2,25 @@
 
 Several processes that each let OpenBLAS start a thread per core fight over the cores: two built-in-simulator
 workers on two cores ran at 37 frames/s each instead of 86 (docs/benchmarks.md). :func:`spawn_context` sets the
-BLAS thread counts for the processes it starts (a value the user set is kept). Standard library only.
+BLAS thread counts for the processes it starts (a value the user set is kept); :func:`one_blas_thread` does the same
+for work run in this process, so that one process and several workers compute the same products: OpenBLAS may round
+a matrix product differently with two threads than with one (it did on a 2-core machine, in the renderer).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import TypeVar
+
+from threadpoolctl import threadpool_limits
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 
 def spawn_context():
@@ -18,3 +28,23 @@ def spawn_context():
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")  # read when a child imports numpy
     return mp.get_context("spawn")
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """Within it, numpy's BLAS runs on one thread in this process, as in every worker of :func:`spawn_context`."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def run_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int,
+             ordered: bool = False) -> Iterator[Result]:
+    """``fn`` over ``jobs``, yielding each result as it comes (in the jobs' order if ``ordered``): in this process
+    for one worker or one job, else in up to ``workers`` spawned processes; numpy's BLAS runs on one thread either
+    way, so the results do not depend on the worker count. ``fn`` must be importable (a module-level function)."""
+    jobs = list(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        with one_blas_thread():
+            for job in jobs:
+                yield fn(job)
+        return
+    with spawn_context().Pool(processes=min(workers, len(jobs))) as pool:
+        yield from (pool.imap if ordered else pool.imap_unordered)(fn, jobs)

@@ -35,7 +35,7 @@ from ..collector.scenarios import get_scenario
 from ..contract.constants import IDX_N, PLAN_WIDTH
 from ..episodes.shards import ShardWriter
 from ..errors import ConfigError
-from ..workers import spawn_context
+from ..workers import run_jobs
 from .drivers import Inputs, ModelDriver, OracleDriver
 
 TAKEOVER_M = 0.9  # the expert takes the wheel this far from the lane centre (a wheel near the line) ...
@@ -119,13 +119,8 @@ class OnPolicyBackend:
 
     def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
         jobs = [(spec, self.export_dir, self.runtime) for spec in specs]
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                done(_run(job))
-            return
-        with spawn_context().Pool(processes=min(workers, len(jobs))) as pool:
-            for result in pool.imap_unordered(_run, jobs):
-                done(result)
+        for result in run_jobs(_run, jobs, workers):
+            done(result)
 
 
 def on_policy_backend(driver: str) -> OnPolicyBackend | None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
-from ..workers import spawn_context
+from ..workers import run_jobs
 from .drivers import REFERENCE_DRIVERS, ModelDriver, reference_driver
 from .harness import drive_run
 from .suites import RoadTest, road_tests, suite_names
@@ -109,15 +109,9 @@ def run_road_tests(spec: DriverSpec, suites: list[str], runs: int | None, seed: 
     jobs = [(spec, t, seed) for t in tests]
     bar = tqdm(total=len(jobs), unit="run", desc=f"drive ({spec.kind})", disable=not progress)
     results: list[dict[str, Any]] = []
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(_run_one(job))
-            bar.update(1)
-    else:
-        with spawn_context().Pool(min(workers, len(jobs))) as pool:
-            for result in pool.imap(_run_one, jobs):  # in order: the report does not depend on timing
-                results.append(result)
-                bar.update(1)
+    for result in run_jobs(_run_one, jobs, workers, ordered=True):  # in order: the report does not depend on timing
+        results.append(result)
+        bar.update(1)
     bar.close()
     summary = {s: summarise(s, [r for r in results if r["suite"] == s]) for s in suites}
     return {"driver": {**asdict(spec), "label": spec.label}, "seed": seed, "runs_per_suite": runs,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...episodes.shards import ShardWriter
-from ...workers import spawn_context
+from ...workers import run_jobs
 from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
@@ -102,14 +102,8 @@ class BuiltinBackend:
         return None
 
     def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
-        if workers == 1 or len(specs) <= 1:
-            for spec in specs:
-                done(run_episode(spec))
-            return
-        ctx = spawn_context()  # same behaviour on Linux and Windows, one BLAS thread per worker
-        with ctx.Pool(processes=min(workers, len(specs))) as pool:
-            for result in pool.imap_unordered(run_episode, specs):
-                done(result)
+        for result in run_jobs(run_episode, specs, workers):
+            done(result)
 
 
 BACKEND = BuiltinBackend()
