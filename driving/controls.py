@@ -11,7 +11,8 @@ copied): modeld turns the plan into an *action* every 50 ms and the controls car
 * **Curvature** at the lateral action time ``t_lat = lat_delay_s + lat_smooth_s + DT``:
   ``k = 2 psi(t_lat) / (v t_lat) - psi_rate(0) / v`` with psi the plan's yaw (``T_FROM_CURRENT_EULER``) and
   psi_rate the yaw rate (``ORIENTATION_RATE``) at t = 0, ``v >= MIN_SPEED_MPS`` (positive right, like the contract).
-  Below ``min_lat_speed_mps`` the curvature is held.
+  Below ``min_lat_speed_mps`` the curvature is held. Models of profile op-0.10.0 output ``desired_curvature``
+  themselves; modeld of those releases steers by it instead of the plan's (``Controls.update(..., curvature=...)``).
 * **Limits** (ISO / EU, as openpilot's ``clip_curvature``): the curvature changes no faster than
   ``max_lat_jerk_mps3 / v^2`` per second, lateral acceleration stays within ``max_lat_accel_mps2``, and
   ``|k| <= max_curvature_inv_m``.
@@ -106,15 +107,16 @@ class Controls:
         self.previous = Action(0.0, 0.0, False)
         self._accel_smoothed = 0.0  # modeld's desiredAcceleration (before the controls' stopping logic)
 
-    def update(self, plan: np.ndarray, v_ego_mps: float) -> Action:
-        """One 20 Hz update from a parsed plan (33, 15) (or (1, 33, 15))."""
+    def update(self, plan: np.ndarray, v_ego_mps: float, curvature: float | None = None) -> Action:
+        """One 20 Hz update from a parsed plan (33, 15) (or (1, 33, 15)); ``curvature``: the model's own desired
+        curvature (op-0.10.0), used instead of the plan's."""
         p = self.params
         plan = np.asarray(plan).reshape(-1, plan.shape[-1])[-33:]
         accel, should_stop = accel_from_plan(plan, p.long_action_t, p.v_ego_stopping_mps)
         accel = self._accel_smoothed = smooth(accel, self._accel_smoothed, p.long_smooth_s)
         if v_ego_mps > p.min_lat_speed_mps:
-            curvature = smooth(curvature_from_plan(plan, v_ego_mps, p.lat_action_t), self.previous.curvature_inv_m,
-                               p.lat_smooth_s)
+            wanted = curvature_from_plan(plan, v_ego_mps, p.lat_action_t) if curvature is None else curvature
+            curvature = smooth(wanted, self.previous.curvature_inv_m, p.lat_smooth_s)
         else:
             curvature = self.previous.curvature_inv_m
         curvature, _ = clip_curvature(v_ego_mps, self.previous.curvature_inv_m, curvature, p)

@@ -104,6 +104,7 @@ class PlanDriver(ABC):
 
     def start(self, world: DrivingWorld) -> None:
         self.controls = Controls(self.control_params)
+        self.own_curvature: float | None = None  # a model's desired_curvature output (op-0.10.0), set by plan()
 
     @abstractmethod
     def plan(self, world: DrivingWorld, inputs: Inputs) -> tuple[np.ndarray, np.ndarray, dict | None]:
@@ -111,7 +112,7 @@ class PlanDriver(ABC):
 
     def drive(self, world: DrivingWorld, inputs: Inputs) -> DriverOutput:
         plan, desire_state, vision = self.plan(world, inputs)
-        action = self.controls.update(plan, world.car.v)
+        action = self.controls.update(plan, world.car.v, self.own_curvature)
         signals = DriverSignals(desire=inputs.desire, left_blinker=inputs.left_blinker,
                                 right_blinker=inputs.right_blinker)
         prob = float(desire_state[Desire.LANE_CHANGE_LEFT] + desire_state[Desire.LANE_CHANGE_RIGHT])
@@ -139,6 +140,8 @@ class ModelDriver(PlanDriver):
         step = self.state.step(inputs.road_6ch, inputs.wide_6ch, inputs.desire, world.car.v)
         if self.keep_inputs:
             self.fed.append({**step.vision_inputs, **step.policy_inputs})
+        if "desired_curvature" in step.policy:  # op-0.10.0: modeld of those releases steers by the model's own
+            self.own_curvature = float(step.policy["desired_curvature"][0, 0])
         return step.policy["plan"][0], step.policy["desire_state"][0], step.vision
 
 

@@ -82,6 +82,13 @@ def test_controls_hold_the_curvature_at_standstill_and_brake_to_stop() -> None:
     assert held.should_stop and held.accel_mps2 <= ControlParams().stop_decel_mps2
 
 
+def test_a_models_own_curvature_replaces_the_plans() -> None:
+    params = ControlParams(max_lat_jerk_mps3=1e9)  # no jerk limit: the value itself comes out
+    plan = _plan(10.0, yaw_rad=0.01 * 10.0 * T_IDXS, yaw_rate0=0.1)  # the plan asks for 0.01 1/m
+    assert Controls(params).update(plan, 10.0).curvature_inv_m == pytest.approx(0.01, rel=1e-4)
+    assert Controls(params).update(plan, 10.0, curvature=-0.004).curvature_inv_m == pytest.approx(-0.004)
+
+
 def test_lane_change_waits_for_the_model_to_say_it_is_done() -> None:
     helper = DesireHelper()
     helper.update(True, False, 25.0, 0.0)  # blinker on: pre

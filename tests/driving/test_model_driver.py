@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from sunnypilot_training.contract.constants import Desire
 from sunnypilot_training.driving.drivers import Inputs, ModelDriver
 from sunnypilot_training.driving.harness import drive_run
 from sunnypilot_training.driving.suites import road_tests
-from sunnypilot_training.evaluation.model_runner import ExportedModels
+from sunnypilot_training.evaluation.model_runner import ExportedModels, ModeldState
 
 
 class RecordingModelDriver(ModelDriver):
@@ -78,3 +79,19 @@ def test_the_tinygrad_pickles_answer_like_the_onnx_files(export_dir) -> None:
         for fed in driver.fed[::5]:
             feeds = {k: fed[k] for k in names}
             np.testing.assert_allclose(spec(feeds), model(feeds), rtol=1e-4, atol=1e-4)
+
+
+def test_a_model_with_its_own_desired_curvature_steers_by_it(export_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """op-0.10.0's policy outputs desired_curvature and modeld of those releases steers by it, not by the plan."""
+    real_step = ModeldState.step
+
+    def with_curvature(self, *args, **kwargs):
+        step = real_step(self, *args, **kwargs)
+        step.policy["desired_curvature"] = np.array([[0.001]], np.float32)
+        return step
+
+    monkeypatch.setattr(ModeldState, "step", with_curvature)
+    driver = ModelDriver(str(export_dir))
+    drive_run(road_tests("lane_keep", 1, 1.5)[0], driver, seed=0)
+    assert driver.own_curvature == pytest.approx(0.001)
+    assert driver.controls.previous.curvature_inv_m == pytest.approx(0.001)  # reached within the jerk limit
