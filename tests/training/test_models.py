@@ -21,6 +21,7 @@ from sunnypilot_training.contract.constants import (
     LEAD_WIDTH,
     PLAN_WIDTH,
     T_IDXS,
+    Plan,
 )
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.contract.profiles import HeadKind, ModelSpec, get_profile, profile_ids
@@ -35,6 +36,7 @@ from sunnypilot_training.training.models import (
     desired_curvature_target,
 )
 from sunnypilot_training.training.models.blocks import cluster_samples
+from sunnypilot_training.training.models.policy import SPEED_PRIOR
 from sunnypilot_training.training.models.vision import lead_hypotheses
 
 from spt_models import vision_batch
@@ -103,9 +105,13 @@ def make_vision(profile: str, heads: str, batch: dict | None = None, **kw) -> Vi
     return model
 
 
-def make_policy(profile: str, head: str = "diffusion") -> PolicyModel:
+def make_policy(profile: str, head: str = "diffusion", speed_prior: bool | None = None) -> PolicyModel:
+    """A tiny policy with fitted normalisers; ``speed_prior`` by default where the profile gives the speed, as the
+    trainer builds it."""
     torch.manual_seed(0)
-    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile), head=head)
+    if speed_prior is None:
+        speed_prior = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
+    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile), head=head, speed_prior=speed_prior)
     fit = policy_batch(profile, 16, seed=1)
     model.fit_normalizers(fit["plan"].numpy(), fit.get("lateral_control_params"))
     return model
@@ -266,6 +272,7 @@ def test_policy_forward_follows_contract_and_is_deterministic(profile: str) -> N
     with torch.no_grad():
         out, again = model(*inputs), model(*inputs)
         consensus_mu, _, _ = model.plan_head.export_stats(model.encode(*inputs))  # the mean head
+        consensus_mu = consensus_mu + model._prior_of(inputs)  # op-0.10.0: + constant velocity at the given speed
     check_parsed(spec, out)
     assert torch.equal(out, again)
     parsed = parse_outputs(spec, out.numpy())
@@ -391,6 +398,27 @@ def test_vision_backbone_keeps_no_running_statistics() -> None:
         alone = model.features(batch["img"][:1], batch["big_img"][:1])
     torch.testing.assert_close(train_features, eval_features)
     torch.testing.assert_close(alone, eval_features[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_given_the_speed_the_plan_is_constant_velocity_plus_what_the_head_predicts() -> None:
+    """op-0.10.0 feeds the car's speed: with speed_prior the head learns the plan's difference from constant
+    velocity at that speed, so even untrained the plan moves at the given speed (without it, at the mean's)."""
+    batch = policy_batch("op-0.10.0", 8, seed=2)
+    speed = batch["lateral_control_params"][:, 0]
+    spec = get_profile("op-0.10.0").policy
+    errors = {}
+    for prior in (True, False):
+        model = make_policy("op-0.10.0", speed_prior=prior).eval()
+        inputs = model.inputs_from_batch(batch)
+        with torch.no_grad():
+            plan = parse_outputs(spec, model(*inputs).numpy())["plan"].reshape(8, IDX_N, PLAN_WIDTH)  # the consensus
+            mu = model.plan_head.export_stats(model.encode(*inputs))[0]
+        expected = mu + (speed[:, None, None] * torch.from_numpy(SPEED_PRIOR) if prior else 0.0)
+        np.testing.assert_allclose(plan, expected.numpy(), rtol=1e-5, atol=1e-4)
+        errors[prior] = np.abs(plan[:, 0, Plan.VELOCITY.start] - speed.numpy()).max()
+    assert errors[True] < 0.05 < 2.0 < errors[False]
+    with pytest.raises(ConfigError, match="speed_prior=true: op-0.10.1's policy is not given the car's speed"):
+        make_policy("op-0.10.1", speed_prior=True)
 
 
 def test_the_exported_plan_mean_is_the_mean_head_and_the_std_its_samples_spread() -> None:

@@ -14,6 +14,11 @@ Architecture (top to bottom)::
     cond -> desire_state: MLP logits (8), cross-entropy against the desire one-hot
     cond -> desired_curvature (op-0.10.0): Gaussian MDN (1 mu + 1 log-std)
 
+Speed prior (``speed_prior``, op-0.10.0 only, whose modeld feeds the car's speed v in ``lateral_control_params``):
+the plan is the constant-velocity plan at v (x = v t, forward velocity v, the rest 0) plus what the head predicts;
+the head learns, normalises and samples the difference. Without it the policy passed the speed it was given on
+only roughly (plan speed error 2.1 m/s at t = 0 over 32 test episodes; docs/benchmarks.md).
+
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
 samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
 samples' paths clustered in the graph (soft k-means, ``blocks.cluster_samples``), each the weighted mean and spread
@@ -73,6 +78,9 @@ CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
 # Training samples feed prev_desired_curv as zeros (as later releases do at run time), so the graph multiplies it by
 # 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
 PREV_CURV_GAIN = 0.0
+SPEED_PRIOR = np.zeros(PLAN_SHAPE, np.float32)  # the constant-velocity plan at 1 m/s: x = t, forward velocity 1
+SPEED_PRIOR[:, Plan.POSITION.start] = T_IDXS
+SPEED_PRIOR[:, Plan.VELOCITY.start] = 1.0
 LAT_PARAMS_SCALE = (1.0 / 20.0, 1.0 / 0.2)  # v_ego (m/s), lateral delay (s) -> O(1)
 PLAN_HEADS = ("diffusion", "mdn", "regression")
 # Loss weight of each plan column (relative; the columns are normalised): what ADE and the controls use (x/y
@@ -179,7 +187,8 @@ class PolicyModel(nn.Module):
 
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
-                 head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0):
+                 head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
+                 speed_prior: bool = False):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -200,6 +209,11 @@ class PolicyModel(nn.Module):
             raise ConfigError(f"diffusion.export_samples={self.diffusion_config.export_samples}: {profile_id} has a "
                               f"{self.plan_hyp}-hypothesis plan; use at least {2 * (self.plan_hyp - 1)}")
         self.has_curvature = any(h.name == "desired_curvature" for h in self.spec.heads)
+        if speed_prior and "lateral_control_params" not in self.input_names:
+            raise ConfigError(f"policy.speed_prior=true: {profile_id}'s policy is not given the car's speed "
+                              f"(only op-0.10.0's lateral_control_params carries it); set it false")
+        self.speed_prior = bool(speed_prior)
+        self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         s = self.size
         step_extra = DESIRE_LEN + (PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
         global_dim = TRAFFIC_CONVENTION_LEN + (LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
@@ -226,7 +240,8 @@ class PolicyModel(nn.Module):
         """Constructor arguments as plain data (for checkpoints): ``PolicyModel(**model.model_args)`` rebuilds it."""
         return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
                 "loss_weights": dict(self.loss_weights), "head": self.head_type,
-                "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise}
+                "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
+                "speed_prior": self.speed_prior}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -257,18 +272,32 @@ class PolicyModel(nn.Module):
             global_in.append(x["lateral_control_params"] * torch.tensor(LAT_PARAMS_SCALE, device=desire.device))
         return self.encoder(x["features_buffer"], torch.cat(step_extra, dim=-1), torch.cat(global_in, dim=-1))
 
+    def prior(self, speed_mps: torch.Tensor) -> torch.Tensor | float:
+        """(B, 33, 15) the constant-velocity plan at each speed (B,) with ``speed_prior``, else 0: the plan is this
+        plus what the plan head predicts."""
+        return speed_mps[:, None, None] * self.speed_prior_plan if self.speed_prior else 0.0
+
+    def _prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
+        """:meth:`prior` at the speed given in the inputs (op-0.10.0's ``lateral_control_params[0]``)."""
+        return self.prior(self._named(inputs)["lateral_control_params"][:, 0]) if self.speed_prior else 0.0
+
     # --- graph ------------------------------------------------------------------------------------------------
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """(B, output_width) float32 in the profile's layout, from the profile's inputs in order."""
         cond = self.encode(*inputs)  # (B, cond_dim)
+        prior = self._prior_of(inputs)  # (B, 33, 15) or 0
         out = {"desire_state": self.desire_head(cond)}
         if not isinstance(self.plan_head, DiffusionHead):
-            out["plan"] = mdn_flat(*self.plan_head(cond))
+            mu, log_std = self.plan_head(cond)
+            out["plan"] = mdn_flat(mu + prior, log_std)
         elif self.plan_hyp > 1:
             mu, log_std, samples = self.plan_head.export_stats(cond)  # samples (B, S, 33, 15) normalised
-            out["plan"] = mdn_flat(*self._plan_hypotheses(mu, log_std, samples), hypotheses=self.plan_hyp)
+            mu, log_std, logits = self._plan_hypotheses(mu, log_std, samples)
+            prior = prior[:, None] if self.speed_prior else prior
+            out["plan"] = mdn_flat(mu + prior, log_std, logits, hypotheses=self.plan_hyp)
         else:
-            out["plan"] = mdn_flat(*self.plan_head.export_stats(cond)[:2])
+            mu, log_std = self.plan_head.export_stats(cond)[:2]
+            out["plan"] = mdn_flat(mu + prior, log_std)
         if self.has_curvature:
             out["desired_curvature"] = mdn_flat(*self.curvature_head(cond))
         return flat_outputs(self.spec, out)
@@ -301,15 +330,18 @@ class PolicyModel(nn.Module):
         """Stochastic plan samples (B, n_samples, 33, 15) in physical units (fresh noise, DDIM; diffusion head)."""
         if not isinstance(self.plan_head, DiffusionHead):
             raise ConfigError(f"policy.head={self.head_type!r} has no samples; only the diffusion head samples plans")
-        return self.plan_head.sample(self.encode(*inputs), n_samples, generator)
+        prior = self._prior_of(inputs)
+        return self.plan_head.sample(self.encode(*inputs), n_samples, generator) + \
+            (prior[:, None] if self.speed_prior else prior)
 
     # --- training ---------------------------------------------------------------------------------------------
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the plan diffusion loss, desire_state cross-entropy and (op-0.10.0) curvature NLL."""
         cond = self.encode(*self._perturbed(self.inputs_from_batch(batch)))
         plan = batch["plan"].float()  # (B, 33, 15)
+        prior = self._prior_of(self.inputs_from_batch(batch))
         parts = {
-            "plan": self.plan_head.loss(cond, plan, self.plan_weight),
+            "plan": self.plan_head.loss(cond, plan - prior, self.plan_weight),
             "desire_state": soft_cross_entropy(self.desire_head(cond), batch["desire_state"].float()),
         }
         if self.has_curvature:
@@ -342,13 +374,14 @@ class PolicyModel(nn.Module):
         """Fit the plan normaliser from plan labels (N, 33, 15); op-0.10.0 also fits the curvature normaliser from
         the derived targets (``lateral_control_params`` (N, 2), default delay ``LATERAL_DELAY_S``)."""
         plans_t = torch.as_tensor(np.asarray(plans, dtype=np.float32))
-        self.plan_head.normalizer.fit(plans_t.numpy())
+        if lateral_control_params is None:  # the speed the car had: the plan's own at t = 0
+            lat = torch.stack([plans_t[:, 0, Plan.VELOCITY.start], torch.full_like(plans_t[:, 0, 0], LATERAL_DELAY_S)],
+                              dim=1)
+        else:
+            lat = torch.as_tensor(np.asarray(lateral_control_params, dtype=np.float32))
+        prior = self.prior(lat[:, 0].to(self.speed_prior_plan.device)).cpu() if self.speed_prior else 0.0  # (N, 33, 15)
+        self.plan_head.normalizer.fit((plans_t - prior).numpy())
         if self.has_curvature:
-            if lateral_control_params is None:
-                lat = torch.zeros(len(plans_t), 2)
-                lat[:, 1] = LATERAL_DELAY_S
-            else:
-                lat = torch.as_tensor(np.asarray(lateral_control_params, dtype=np.float32))
             self.curvature_head.normalizer.fit(desired_curvature_target(plans_t, lat).numpy())
 
 
