@@ -25,10 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..contract.actions import MIN_SPEED_MPS, curvature_from_plan
 from ..contract.constants import DT_S, T_IDXS, Plan
 
-MIN_SPEED_MPS = 1.0
-YAW = 2  # index of yaw in T_FROM_CURRENT_EULER and ORIENTATION_RATE
 FORWARD = 0  # index of x in VELOCITY and ACCELERATION
 
 
@@ -72,14 +71,6 @@ def accel_from_plan(plan: np.ndarray, action_t: float, v_ego_stopping_mps: float
     return a_target, bool(v_target < v_ego_stopping_mps and v_target_1s < v_ego_stopping_mps)
 
 
-def curvature_from_plan(plan: np.ndarray, v_ego_mps: float, action_t: float) -> float:
-    """Desired curvature (1/m, positive right) from one plan (33, 15) at the lateral action time."""
-    psi_target = float(np.interp(action_t, T_IDXS, plan[:, Plan.T_FROM_CURRENT_EULER][:, YAW]))
-    psi_rate = float(plan[0, Plan.ORIENTATION_RATE][YAW])
-    v = max(v_ego_mps, MIN_SPEED_MPS)
-    return 2.0 * psi_target / (v * action_t) - psi_rate / v
-
-
 def clip_curvature(v_ego_mps: float, previous: float, new: float, params: ControlParams,
                    dt_s: float = DT_S) -> tuple[float, bool]:
     """(curvature within the jerk, lateral-acceleration and curvature limits, whether it was limited)."""
@@ -115,7 +106,7 @@ class Controls:
         accel, should_stop = accel_from_plan(plan, p.long_action_t, p.v_ego_stopping_mps)
         accel = self._accel_smoothed = smooth(accel, self._accel_smoothed, p.long_smooth_s)
         if v_ego_mps > p.min_lat_speed_mps:
-            wanted = curvature_from_plan(plan, v_ego_mps, p.lat_action_t) if curvature is None else curvature
+            wanted = float(curvature_from_plan(plan, v_ego_mps, p.lat_action_t)) if curvature is None else curvature
             curvature = smooth(wanted, self.previous.curvature_inv_m, p.lat_smooth_s)
         else:
             curvature = self.previous.curvature_inv_m

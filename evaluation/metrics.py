@@ -6,6 +6,9 @@
   current offset" (each true line's y at x = 0 held constant).
 * Lead x / v error at offset 0 where a lead exists (x also relative to the distance); desire accuracy;
   calibration = the fraction of errors within one predicted standard deviation (0.68 for a calibrated Gaussian).
+* Lateral action: the curvature modeld would steer by (``contract.actions``: from the plan, or op-0.10.0's own
+  ``desired_curvature``) against the one from the true plan, as lateral acceleration (|dk| v^2, m/s^2), against
+  holding the car's current curvature (its yaw rate / speed) - what the closed loop needs the model to add.
 * Speed: the plan's forward velocity at t = 0 and the vision model's pose velocity against the car's speed (the
   models read speed from the frames: no speed input reaches an op-0.10.1 model).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..contract.actions import LAT_ACTION_T_S, MIN_SPEED_MPS, YAW, curvature_from_plan
 from ..contract.constants import IDX_N, T_IDXS, X_IDXS, LaneLine, LeadField, Plan
 
 PLAN_HORIZONS_S = (2.0, 5.0, 10.0)
@@ -58,6 +62,18 @@ def plan_metrics(pred_plan: np.ndarray, pred_std: np.ndarray, true_plan: np.ndar
     vel = Plan.VELOCITY.start  # forward velocity
     out["plan_speed_err_mps"] = float(np.abs(pred_plan[:, 0, vel] - true_plan[:, 0, vel]).mean())
     return out
+
+
+def action_metrics(pred_plan: np.ndarray, true_plan: np.ndarray, speed_mps: np.ndarray,
+                   own_curvature: np.ndarray | None = None, action_t: float = LAT_ACTION_T_S) -> dict[str, float]:
+    """Lateral action error (m/s^2) of the model (``own_curvature`` (N,) where the model outputs its own, else
+    from its plan) and of holding the current curvature, against the true plan's, at the car's speed (N,)."""
+    v = np.maximum(speed_mps, MIN_SPEED_MPS)
+    truth = curvature_from_plan(true_plan, v, action_t)
+    model = curvature_from_plan(pred_plan, v, action_t) if own_curvature is None else own_curvature
+    hold = true_plan[:, 0, Plan.ORIENTATION_RATE.start + YAW] / v
+    return {"action_lat_accel_err_mps2": float((np.abs(model - truth) * v ** 2).mean()),
+            "action_lat_accel_err_mps2_hold": float((np.abs(hold - truth) * v ** 2).mean())}
 
 
 def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.ndarray,

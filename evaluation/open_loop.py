@@ -19,6 +19,7 @@ from ..contract.constants import Plan
 from ..contract.outputs import parse_outputs
 from ..episodes.shards import open_shard, read_frames, read_labels
 from .metrics import (
+    action_metrics,
     desire_accuracy,
     lane_metrics,
     lead_metrics,
@@ -68,7 +69,10 @@ def _metrics(profile, labels: dict[str, np.ndarray], vision_raw: np.ndarray, pol
     if policy_raw:
         pp = parse_outputs(profile.policy, np.stack(policy_raw))
         plan = labels["plan"][policy_t]
-        out.update(plan_metrics(pp["plan"], pp["plan_stds"], plan, plan[:, 0, Plan.VELOCITY][:, 0]))
+        speed = plan[:, 0, Plan.VELOCITY][:, 0]
+        out.update(plan_metrics(pp["plan"], pp["plan_stds"], plan, speed))
+        own = pp["desired_curvature"][:, 0] if "desired_curvature" in pp else None  # op-0.10.0 steers by its own
+        out.update(action_metrics(pp["plan"], plan, speed, own))
         out["desire_state_accuracy"] = desire_accuracy(pp["desire_state"], labels["desire"][policy_t])
     return out
 

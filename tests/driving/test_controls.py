@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from sunnypilot_training.contract.actions import LAT_ACTION_T_S
 from sunnypilot_training.contract.constants import DT_S, T_IDXS, Desire, Plan
 from sunnypilot_training.driving.controls import (
     ControlParams,
@@ -117,3 +118,10 @@ def test_no_lane_change_below_the_speed_and_none_longer_than_ten_seconds() -> No
     for _ in range(int(10.0 / DT_S) + 5):
         stuck.update(False, True, 25.0, 0.9)  # the model never finishes
     assert stuck.state == OFF
+
+
+def test_the_harness_steers_at_the_action_time_the_evaluation_measures() -> None:
+    assert ControlParams().lat_action_t == pytest.approx(LAT_ACTION_T_S)
+    plans = np.stack([_plan(10.0, yaw_rad=k * 10.0 * T_IDXS, yaw_rate0=k * 10.0) for k in (0.01, -0.02)])
+    both = curvature_from_plan(plans, np.array([10.0, 10.0]), 0.15)  # one call for many plans
+    assert both == pytest.approx([0.01, -0.02], rel=1e-5)

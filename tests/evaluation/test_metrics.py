@@ -7,6 +7,7 @@ import pytest
 
 from sunnypilot_training.contract.constants import T_IDXS, X_IDXS
 from sunnypilot_training.evaluation.metrics import (
+    action_metrics,
     desire_accuracy,
     lane_metrics,
     lead_metrics,
@@ -28,6 +29,28 @@ def test_plan_metrics_perfect_and_constant_velocity() -> None:
     assert out["plan_fde_10s_cv"] == pytest.approx(0.5 * 100 * 0.2)  # all lateral drift at 10 s
     assert out["plan_fde_5s_cv"] == pytest.approx(0.5 * 25 * 0.2, rel=1e-2)
     assert out["plan_calibration_1sigma"] == 1.0
+
+
+def _circle(v: float, kappa: float, yaw_rate0: float | None = None) -> np.ndarray:
+    """(33, 15) plan on a circle of curvature kappa at speed v (yaw = kappa v t), its yaw rate now given."""
+    plan = np.zeros((33, 15))
+    plan[:, 0], plan[:, 3], plan[:, 11] = v * T_IDXS, v, kappa * v * T_IDXS
+    plan[0, 14] = kappa * v if yaw_rate0 is None else yaw_rate0
+    return plan
+
+
+def test_action_metrics_against_holding_the_current_curvature() -> None:
+    v = np.array([10.0, 20.0])
+    # the car goes straight now (yaw rate 0) but the road bends at 0.01 1/m: the true action is 2 x 0.01 (catch up
+    # the heading by the action time), holding the current curvature (0) misses it by 0.02 v^2
+    true = np.stack([_circle(10.0, 0.01, 0.0), _circle(20.0, 0.01, 0.0)])
+    out = action_metrics(true.copy(), true, v)
+    assert out["action_lat_accel_err_mps2"] == pytest.approx(0.0, abs=1e-9)
+    assert out["action_lat_accel_err_mps2_hold"] == pytest.approx(np.mean(0.02 * v ** 2))
+    straight = np.stack([_circle(10.0, 0.0), _circle(20.0, 0.0)])
+    assert action_metrics(straight, true, v)["action_lat_accel_err_mps2"] == pytest.approx(np.mean(0.02 * v ** 2))
+    own = action_metrics(straight, true, v, own_curvature=np.array([0.02, 0.01]))  # op-0.10.0 steers by its own
+    assert own["action_lat_accel_err_mps2"] == pytest.approx(np.mean([0.0, 0.01 * 400]))
 
 
 def test_lane_metrics_straight_baseline_on_a_curve() -> None:

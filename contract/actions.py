@@ -1,0 +1,32 @@
+"""How modeld turns a plan into its lateral action (profiles op-0.10.1 on; op-0.10.0 outputs ``desired_curvature``).
+
+``k = 2 psi(t) / (v t) - psi_rate(0) / v`` (1/m, positive right like device-frame yaw): psi the plan's yaw
+(``T_FROM_CURRENT_EULER``) at the action time ``t`` (lateral actuator delay + smoothing + one frame), psi_rate
+the plan's yaw rate (``ORIENTATION_RATE``) at t = 0, v the car's own speed (at least ``MIN_SPEED_MPS``): the
+constant curvature that reaches the plan's heading at ``t`` from the yaw rate it has now. Written from the
+description of openpilot's ``get_curvature_from_plan``. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import DT_S, IDX_N, PLAN_WIDTH, T_IDXS, Plan
+
+MIN_SPEED_MPS = 1.0
+YAW = 2  # index of yaw in T_FROM_CURRENT_EULER and ORIENTATION_RATE
+LAT_ACTION_T_S = 0.1 + DT_S  # the closed-loop harness's default: a 0.1 s steering delay, no smoothing, one frame
+
+
+def curvature_from_plan(plan: np.ndarray, v_ego_mps: np.ndarray | float, action_t: float) -> np.ndarray:
+    """Desired curvature (1/m) from plans (..., 33, 15) and the car's speeds (...) at the action time (s)."""
+    plan = np.asarray(plan)
+    if plan.shape[-2:] != (IDX_N, PLAN_WIDTH):
+        raise ValueError(f"plan has shape {plan.shape}, expected (..., {IDX_N}, {PLAN_WIDTH})")
+    yaw = plan[..., Plan.T_FROM_CURRENT_EULER.start + YAW]  # (..., 33)
+    j = int(np.clip(np.searchsorted(T_IDXS, action_t), 1, IDX_N - 1))
+    w = (action_t - T_IDXS[j - 1]) / (T_IDXS[j] - T_IDXS[j - 1])
+    psi = yaw[..., j - 1] * (1.0 - w) + yaw[..., j] * w
+    psi_rate = plan[..., 0, Plan.ORIENTATION_RATE.start + YAW]
+    v = np.maximum(np.asarray(v_ego_mps, dtype=np.float64), MIN_SPEED_MPS)
+    return 2.0 * psi / (v * action_t) - psi_rate / v
