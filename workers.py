@@ -2,9 +2,9 @@
 
 Several processes that each let OpenBLAS start a thread per core fight over the cores: two built-in-simulator
 workers on two cores ran at 37 frames/s each instead of 86 (docs/benchmarks.md). :func:`spawn_context` sets the
-BLAS thread counts for the processes it starts (a value the user set is kept); :func:`one_blas_thread` does the same
-for work run in this process, so that one process and several workers compute the same products: OpenBLAS may round
-a matrix product differently with two threads than with one (it did on a 2-core machine, in the renderer).
+BLAS thread counts for the processes it starts (a value the user set is kept); :func:`run_jobs` runs jobs there or,
+for one worker, in this process inside a context the caller gives (the renderer's users pass
+``collector.builtin.blas.one_blas_thread``, so that one process computes what several workers compute).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
-
-from threadpoolctl import threadpool_limits
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -30,19 +28,14 @@ def spawn_context():
     return mp.get_context("spawn")
 
 
-def one_blas_thread() -> AbstractContextManager:
-    """Within it, numpy's BLAS runs on one thread in this process, as in every worker of :func:`spawn_context`."""
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def run_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int,
-             ordered: bool = False) -> Iterator[Result]:
-    """``fn`` over ``jobs``, yielding each result as it comes (in the jobs' order if ``ordered``): in this process
-    for one worker or one job, else in up to ``workers`` spawned processes; numpy's BLAS runs on one thread either
-    way, so the results do not depend on the worker count. ``fn`` must be importable (a module-level function)."""
+def run_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, ordered: bool = False,
+             here: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[Result]:
+    """``fn`` over ``jobs``, yielding each result as it comes (in the jobs' order if ``ordered``): in this process,
+    inside ``here()``, for one worker or one job, else in up to ``workers`` spawned processes (numpy's BLAS on one
+    thread in each). ``fn`` must be importable (a module-level function)."""
     jobs = list(jobs)
     if workers <= 1 or len(jobs) <= 1:
-        with one_blas_thread():
+        with here():
             for job in jobs:
                 yield fn(job)
         return

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..collector.backend_api import Done, EpisodeResult, EpisodeSpec
+from ..collector.builtin.blas import one_blas_thread
 from ..collector.builtin.builtin_backend import (
     SIMULATOR_NAME,
     SIMULATOR_VERSION,
@@ -119,7 +120,7 @@ class OnPolicyBackend:
 
     def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
         jobs = [(spec, self.export_dir, self.runtime) for spec in specs]
-        for result in run_jobs(_run, jobs, workers):
+        for result in run_jobs(_run, jobs, workers, here=one_blas_thread):
             done(result)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..collector.builtin.blas import one_blas_thread
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..workers import run_jobs
@@ -109,7 +110,8 @@ def run_road_tests(spec: DriverSpec, suites: list[str], runs: int | None, seed: 
     jobs = [(spec, t, seed) for t in tests]
     bar = tqdm(total=len(jobs), unit="run", desc=f"drive ({spec.kind})", disable=not progress)
     results: list[dict[str, Any]] = []
-    for result in run_jobs(_run_one, jobs, workers, ordered=True):  # in order: the report does not depend on timing
+    # in order: the report does not depend on timing
+    for result in run_jobs(_run_one, jobs, workers, ordered=True, here=one_blas_thread):
         results.append(result)
         bar.update(1)
     bar.close()

@@ -1,4 +1,4 @@
-"""Jobs in this process or in spawned workers: the same results, numpy's BLAS on one thread either way."""
+"""Jobs in this process (inside the caller's context: BLAS on one thread for the renderer) or in spawned workers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 
 from threadpoolctl import threadpool_info
 
+from sunnypilot_training.collector.builtin.blas import one_blas_thread
 from sunnypilot_training.workers import BLAS_THREAD_VARIABLES, run_jobs
 
 
@@ -15,7 +16,7 @@ def _blas_threads(job: int) -> tuple[int, list[int]]:
 
 def test_one_worker_runs_the_jobs_here_in_order_on_one_blas_thread() -> None:
     _, before = _blas_threads(0)
-    results = list(run_jobs(_blas_threads, [3, 1, 2], workers=1))
+    results = list(run_jobs(_blas_threads, [3, 1, 2], workers=1, here=one_blas_thread))
     assert [job for job, _ in results] == [3, 1, 2]
     assert all(threads and set(threads) == {1} for _, threads in results)
     assert _blas_threads(0)[1] == before  # the limit ends with the jobs

@@ -16,6 +16,7 @@ from ..backend_api import Done, EpisodeResult, EpisodeSpec
 from ..frames import camera_attrs, pack_frames
 from ..labels import compute_labels
 from ..scenarios import get_scenario
+from .blas import one_blas_thread
 from .render.renderer import Renderer
 from .simulation import DrivingWorld
 
@@ -102,7 +103,7 @@ class BuiltinBackend:
         return None
 
     def run(self, specs: list[EpisodeSpec], workers: int, options: Any, done: Done) -> None:
-        for result in run_jobs(run_episode, specs, workers):
+        for result in run_jobs(run_episode, specs, workers, here=one_blas_thread):
             done(result)
 
 
