@@ -25,10 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.actions import MIN_SPEED_MPS, curvature_from_plan
+from ..contract.actions import FORWARD, MIN_SPEED_MPS, curvature_from_plan
 from ..contract.constants import DT_S, T_IDXS, Plan
-
-FORWARD = 0  # index of x in VELOCITY and ACCELERATION
 
 
 @dataclass(frozen=True)

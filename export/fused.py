@@ -22,11 +22,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract.actions import MIN_SPEED_MPS
 from ..contract.constants import HISTORY_BUFFER_LEN, IDX_N, PLAN_WIDTH, T_IDXS, TEMPORAL_SKIP, Plan
 from ..contract.profiles import HeadKind, ModelSpec
 
 MIN_STABLE_DELAY_S = 0.3  # below this delay the runtime scales the target from the one at 0.3 s
-MIN_SPEED_MPS = 1.0
 MIN_ACTION_T_S = 1e-3  # the runtime never asks for less; zeros (warm-up) must not divide by zero
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...contract.actions import FORWARD, MIN_SPEED_MPS, YAW
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRED_CURV_WIDTH,
@@ -90,10 +91,7 @@ PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
                        1.0, 0.3, 0.1,  # acceleration
                        0.1, 0.1, 2.0,  # T_FROM_CURRENT_EULER roll, pitch, yaw
                        0.1, 0.1, 2.0)  # ORIENTATION_RATE roll, pitch, yaw
-MIN_SPEED_MPS = 1.0
 MIN_DELAY_S = 0.05
-YAW = 2  # index of yaw within T_FROM_CURRENT_EULER / ORIENTATION_RATE
-FORWARD = 0  # index of x within VELOCITY
 
 
 @dataclass(frozen=True)
