@@ -6,8 +6,10 @@
   rises (``d - prev > 0.99``), pushed into a 100-frame queue, and max-pooled over 4-frame windows; entry k
   covers frames ``t - 99 + 4k .. t - 96 + 4k`` (the last entry: frames t-3 .. t).
 * ``features_buffer`` (25, 512): the vision ``hidden_state`` of frames ``t - 96, t - 92, ..., t``.
-* ``traffic_convention`` (2,), and for op-0.10.0 ``lateral_control_params`` = [v_ego, lateral delay] and a zero
-  ``prev_desired_curv`` (:func:`policy_inputs_at`).
+* ``traffic_convention`` (2,), and for op-0.10.0 ``lateral_control_params`` = [v_ego, lateral delay] and
+  ``prev_desired_curv`` (25, 1): the desired curvature of frames ``t - 97, t - 93, ..., t - 1`` - at run time the
+  model's own ``desired_curvature`` outputs, as op-0.10.0's modeld feeds them back (:func:`prev_desired_curv_at`);
+  in training the lag-adjusted curvature of the labels at those frames; zeros where none is given.
 Queues start zeroed, so history from before the first frame is zero.
 """
 
@@ -52,12 +54,14 @@ def frame_pairs(frames_at: Callable[[np.ndarray], np.ndarray], ts: Sequence[int]
 
 
 def policy_inputs_at(input_names: Sequence[str], features: np.ndarray, pulses: np.ndarray, t: int,
-                     traffic_convention: np.ndarray, v_ego_mps: float) -> dict[str, np.ndarray]:
+                     traffic_convention: np.ndarray, v_ego_mps: float,
+                     curvatures: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The policy's inputs at frame t (unbatched, float32) for a profile's ``input_names``, as modeld builds them.
 
     ``features`` (T, 512) vision ``hidden_state`` per frame (at least up to t), ``pulses`` (T, 8) from
     :func:`desire_rising_edges`, ``traffic_convention`` (2,), ``v_ego_mps`` the car's own speed (op-0.10.0's
-    ``lateral_control_params`` carries it). No label enters an input.
+    ``lateral_control_params`` carries it), ``curvatures`` (at least t,) the desired curvature of each earlier frame
+    (op-0.10.0's ``prev_desired_curv``; None: zeros). No label of frame t or later enters an input.
     """
     pulse = desire_pulse_at(pulses, t)
     out = {"features_buffer": features_buffer_at(features, t),
@@ -68,8 +72,21 @@ def policy_inputs_at(input_names: Sequence[str], features: np.ndarray, pulses: n
         out["desire"] = pulse
     if "lateral_control_params" in input_names:
         out["lateral_control_params"] = np.array([v_ego_mps, LATERAL_DELAY_S], np.float32)
-    if "prev_desired_curv" in input_names:  # later releases multiply it by 0; we feed zeros
-        out["prev_desired_curv"] = np.zeros((HISTORY_BUFFER_LEN, PREV_DESIRED_CURV_LEN), np.float32)
+    if "prev_desired_curv" in input_names:
+        out["prev_desired_curv"] = prev_desired_curv_at(curvatures, t)
+    return out
+
+
+def prev_desired_curv_at(curvatures: np.ndarray | None, t: int) -> np.ndarray:
+    """(25, 1) ``prev_desired_curv`` at frame t: ``curvatures[t - 97 + 4k]`` - modeld pushes each frame's
+    ``desired_curvature`` output after the policy ran, so at frame t the newest entry is frame t-1's; zeros before
+    the first frame or without ``curvatures``."""
+    out = np.zeros((HISTORY_BUFFER_LEN, PREV_DESIRED_CURV_LEN), np.float32)
+    if curvatures is None:
+        return out
+    idx = history_frame_indices(t) - 1
+    ok = idx >= 0
+    out[ok, 0] = np.asarray(curvatures, dtype=np.float32)[idx[ok]]
     return out
 
 

@@ -3,8 +3,9 @@
 :class:`ExportedModels` loads an export folder (``driving_vision`` / ``driving_policy``: the ONNX files with
 onnxruntime, or the tinygrad pickles with ``runtime="tinygrad"``) and finds its contract profile from the metadata
 pickles. :class:`ModeldState` holds what modeld keeps between frames at 20 Hz - the frame queue (frames t-4 and t),
-the ``features_buffer`` history of the vision ``hidden_state``, the desire pulses (rising edges) and the traffic
-convention - and builds every input with the contract's functions (``contract.inputs``), exactly as training
+the ``features_buffer`` history of the vision ``hidden_state``, the desire pulses (rising edges), the traffic
+convention and (op-0.10.0) the model's own ``desired_curvature`` outputs fed back as ``prev_desired_curv`` - and
+builds every input with the contract's functions (``contract.inputs``), exactly as training
 samples are built. Outputs are parsed with the contract's parser, so what is measured is what modeld would see.
 """
 
@@ -170,6 +171,7 @@ class ModeldState:
     frames: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {k: {} for k in IMAGE_INPUTS})
     features: np.ndarray = field(default_factory=lambda: np.zeros((256, FEATURE_LEN), np.float32))
     pulses: np.ndarray = field(default_factory=lambda: np.zeros((256, DESIRE_LEN), np.float32))
+    curvatures: np.ndarray = field(default_factory=lambda: np.zeros(256, np.float32))  # own desired_curvature
     last_desire: np.ndarray = field(default_factory=lambda: np.zeros(DESIRE_LEN, np.float32))
     t: int = -1
 
@@ -177,10 +179,13 @@ class ModeldState:
         if self.t >= len(self.features):
             self.features = np.concatenate([self.features, np.zeros_like(self.features)])
             self.pulses = np.concatenate([self.pulses, np.zeros_like(self.pulses)])
+            self.curvatures = np.concatenate([self.curvatures, np.zeros_like(self.curvatures)])
 
     def step(self, road_6ch: np.ndarray, wide_6ch: np.ndarray, desire: int, v_ego_mps: float,
              run_policy: bool = True) -> ModeldStep:
-        """Feed the next frame (packed (6, 128, 256) uint8 per camera) with the driver's desire and the car's speed."""
+        """Feed the next frame (packed (6, 128, 256) uint8 per camera) with the driver's desire and the car's speed.
+        A frame the policy does not run on feeds back the last ``desired_curvature`` it output (modeld runs it on
+        every frame; open-loop evaluation of a model that ignores the history may skip frames)."""
         self.t += 1
         t = self.t
         self._grow()
@@ -200,7 +205,11 @@ class ModeldState:
         if run_policy:
             names = [i.name for i in self.models.profile.policy.inputs]
             step.policy_inputs = policy_inputs_at(names, self.features[: t + 1], self.pulses[: t + 1], t,
-                                                  self.traffic_convention, v_ego_mps)
+                                                  self.traffic_convention, v_ego_mps, self.curvatures[:t])
             step.policy_raw = self.models.policy(step.policy_inputs)
             step.policy = parse_outputs(self.models.profile.policy, step.policy_raw)
+            if "desired_curvature" in step.policy:
+                self.curvatures[t] = step.policy["desired_curvature"][0, 0]
+        elif t > 0:
+            self.curvatures[t] = self.curvatures[t - 1]
         return step

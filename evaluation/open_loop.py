@@ -2,8 +2,9 @@
 
 Each shard is driven through :class:`~.model_runner.ModeldState` frame by frame, as modeld runs at 20 Hz: the vision
 model on every frame pair, its ``hidden_state`` into the ``features_buffer`` history, the recorded desire as pulses;
-the policy is evaluated on a deterministic subset of valid frames. Outputs are parsed with the contract's parser,
-so what is measured is what modeld would see.
+the policy is evaluated on a deterministic subset of valid frames (it runs on every frame where modeld feeds its own
+``desired_curvature`` back, op-0.10.0, so that history is the model's own, as in a car). Outputs are parsed with
+the contract's parser, so what is measured is what modeld would see.
 """
 
 from __future__ import annotations
@@ -41,15 +42,16 @@ def _drive_recorded(models: ExportedModels, path: Path) -> tuple[dict, np.ndarra
     policy_frames = set(np.flatnonzero(labels["valid"])[::POLICY_EVAL_STRIDE].tolist())
     desire = labels["desire"].argmax(axis=1)
     state = ModeldState(models, labels["traffic_convention"][0])
+    every_frame = any(i.name == "prev_desired_curv" for i in models.profile.policy.inputs)
     vision_raw, policy_t, policy_raw = [], [], []
     for start in range(0, T, READ_BLOCK_FRAMES):
         block = np.arange(start, min(start + READ_BLOCK_FRAMES, T))
         road, wide = read_frames(shard, "img", block), read_frames(shard, "big_img", block)
         for j, t in enumerate(block):
             step = state.step(road[j], wide[j], int(desire[t]), float(labels["ego_speed"][t]),
-                              run_policy=int(t) in policy_frames)
+                              run_policy=every_frame or int(t) in policy_frames)
             vision_raw.append(step.vision_raw)
-            if step.policy_raw is not None:
+            if step.policy_raw is not None and int(t) in policy_frames:
                 policy_t.append(int(t))
                 policy_raw.append(step.policy_raw)
     return labels, np.stack(vision_raw), policy_t, policy_raw

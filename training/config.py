@@ -126,10 +126,13 @@ class PolicySettings:
     feature_dropout: float = 0.0
     feature_noise: float = 0.0
     speed_prior: bool = True
+    curvature_prior: bool = False
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
         _check(isinstance(self.speed_prior, bool), "policy.speed_prior", self.speed_prior, "true or false")
+        _check(isinstance(self.curvature_prior, bool), "policy.curvature_prior", self.curvature_prior,
+               "true or false")
         _check(0.0 <= self.feature_dropout < 1.0, "policy.feature_dropout", self.feature_dropout,
                "a probability in [0, 1) of zeroing one feature of the features_buffer in training")
         _check(self.feature_noise >= 0.0, "policy.feature_noise", self.feature_noise,

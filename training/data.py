@@ -4,7 +4,10 @@
   (channels 0:6 = t-4), targets at t; ``desire_pred`` targets are the desire one-hot at t + 0, 2, 4, 6 s.
 * Policy samples (:class:`PolicyDataset`): ``desire_pulse`` (25, 8) from rising edges max-pooled over 4-frame
   windows, ``features_buffer`` (25, 512) from cached vision features of frames t-96 ... t (zero before the
-  episode start), ``traffic_convention`` (2,); targets ``plan`` and ``desire_state``. No label enters an input.
+  episode start), ``traffic_convention`` (2,), for op-0.10.0 ``lateral_control_params`` (the car's speed) and
+  ``prev_desired_curv`` (the labels' desired curvature of frames t-97 ... t-1, standing in for the model's own
+  outputs that modeld feeds back: :func:`label_curvatures`); targets ``plan`` and ``desire_state``. No label of
+  frame t or later enters an input.
 
 Shards are opened lazily in each process, so the datasets work with DataLoader workers.
 """
@@ -20,8 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..contract.constants import DESIRE_PRED_T_IDXS, DT_S, FRAME_PAIR_OFFSET
-from ..contract.inputs import desire_rising_edges, frame_pairs, policy_inputs_at
+from ..contract.actions import FORWARD, curvature_from_plan
+from ..contract.constants import DESIRE_PRED_T_IDXS, DT_S, FRAME_PAIR_OFFSET, Plan
+from ..contract.inputs import LATERAL_DELAY_S, desire_rising_edges, frame_pairs, policy_inputs_at
 from ..contract.yuv import FRAME_CHANNELS, UV_CHANNELS, Y_CHANNELS
 from ..episodes.schema import VISION_TARGET_KEYS
 from ..episodes.shards import Shard, find_shards, open_shard, read_frame_pairs, read_frames, read_labels
@@ -219,6 +223,21 @@ class VisionDataset(Dataset):
         return sample
 
 
+def label_curvatures(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """(T,) float32 the desired curvature (1/m) of each frame's plan label at the lateral delay op-0.10.0's policy
+    is fed - the ``desired_curvature`` target of that frame, and in training the history ``prev_desired_curv``
+    is built from (a model's outputs, fed back by modeld, estimate these)."""
+    plan = labels["plan"]
+    return curvature_from_plan(plan, plan[:, 0, Plan.VELOCITY.start + FORWARD], LATERAL_DELAY_S).astype(np.float32)
+
+
+def fed_back_curvatures(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """(T,) the newest ``prev_desired_curv`` entry of each frame t in training: frame t-1's label curvature (0 at
+    the first frame)."""
+    k = label_curvatures(labels)
+    return np.concatenate([np.zeros(1, np.float32), k[:-1]])
+
+
 class PolicyDataset(Dataset):
     """Policy samples from per-shard vision features (T, 512), built as modeld builds its inputs."""
 
@@ -228,6 +247,8 @@ class PolicyDataset(Dataset):
         self.shards, self.features = shards, list(features)
         self.profile_inputs = tuple(profile_inputs)
         self.pulses = [desire_rising_edges(labels["desire"]) for labels in shards.labels]
+        fed_back = "prev_desired_curv" in self.profile_inputs
+        self.curvatures = [label_curvatures(labels) if fed_back else None for labels in shards.labels]
         self.index = frame_index(shards, first_frame=0)
 
     def __len__(self) -> int:
@@ -237,7 +258,7 @@ class PolicyDataset(Dataset):
         i, t = (int(v) for v in self.index[k])
         labels = self.shards.labels[i]
         inputs = policy_inputs_at(self.profile_inputs, self.features[i], self.pulses[i], t,
-                                  labels["traffic_convention"][t], labels["ego_speed"][t])
+                                  labels["traffic_convention"][t], labels["ego_speed"][t], self.curvatures[i])
         sample = {name: torch.from_numpy(value) for name, value in inputs.items()}
         sample.update({"plan": torch.from_numpy(labels["plan"][t]),
                        "desire_state": torch.from_numpy(labels["desire"][t]),

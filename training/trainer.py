@@ -33,7 +33,7 @@ from . import features as feature_cache
 from . import report
 from .calibration import calibrate_policy, calibrate_vision
 from .config import Settings, settings_from_cfg, settings_to_dict
-from .data import PolicyDataset, ShardSet, VisionDataset, resolve_shards, split_for_stacking
+from .data import PolicyDataset, ShardSet, VisionDataset, fed_back_curvatures, resolve_shards, split_for_stacking
 from .device import Runtime, broadcast_object, seed_everything, setup_runtime, teardown
 from .diffusion import DiffusionConfig
 from .epoch_loop import StageTrainer
@@ -80,7 +80,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
     given_speed = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise,
-                         speed_prior=s.policy.speed_prior and given_speed)
+                         speed_prior=s.policy.speed_prior and given_speed,
+                         curvature_prior=s.policy.curvature_prior and s.policy.speed_prior and given_speed)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay
@@ -138,11 +139,13 @@ def _labels_of(shards: ShardSet, key: str) -> np.ndarray:
 def fit_normalizers(models: Models, shards: ShardSet) -> None:
     """Normalisers from the training labels (valid frames), before any training."""
     models.vision.fit_normalizers({k: _labels_of(shards, k) for k in VISION_TARGET_KEYS})
-    lat = None
+    lat = fed_back = None
     if "lateral_control_params" in models.policy.input_names:
         speed = _labels_of(shards, "ego_speed")
         lat = np.stack([speed, np.full_like(speed, LATERAL_DELAY_S)], axis=1)
-    models.policy.fit_normalizers(_labels_of(shards, "plan"), lat)
+    if "prev_desired_curv" in models.policy.input_names:
+        fed_back = np.concatenate([fed_back_curvatures(lab)[lab["valid"]] for lab in shards.labels])
+    models.policy.fit_normalizers(_labels_of(shards, "plan"), lat, fed_back)
     models.vision_ema.model.load_state_dict(models.vision.state_dict())
     models.policy_ema.model.load_state_dict(models.policy.state_dict())
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from sunnypilot_training.contract.inputs import desire_pulse_at, desire_rising_edges, features_buffer_at
+from sunnypilot_training.contract.actions import curvature_from_plan
+from sunnypilot_training.contract.inputs import (
+    LATERAL_DELAY_S,
+    desire_pulse_at,
+    desire_rising_edges,
+    features_buffer_at,
+)
 from sunnypilot_training.errors import ConfigError, ShardFormatError
 from sunnypilot_training.training.data import PolicyDataset, ShardSet, VisionDataset, desire_pred_target, resolve_shards
 
@@ -68,6 +74,27 @@ def test_policy_sample_inputs_follow_modeld(shard_dir: Path) -> None:
     np.testing.assert_array_equal(sample["desire_pulse"].numpy(), desire_pulse_at(pulses, 50))
     assert set(sample) == {"features_buffer", "traffic_convention", "plan", "desire_state", "desire_pulse",
                            "shard_index", "frame"}  # no label among the inputs but the declared ones
+
+
+def test_op_0_10_0_samples_feed_back_the_labels_curvature_of_earlier_frames(shard_dir: Path) -> None:
+    """op-0.10.0's prev_desired_curv: modeld feeds the model's own desired_curvature of frames t-97, t-93, ...,
+    t-1; training stands in the labels' (lag-adjusted) curvature of those frames - nothing of frame t or later."""
+    shards = ShardSet(resolve_shards(shard_dir))
+    plan = shards.labels[0]["plan"]
+    plan[:, :, 11] = np.linspace(0.0, 0.05, plan.shape[0])[:, None] * np.linspace(0.0, 1.0, plan.shape[1])[None]
+    plan[:, 0, 14] = np.linspace(-0.01, 0.01, plan.shape[0])
+    feats = [np.zeros((shards.n_frames(i), 512), np.float32) for i in range(len(shards))]
+    names = ("desire", "traffic_convention", "lateral_control_params", "prev_desired_curv", "features_buffer")
+    ds = PolicyDataset(shards, feats, names)
+    k = next(k for k in range(len(ds)) if int(ds[k]["shard_index"]) == 0 and int(ds[k]["frame"]) == 50)
+    hist = ds[k]["prev_desired_curv"].numpy()[:, 0]  # (25,)
+    frames = 50 - 97 + 4 * np.arange(25)
+    expected = curvature_from_plan(plan[frames[frames >= 0]], plan[frames[frames >= 0], 0, 3], LATERAL_DELAY_S)
+    np.testing.assert_allclose(hist[frames >= 0], expected, rtol=1e-5)
+    np.testing.assert_array_equal(hist[frames < 0], 0)
+    assert np.abs(hist[-3:]).min() > 0
+    plan[50:] += 7.0  # labels of frame t and later do not enter
+    np.testing.assert_array_equal(PolicyDataset(shards, feats, names)[k]["prev_desired_curv"].numpy()[:, 0], hist)
 
 
 def test_dataloader_with_two_workers(shard_dir: Path) -> None:

@@ -38,6 +38,7 @@ from sunnypilot_training.training.models import (
 from sunnypilot_training.training.models.blocks import cluster_samples
 from sunnypilot_training.training.models.policy import SPEED_PRIOR
 from sunnypilot_training.training.models.vision import lead_hypotheses
+from sunnypilot_training.training.validation import predict_policy
 
 from spt_models import vision_batch
 
@@ -105,15 +106,18 @@ def make_vision(profile: str, heads: str, batch: dict | None = None, **kw) -> Vi
     return model
 
 
-def make_policy(profile: str, head: str = "diffusion", speed_prior: bool | None = None) -> PolicyModel:
+def make_policy(profile: str, head: str = "diffusion", speed_prior: bool | None = None,
+                curvature_prior: bool = False) -> PolicyModel:
     """A tiny policy with fitted normalisers; ``speed_prior`` by default where the profile gives the speed, as the
-    trainer builds it."""
+    trainer builds it (``curvature_prior`` is off by default, as in the trainer's default config)."""
     torch.manual_seed(0)
-    if speed_prior is None:
-        speed_prior = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
-    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile), head=head, speed_prior=speed_prior)
+    given = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
+    speed_prior = given if speed_prior is None else speed_prior
+    model = PolicyModel(profile, "tiny", diffusion=diffusion_config(profile), head=head, speed_prior=speed_prior,
+                        curvature_prior=curvature_prior)
     fit = policy_batch(profile, 16, seed=1)
-    model.fit_normalizers(fit["plan"].numpy(), fit.get("lateral_control_params"))
+    fed_back = fit["prev_desired_curv"][:, -1, 0].numpy() if "prev_desired_curv" in fit else None
+    model.fit_normalizers(fit["plan"].numpy(), fit.get("lateral_control_params"), fed_back)
     return model
 
 
@@ -322,10 +326,13 @@ def test_policy_takes_exactly_the_profile_inputs(profile: str) -> None:
     poisoned = dict(batch, plan=batch["plan"] + 100.0, desire_state=torch.ones(2, 8))
     with torch.no_grad():
         assert torch.equal(model(*model.inputs_from_batch(poisoned)), model(*inputs))
-    if "prev_desired_curv" in batch:  # trained on zeros, so the graph ignores the fed-back history
+    if "prev_desired_curv" in batch:  # the fed-back history counts with the curvature prior only
         fed_back = dict(batch, prev_desired_curv=torch.full_like(batch["prev_desired_curv"], 0.05))
-        with torch.no_grad():
-            assert torch.equal(model(*model.inputs_from_batch(fed_back)), model(*inputs))
+        for prior in (True, False):
+            model = make_policy(profile, curvature_prior=prior).eval()
+            with torch.no_grad():
+                same = torch.equal(model(*model.inputs_from_batch(fed_back)), model(*model.inputs_from_batch(batch)))
+            assert same is not prior
 
 
 def test_policy_sample_is_stochastic_and_reproducible() -> None:
@@ -419,6 +426,56 @@ def test_given_the_speed_the_plan_is_constant_velocity_plus_what_the_head_predic
     assert errors[True] < 0.05 < 2.0 < errors[False]
     with pytest.raises(ConfigError, match="speed_prior=true: op-0.10.1's policy is not given the car's speed"):
         make_policy("op-0.10.1", speed_prior=True)
+
+
+def test_the_curvature_prior_is_the_fed_back_curvature_and_its_arc() -> None:
+    """With curvature_prior (op-0.10.0) desired_curvature is the newest fed-back curvature plus the head's change,
+    and the plan's prior is the arc of that curvature at the given speed: a constant-yaw-rate drive."""
+    batch = policy_batch("op-0.10.0", 8, seed=3)
+    speed = batch["lateral_control_params"][:, 0]
+    yaw_rate = torch.linspace(-0.1, 0.1, 8)
+    yaw_rate[3] = 5e-6  # the small-angle series
+    curvature = yaw_rate / speed
+    batch["prev_desired_curv"][:, -1, 0] = curvature
+    batch["prev_desired_curv"][:, :-1, 0] = 0.3  # older entries do not set the prior
+    model = make_policy("op-0.10.0", curvature_prior=True).eval()
+    arc = turning_plan(speed.double(), yaw_rate.double())  # in float64: 1 - cos(w t) of a small w t
+    np.testing.assert_allclose(model.prior(speed, curvature).numpy(), arc.numpy(), rtol=1e-4, atol=1e-4)
+    spec = get_profile("op-0.10.0").policy
+    inputs = model.inputs_from_batch(batch)
+    with torch.no_grad():
+        parsed = parse_outputs(spec, model(*inputs).numpy())
+        cond = model.encode(*inputs)
+        head_mu = model.curvature_head(cond)[0][:, 0]
+        plan_mu = model.plan_head.export_stats(cond)[0]
+    np.testing.assert_allclose(parsed["desired_curvature"][:, 0], (head_mu + curvature).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    expected_plan = plan_mu + arc
+    np.testing.assert_allclose(parsed["plan"].reshape(8, IDX_N, PLAN_WIDTH), expected_plan.numpy(), rtol=1e-4,
+                               atol=1e-3)
+    with pytest.raises(ConfigError, match="curvature_prior=true: op-0.10.1's policy is not fed its own"):
+        PolicyModel("op-0.10.1", "tiny", curvature_prior=True)
+    with pytest.raises(ConfigError, match="needs policy.speed_prior=true"):
+        PolicyModel("op-0.10.0", "tiny", curvature_prior=True, speed_prior=False)
+
+
+def test_training_shifts_the_fed_back_curvature_in_half_the_samples_only() -> None:
+    """Trained on the labels' curvature history, the model must also learn to correct a history that is off (its
+    own, fed back): in training a random half of the samples get the history shifted by one offset each; the
+    exported graph (eval) sees it as it is."""
+    model = make_policy("op-0.10.0", curvature_prior=True)
+    batch = policy_batch("op-0.10.0", 400, seed=4)
+    batch["prev_desired_curv"][:] = 0.002
+    k = model.input_names.index("prev_desired_curv")
+    torch.manual_seed(5)
+    shifted = model._perturbed(model.inputs_from_batch(batch))[k] - 0.002  # (400, 25, 1)
+    assert torch.allclose(shifted, shifted[:, :1].expand_as(shifted), atol=1e-7)  # one offset per sample
+    moved = shifted[:, 0, 0].abs() > 0
+    assert 0.35 < moved.float().mean() < 0.65
+    speed = batch["lateral_control_params"][:, 0].clamp_min(5.0)
+    accel = shifted[moved, 0, 0] * speed[moved] ** 2  # as lateral acceleration: N(0, CURVATURE_NOISE_MPS2)
+    assert 0.35 < float(accel.std()) < 0.65
+    assert torch.equal(model.eval()._perturbed(model.inputs_from_batch(batch))[k], batch["prev_desired_curv"])
 
 
 def test_the_exported_plan_mean_is_the_mean_head_and_the_std_its_samples_spread() -> None:
@@ -537,3 +594,24 @@ def test_soft_clusters_do_not_flip_on_a_near_tie() -> None:
     nudged[0, 4, 0] += 1e-4
     assert (cluster_samples(nudged, torch.zeros(1, 2), k=2) - resp).abs().max() < 0.01
     assert resp[0, 0].argmax() != resp[0, 2].argmax() and resp[0, 0].max() > 0.99
+
+
+def test_validation_feeds_a_curvature_prior_model_the_history_shifted_as_in_training() -> None:
+    """Validation (epoch selection, std calibration) must see the fed-back history as training does - half of it
+    shifted - or it would favour a model that copies the labels' history; the draw is fixed, so epochs compare."""
+    batch = policy_batch("op-0.10.0", 64, seed=6)
+    batch["prev_desired_curv"][:] = 0.001
+    samples = [{k: v[i] for k, v in batch.items()} for i in range(64)]
+    model = make_policy("op-0.10.0", curvature_prior=True)
+    parsed, _ = predict_policy(model, samples, torch.device("cpu"))
+    again, _ = predict_policy(model, samples, torch.device("cpu"))
+    with torch.no_grad():
+        as_is = parse_outputs(model.spec, model(*model.inputs_from_batch(batch)).numpy())
+    changed = np.abs(parsed["desired_curvature"][:, 0] - as_is["desired_curvature"][:, 0]) > 1e-7
+    assert 0.3 < changed.mean() < 0.7
+    np.testing.assert_array_equal(parsed["desired_curvature"], again["desired_curvature"])
+    plain = make_policy("op-0.10.0", curvature_prior=False)
+    parsed, _ = predict_policy(plain, samples, torch.device("cpu"))
+    with torch.no_grad():
+        as_is = parse_outputs(plain.spec, plain(*plain.inputs_from_batch(batch)).numpy())
+    np.testing.assert_allclose(parsed["desired_curvature"], as_is["desired_curvature"], rtol=1e-5, atol=1e-7)

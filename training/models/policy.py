@@ -2,7 +2,7 @@
 
 Architecture (top to bottom)::
 
-    per step k (25): [LayerNorm(features_buffer[k]) | desire[k] (| 0 * prev_desired_curv[k])]
+    per step k (25): [LayerNorm(features_buffer[k]) | desire[k] (| prev_desired_curv[k] / 0.01 m^-1, or 0 times it)]
       -> Linear -> + fixed sinusoidal position + Linear(traffic_convention (| scaled lateral_control_params))
       -> pre-norm transformer encoder (self-attention over the 25 steps) -> LayerNorm
       -> cond = MLP([last step | mean over steps])                                   (B, cond_dim)
@@ -18,6 +18,15 @@ Speed prior (``speed_prior``, op-0.10.0 only, whose modeld feeds the car's speed
 the plan is the constant-velocity plan at v (x = v t, forward velocity v, the rest 0) plus what the head predicts;
 the head learns, normalises and samples the difference. Without it the policy passed the speed it was given on
 only roughly (plan speed error 2.1 m/s at t = 0 over 32 test episodes; docs/benchmarks.md).
+
+Curvature prior (``curvature_prior``, op-0.10.0 with the speed prior; its modeld feeds the model's own
+``desired_curvature`` back in ``prev_desired_curv``): the fed-back curvature k of the last frame is the prior of
+``desired_curvature`` (the head predicts the change), and the plan's prior is the arc of constant curvature k at
+speed v (x = sin(k v t) / k, y = (1 - cos(k v t)) / k, yaw k v t, yaw rate k v, lateral acceleration k v^2). The
+history also enters the encoder. Trained on the labels' own curvature history, which a model's feedback only
+approximates, so in training half the samples get the history shifted by a random offset (``CURVATURE_NOISE_MPS2``
+of lateral acceleration at the car's speed): the model must read the curvature from the frames to correct it rather
+than copy it - otherwise, fed its own outputs, it would hold whatever curvature it started with.
 
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
 samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
@@ -76,9 +85,15 @@ from .blocks import (
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CONSENSUS_WEIGHT = 0.6  # op-0.10.0: probability of hypothesis 0 (the mean head); the clusters share the rest
 CURVATURE_SCALE_PER_M = 0.01  # the curvature normaliser's default std (1/m)
-# Training samples feed prev_desired_curv as zeros (as later releases do at run time), so the graph multiplies it by
-# 0: a model that never saw a curvature history must not react to the one op-0.10.0's modeld feeds back.
+# Without the curvature prior the graph multiplies prev_desired_curv by 0 (as later releases' modeld does): a model
+# that never used a curvature history must not react to the one op-0.10.0's modeld feeds back.
 PREV_CURV_GAIN = 0.0
+# With it: the history enters the encoder in units of CURVATURE_SCALE_PER_M, and in training a random half of the
+# samples get it shifted by N(0, 1) * CURVATURE_NOISE_MPS2 / max(v, CURVATURE_NOISE_MIN_SPEED_MPS)^2 (1/m).
+CURVATURE_NOISE_MPS2 = 0.5
+CURVATURE_NOISE_MIN_SPEED_MPS = 5.0
+CURVATURE_NOISE_SHARE = 0.5
+ARC_SMALL_ANGLE = 1e-4  # |k v t| below which the arc uses its series (sin x / x, (1 - cos x) / x)
 SPEED_PRIOR = np.zeros(PLAN_SHAPE, np.float32)  # the constant-velocity plan at 1 m/s: x = t, forward velocity 1
 SPEED_PRIOR[:, Plan.POSITION.start] = T_IDXS
 SPEED_PRIOR[:, Plan.VELOCITY.start] = 1.0
@@ -186,7 +201,7 @@ class PolicyModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
-                 speed_prior: bool = False):
+                 speed_prior: bool = False, curvature_prior: bool = False):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -211,7 +226,15 @@ class PolicyModel(nn.Module):
             raise ConfigError(f"policy.speed_prior=true: {profile_id}'s policy is not given the car's speed "
                               f"(only op-0.10.0's lateral_control_params carries it); set it false")
         self.speed_prior = bool(speed_prior)
+        if curvature_prior and not (self.has_curvature and self.speed_prior):
+            raise ConfigError(f"policy.curvature_prior=true: {profile_id}'s policy "
+                              + ("is not fed its own desired_curvature back (only op-0.10.0's prev_desired_curv is)"
+                                 if not self.has_curvature else "needs policy.speed_prior=true (the arc is at the "
+                                 "car's speed)") + "; set it false")
+        self.curvature_prior = bool(curvature_prior)
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
+        self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
+        self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
         s = self.size
         step_extra = DESIRE_LEN + (PREV_DESIRED_CURV_LEN if self.has_curvature else 0)
         global_dim = TRAFFIC_CONVENTION_LEN + (LATERAL_CONTROL_PARAMS_LEN if self.has_curvature else 0)
@@ -239,7 +262,7 @@ class PolicyModel(nn.Module):
         return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
                 "loss_weights": dict(self.loss_weights), "head": self.head_type,
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
-                "speed_prior": self.speed_prior}
+                "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -266,18 +289,48 @@ class PolicyModel(nn.Module):
         desire = x["desire_pulse"] if "desire_pulse" in x else x["desire"]  # (B, 25, 8)
         step_extra, global_in = [desire], [x["traffic_convention"]]
         if self.has_curvature:
-            step_extra.append(x["prev_desired_curv"] * PREV_CURV_GAIN)  # (B, 25, 1), ignored: see PREV_CURV_GAIN
+            gain = 1.0 / CURVATURE_SCALE_PER_M if self.curvature_prior else PREV_CURV_GAIN
+            step_extra.append(x["prev_desired_curv"] * gain)  # (B, 25, 1); without the curvature prior ignored
             global_in.append(x["lateral_control_params"] * torch.tensor(LAT_PARAMS_SCALE, device=desire.device))
         return self.encoder(x["features_buffer"], torch.cat(step_extra, dim=-1), torch.cat(global_in, dim=-1))
 
-    def prior(self, speed_mps: torch.Tensor) -> torch.Tensor | float:
-        """(B, 33, 15) the constant-velocity plan at each speed (B,) with ``speed_prior``, else 0: the plan is this
-        plus what the plan head predicts."""
-        return speed_mps[:, None, None] * self.speed_prior_plan if self.speed_prior else 0.0
+    def prior(self, speed_mps: torch.Tensor, curvature: torch.Tensor | None = None) -> torch.Tensor | float:
+        """(B, 33, 15) the plan prior with ``speed_prior``, else 0: the plan is this plus what the plan head predicts.
+        The constant-velocity plan at each speed (B,), or with ``curvature_prior`` the arc of constant ``curvature``
+        (B,) (1/m, positive right) at that speed (see the module doc)."""
+        if not self.speed_prior:
+            return 0.0
+        if not self.curvature_prior or curvature is None:
+            return speed_mps[:, None, None] * self.speed_prior_plan
+        v, k = speed_mps[:, None], curvature[:, None]  # (B, 1)
+        vt = v * self.t_idxs  # (B, 33) distance along the arc
+        theta = k * vt  # heading change
+        small = theta.abs() < ARC_SMALL_ANGLE
+        safe = torch.where(small, torch.ones_like(theta), theta)
+        sinc = torch.where(small, 1.0 - theta * theta / 6.0, torch.sin(safe) / safe)
+        cosc = torch.where(small, 0.5 * theta, (1.0 - torch.cos(safe)) / safe)
+        e = self.plan_columns  # (15, 15) one row per plan column
+        yaw, rate = Plan.T_FROM_CURRENT_EULER.start + YAW, Plan.ORIENTATION_RATE.start + YAW
+        lateral_accel = Plan.ACCELERATION.start + 1
+        return ((vt * sinc)[..., None] * e[Plan.POSITION.start] + (vt * cosc)[..., None] * e[Plan.POSITION.start + 1]
+                + v[..., None] * e[Plan.VELOCITY.start] + (k * v * v)[..., None] * e[lateral_accel]
+                + theta[..., None] * e[yaw] + (k * v)[..., None] * e[rate])
+
+    def _fed_back_curvature(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """(B,) the newest entry of ``prev_desired_curv`` with ``curvature_prior``, else None."""
+        return self._named(inputs)["prev_desired_curv"][:, -1, 0] if self.curvature_prior else None
 
     def _prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
-        """:meth:`prior` at the speed given in the inputs (op-0.10.0's ``lateral_control_params[0]``)."""
-        return self.prior(self._named(inputs)["lateral_control_params"][:, 0]) if self.speed_prior else 0.0
+        """:meth:`prior` at the speed (op-0.10.0's ``lateral_control_params[0]``) and fed-back curvature in the
+        inputs."""
+        if not self.speed_prior:
+            return 0.0
+        return self.prior(self._named(inputs)["lateral_control_params"][:, 0], self._fed_back_curvature(inputs))
+
+    def _curvature_prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
+        """(B, 1) the ``desired_curvature`` prior (the fed-back curvature) with ``curvature_prior``, else 0."""
+        k = self._fed_back_curvature(inputs)
+        return 0.0 if k is None else k[:, None]
 
     # --- graph ------------------------------------------------------------------------------------------------
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -297,7 +350,8 @@ class PolicyModel(nn.Module):
             mu, log_std = self.plan_head.export_stats(cond)[:2]
             out["plan"] = mdn_flat(mu + prior, log_std)
         if self.has_curvature:
-            out["desired_curvature"] = mdn_flat(*self.curvature_head(cond))
+            mu, log_std = self.curvature_head(cond)
+            out["desired_curvature"] = mdn_flat(mu + self._curvature_prior_of(inputs), log_std)
         return flat_outputs(self.spec, out)
 
     def _plan_hypotheses(self, mu0: torch.Tensor, log_std0: torch.Tensor, samples: torch.Tensor
@@ -335,24 +389,30 @@ class PolicyModel(nn.Module):
     # --- training ---------------------------------------------------------------------------------------------
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the plan diffusion loss, desire_state cross-entropy and (op-0.10.0) curvature NLL."""
-        cond = self.encode(*self._perturbed(self.inputs_from_batch(batch)))
+        inputs = self._perturbed(self.inputs_from_batch(batch))
+        cond = self.encode(*inputs)
         plan = batch["plan"].float()  # (B, 33, 15)
-        prior = self._prior_of(self.inputs_from_batch(batch))
+        prior = self._prior_of(inputs)
         parts = {
             "plan": self.plan_head.loss(cond, plan - prior, self.plan_weight),
             "desire_state": soft_cross_entropy(self.desire_head(cond), batch["desire_state"].float()),
         }
         if self.has_curvature:
             target = desired_curvature_target(plan, batch["lateral_control_params"].float())  # (B, 1)
-            parts["desired_curvature"] = self.curvature_head.loss(cond, target)
+            parts["desired_curvature"] = self.curvature_head.loss(cond, target - self._curvature_prior_of(inputs))
         total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
     def _perturbed(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """In training, the features_buffer with ``feature_dropout`` (features zeroed, the rest scaled up) and
         Gaussian ``feature_noise``: the policy learns from features of a few dozen episodes, which it would
-        otherwise memorise. The exported graph and evaluation (``eval()``) see the features as they are."""
-        if not self.training or (self.feature_dropout == 0.0 and self.feature_noise == 0.0):
+        otherwise memorise; with ``curvature_prior`` the fed-back curvature history shifted (module doc). The
+        exported graph and evaluation (``eval()``) see the inputs as they are."""
+        if not self.training:
+            return inputs
+        if self.curvature_prior:
+            inputs = self._shifted_curvature(inputs)
+        if self.feature_dropout == 0.0 and self.feature_noise == 0.0:
             return inputs
         k = self.input_names.index("features_buffer")
         features = inputs[k]
@@ -362,25 +422,52 @@ class PolicyModel(nn.Module):
             features = features + self.feature_noise * torch.randn_like(features)
         return inputs[:k] + (features,) + inputs[k + 1:]
 
+    def _shifted_curvature(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """``prev_desired_curv`` shifted by one random offset per sample, in a random ``CURVATURE_NOISE_SHARE`` of
+        the samples (module doc)."""
+        x = self._named(inputs)
+        shift = curvature_shift(x["lateral_control_params"][:, 0])
+        k = self.input_names.index("prev_desired_curv")
+        return inputs[:k] + (x["prev_desired_curv"] + shift[:, None, None],) + inputs[k + 1:]
+
     def set_plan_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
         """Plan statistics (33, 15) each (or broadcastable), in physical units."""
         self.plan_head.normalizer.set(mean, std)
 
     @torch.no_grad()
-    def fit_normalizers(self, plans: np.ndarray | torch.Tensor, lateral_control_params: np.ndarray | None = None
-                        ) -> None:
+    def fit_normalizers(self, plans: np.ndarray | torch.Tensor, lateral_control_params: np.ndarray | None = None,
+                        fed_back_curvature: np.ndarray | None = None) -> None:
         """Fit the plan normaliser from plan labels (N, 33, 15); op-0.10.0 also fits the curvature normaliser from
-        the derived targets (``lateral_control_params`` (N, 2), default delay ``LATERAL_DELAY_S``)."""
+        the derived targets (``lateral_control_params`` (N, 2), default delay ``LATERAL_DELAY_S``). With
+        ``curvature_prior`` both fit the difference from the prior at ``fed_back_curvature`` (N,) (the newest
+        ``prev_desired_curv`` entry of each sample; default: none fed back, zeros) shifted as in training."""
         plans_t = torch.as_tensor(np.asarray(plans, dtype=np.float32))
         if lateral_control_params is None:  # the speed the car had: the plan's own at t = 0
             lat = torch.stack([plans_t[:, 0, Plan.VELOCITY.start], torch.full_like(plans_t[:, 0, 0], LATERAL_DELAY_S)],
                               dim=1)
         else:
             lat = torch.as_tensor(np.asarray(lateral_control_params, dtype=np.float32))
-        prior = self.prior(lat[:, 0].to(self.speed_prior_plan.device)).cpu() if self.speed_prior else 0.0  # (N, 33, 15)
+        k = None
+        if self.curvature_prior:  # as training feeds it: half the samples shifted (a fixed draw)
+            k = torch.zeros(len(plans_t)) if fed_back_curvature is None else \
+                torch.as_tensor(np.asarray(fed_back_curvature, dtype=np.float32))
+            k = k + curvature_shift(lat[:, 0], torch.Generator().manual_seed(0))
+        device = self.speed_prior_plan.device
+        prior = self.prior(lat[:, 0].to(device), None if k is None else k.to(device))
+        prior = prior.cpu() if torch.is_tensor(prior) else prior  # (N, 33, 15) or 0
         self.plan_head.normalizer.fit((plans_t - prior).numpy())
         if self.has_curvature:
-            self.curvature_head.normalizer.fit(desired_curvature_target(plans_t, lat).numpy())
+            target = desired_curvature_target(plans_t, lat)
+            self.curvature_head.normalizer.fit((target - (0.0 if k is None else k[:, None])).numpy())
+
+
+def curvature_shift(speed_mps: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B,) the training shift of the fed-back curvature (1/m) at speeds (B,): N(0, 1) * CURVATURE_NOISE_MPS2 /
+    max(v, CURVATURE_NOISE_MIN_SPEED_MPS)^2 in a random CURVATURE_NOISE_SHARE of the samples, else 0."""
+    speed = speed_mps.clamp_min(CURVATURE_NOISE_MIN_SPEED_MPS)
+    noise = torch.randn(speed.shape, generator=generator, device=speed.device, dtype=speed.dtype)
+    keep = torch.rand(speed.shape, generator=generator, device=speed.device, dtype=speed.dtype) < CURVATURE_NOISE_SHARE
+    return noise * CURVATURE_NOISE_MPS2 / (speed * speed) * keep.to(speed.dtype)
 
 
 def desired_curvature_target(plan: torch.Tensor, lateral_control_params: torch.Tensor) -> torch.Tensor:
