@@ -23,7 +23,7 @@ import torch
 
 from sunnypilot_training.contract.actions import FORWARD, MIN_SPEED_MPS, YAW, curvature_from_plan
 from sunnypilot_training.contract.camera import MODEL_CAMERAS
-from sunnypilot_training.contract.constants import IMG_SHAPE, Plan
+from sunnypilot_training.contract.constants import IMG_SHAPE, Plan, Pose
 from sunnypilot_training.contract.inputs import LATERAL_DELAY_S, frame_pairs
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels
@@ -31,7 +31,7 @@ from sunnypilot_training.evaluation.model_runner import ExportedModels
 from sunnypilot_training.training.models.motion import SOFT_ARGMIN_T, MotionGrid, MotionVolume
 from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE
 
-POSE_YAW_RATE = 5  # pose = [vx, vy, vz, roll rate, pitch rate, yaw rate]
+POSE_YAW_RATE = Pose.ROTATION_RATE.start + YAW
 
 
 def probe_shard(models: ExportedModels, path, stride: int) -> dict[str, float]:

@@ -81,7 +81,7 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise,
                          speed_prior=s.policy.speed_prior and given_speed,
-                         curvature_prior=s.policy.curvature_prior and s.policy.speed_prior and given_speed)
+                         curvature_prior=s.policy.curvature_prior and given_speed)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

@@ -18,7 +18,6 @@ from ..evaluation.metrics import (
     pose_speed_error,
 )
 from .data import PolicyDataset, VisionDataset
-from .models.policy import curvature_shift
 
 VAL_MAX_SAMPLES = 256
 VAL_BATCH = 32
@@ -87,10 +86,9 @@ def predict_policy(model, dataset: PolicyDataset, device: torch.device, limit: i
     outs, targets = [], []
     shift_gen = torch.Generator().manual_seed(0)
     for batch in _batches(dataset, _subset(len(dataset), limit)):
-        if getattr(model, "curvature_prior", False):  # the fed-back history as training sees it (a fixed draw)
-            shift = curvature_shift(batch["lateral_control_params"][:, 0].float(), shift_gen)
-            batch = dict(batch, prev_desired_curv=batch["prev_desired_curv"] + shift[:, None, None])
         inputs = tuple(x.to(device) for x in model.inputs_from_batch(batch))
+        if getattr(model, "curvature_prior", False):  # the fed-back history as training sees it (a fixed draw)
+            inputs = model.shift_fed_back_curvature(inputs, shift_gen)
         outs.append(model(*inputs).float().cpu().numpy())
         targets.append({k: batch[k].numpy() for k in ("plan", "desire_state")})
     flat = np.concatenate(outs)

@@ -411,7 +411,7 @@ class PolicyModel(nn.Module):
         if not self.training:
             return inputs
         if self.curvature_prior:
-            inputs = self._shifted_curvature(inputs)
+            inputs = self.shift_fed_back_curvature(inputs)
         if self.feature_dropout == 0.0 and self.feature_noise == 0.0:
             return inputs
         k = self.input_names.index("features_buffer")
@@ -422,11 +422,14 @@ class PolicyModel(nn.Module):
             features = features + self.feature_noise * torch.randn_like(features)
         return inputs[:k] + (features,) + inputs[k + 1:]
 
-    def _shifted_curvature(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        """``prev_desired_curv`` shifted by one random offset per sample, in a random ``CURVATURE_NOISE_SHARE`` of
-        the samples (module doc)."""
+    def shift_fed_back_curvature(self, inputs: tuple[torch.Tensor, ...],
+                                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """The inputs with ``prev_desired_curv`` shifted by one random offset per sample, in a random
+        ``CURVATURE_NOISE_SHARE`` of the samples (module doc): training's perturbation, and validation's with a fixed
+        ``generator``."""
         x = self._named(inputs)
-        shift = curvature_shift(x["lateral_control_params"][:, 0])
+        speed = x["lateral_control_params"][:, 0]
+        shift = curvature_shift(speed if generator is None else speed.cpu(), generator).to(speed.device)
         k = self.input_names.index("prev_desired_curv")
         return inputs[:k] + (x["prev_desired_curv"] + shift[:, None, None],) + inputs[k + 1:]
 
