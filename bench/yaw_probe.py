@@ -1,9 +1,13 @@
-"""How well does an exported vision model read the car's yaw rate? Its ``pose`` output against the labels.
+"""How well does an exported vision model read what steering needs: the car's yaw rate (its ``pose`` output) and
+where the car is in its lane (its ``lane_lines`` output), against the labels.
 
 For every ``--stride``-th valid frame of the shards, the vision model (onnxruntime) runs on frames t-4 and t; its
 pose yaw rate is compared with the true one, and as a curvature (yaw rate / v) with the lag-adjusted desired
 curvature of the plan label, as lateral acceleration - next to holding the car's true current curvature. This is
-the reading a policy would need to steer by a curvature better than holding it.
+the reading a policy would need to steer by a curvature better than holding it. The lane centre (the middle of the
+two lines about the car) at 0 m and 10 m ahead is compared with the labelled one: RMS error, the labels' own spread
+about their mean, and R^2 (1 - error^2 / spread^2; 0: no better than always saying the average offset). A policy
+brings the car back to the lane centre only as well as this reading says where it is.
 
 ``--volume`` instead asks the motion volume itself (no trained weights): the soft minimum of its whole-road yaw
 curve (a horizontal shift in pixels between frames t-4 and t), mapped to a yaw rate by a least-squares line fitted
@@ -23,7 +27,7 @@ import torch
 
 from sunnypilot_training.contract.actions import FORWARD, MIN_SPEED_MPS, YAW, curvature_from_plan
 from sunnypilot_training.contract.camera import MODEL_CAMERAS
-from sunnypilot_training.contract.constants import IMG_SHAPE, Plan, Pose
+from sunnypilot_training.contract.constants import IMG_SHAPE, X_IDXS, Plan, Pose
 from sunnypilot_training.contract.inputs import LATERAL_DELAY_S, frame_pairs
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels
@@ -32,17 +36,26 @@ from sunnypilot_training.training.models.motion import SOFT_ARGMIN_T, MotionGrid
 from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE
 
 POSE_YAW_RATE = Pose.ROTATION_RATE.start + YAW
+OFFSET_AT_M = (0.0, 10.0)  # where the lane centre is read, metres ahead
+
+
+def lane_centre(lane_lines: np.ndarray) -> np.ndarray:
+    """(n, len(OFFSET_AT_M)) the middle of the two lines about the car (lines 1 and 2 of 4), y right, at OFFSET_AT_M."""
+    centre = 0.5 * (lane_lines[:, 1, :, 0] + lane_lines[:, 2, :, 0])  # (n, 33)
+    return np.stack([np.interp(OFFSET_AT_M, X_IDXS, row) for row in centre])
 
 
 def probe_shard(models: ExportedModels, path, stride: int) -> dict[str, float]:
     shard = open_shard(path)
     labels = read_labels(shard)
     ts = np.flatnonzero(labels["valid"])[::stride]
-    yaw_rate = []
+    yaw_rate, lines = [], []
     for t in ts:
         feeds = {key: frame_pairs(lambda idx, key=key: read_frames(shard, key, idx), [t])[0]
                  for key in ("img", "big_img")}
-        yaw_rate.append(parse_outputs(models.profile.vision, models.vision(feeds))["pose"][0, POSE_YAW_RATE])
+        out = parse_outputs(models.profile.vision, models.vision(feeds))
+        yaw_rate.append(out["pose"][0, POSE_YAW_RATE])
+        lines.append(out["lane_lines"][0])
     plan = labels["plan"][ts]
     speed = plan[:, 0, Plan.VELOCITY.start + FORWARD]
     v = np.maximum(speed, MIN_SPEED_MPS)
@@ -54,7 +67,25 @@ def probe_shard(models: ExportedModels, path, stride: int) -> dict[str, float]:
             "yaw_rate_err": float(np.abs(np.asarray(yaw_rate) - true_rate).mean()),
             "mean_abs_yaw_rate": float(np.abs(true_rate).mean()),
             "lat_accel_err_read": float(np.mean(np.abs(read - target) * v * v)),
-            "lat_accel_err_hold": float(np.mean(np.abs(hold - target) * v * v))}
+            "lat_accel_err_hold": float(np.mean(np.abs(hold - target) * v * v)),
+            "centre_read": lane_centre(np.asarray(lines)), "centre_true": lane_centre(labels["lane_lines"][ts])}
+
+
+def offset_table(rows: dict[str, list[dict]]) -> None:
+    """Per scenario, pooled over its episodes: the lane-centre reading at each of OFFSET_AT_M."""
+    heads = [f"{name} {x:g} m" for x in OFFSET_AT_M for name in ("centre_err", "spread", "R2")]
+    print("| scenario | frames | " + " | ".join(heads) + " |")
+    print("|---" * (len(heads) + 2) + "|")
+    for scenario, members in sorted(rows.items()):
+        read = np.concatenate([m["centre_read"] for m in members])
+        true = np.concatenate([m["centre_true"] for m in members])
+        cells = []
+        for i in range(len(OFFSET_AT_M)):
+            err = float(np.sqrt(np.mean((read[:, i] - true[:, i]) ** 2)))
+            spread = float(true[:, i].std())
+            r2 = 1.0 - err ** 2 / spread ** 2 if spread > 1e-3 else float("nan")
+            cells += [f"{err:.3f}", f"{spread:.3f}", f"{r2:.2f}"]
+        print(f"| {scenario} | {len(read)} | " + " | ".join(cells) + " |")
 
 
 def volume_shifts(volume: MotionVolume, path, stride: int) -> tuple[str, np.ndarray, np.ndarray]:
@@ -111,6 +142,8 @@ def main() -> None:
     for scenario, members in sorted(rows.items()):
         print(f"| {scenario} | {len(members)} | "
               + " | ".join(f"{np.mean([m[k] for m in members]):.4f}" for k in keys) + " |")
+    print()
+    offset_table(rows)
 
 
 if __name__ == "__main__":

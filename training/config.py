@@ -104,6 +104,7 @@ class VisionSettings:
     speed_reading: str = "linear"  # how the branch reads the speed (SPEED_READINGS)
     motion_grid: dict | None = field(default_factory=lambda: dict(COARSE_MOTION_GRID))  # MotionGrid fields to change
     # (None: its defaults, the full grid)
+    near_line_weight: float = 1.0  # the lane lines' loss weight at the car, fading with the distance ahead
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
@@ -118,6 +119,8 @@ class VisionSettings:
         for name, weight in self.loss_weights.items():
             _check(isinstance(weight, (int, float)) and weight >= 0, f"vision.loss_weights.{name}", weight,
                    "a number >= 0")
+        _check(isinstance(self.near_line_weight, (int, float)) and self.near_line_weight >= 1.0,
+               "vision.near_line_weight", self.near_line_weight, "a number >= 1 (1: every point of a line alike)")
 
 
 @dataclass(frozen=True)

@@ -508,6 +508,36 @@ def test_vision_loss_weights_scale_their_part_and_unknown_parts_are_refused():
         VisionModel("op-0.10.1", "tiny", "regression", loss_weights={"speed": 2.0})
 
 
+def test_near_line_weight_makes_an_error_near_the_car_count_more_than_one_far_ahead():
+    """The lane lines' loss weight is near_line_weight at the car and fades to 1 ahead: the same error costs that many
+    times more, relative to one 192 m ahead, than with every point alike; below 1 is refused."""
+    batch = vision_batch(4, seed=3)
+    stats = {k: v.numpy() for k, v in vision_batch(16, seed=1).items()}
+    ratios = {}
+    for weight in (1.0, 5.0):
+        torch.manual_seed(0)  # the same parameters: the weight is no parameter
+        model = VisionModel("op-0.10.1", "tiny", "regression", shared_backbone=True, near_line_weight=weight)
+        model.fit_normalizers(stats)
+        model.eval()
+        loss = {}
+        for where, index in (("none", None), ("near", 0), ("far", -1)):
+            lines = batch["lane_lines"].clone()
+            if index is not None:
+                lines[:, :, index, 0] += 1.0  # every line 1 m off, at the car or 192 m ahead
+            loss[where] = model.loss(dict(batch, lane_lines=lines))[1]["lane_lines"]
+        ratios[weight] = (loss["near"] - loss["none"]) / (loss["far"] - loss["none"])
+        weights = model.line_distance_weight[:, 0]
+        assert float(weights[0]) == pytest.approx(weight) and float(weights[-1]) == pytest.approx(1.0, abs=1e-4)
+        assert bool((weights[1:] <= weights[:-1]).all()) and model.model_args["near_line_weight"] == weight
+    assert ratios[5.0] == pytest.approx(5.0 * ratios[1.0], rel=1e-3)
+    with pytest.raises(ConfigError, match="near_line_weight"):
+        VisionModel("op-0.10.1", "tiny", "regression", near_line_weight=0.5)
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+
+    with pytest.raises(ConfigError, match="vision.near_line_weight"):
+        settings_from_cfg(load_config(["vision.near_line_weight=0.5"]))
+
+
 def test_vision_parts_that_look_ahead_learn_only_where_the_episode_holds_the_future():
     torch.manual_seed(0)
     model = VisionModel("op-0.10.1", "tiny", "regression", shared_backbone=True)

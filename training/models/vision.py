@@ -48,6 +48,7 @@ from ...contract.constants import (
     LEAD_TRAJ_LEN,
     LEAD_WIDTH,
     NUM_LANE_LINES,
+    X_IDXS,
     RoadTransform,
 )
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
@@ -75,6 +76,7 @@ IMG_OFFSET = 128.0
 IMG_SCALE = 1.0 / 64.0
 LANE_MIN_WEIGHT = 0.2  # lane-line regression weight where the line is not painted (its geometry is still labelled)
 LINE_COLUMN_WEIGHTS = (1.0, 0.2)  # lane lines and road edges: lateral y, height z (relative loss weights)
+NEAR_LINE_SCALE_M = 15.0  # near_line_weight fades with the distance ahead as exp(-x / this)
 LEAD_COLUMN_WEIGHTS = (1.0, 0.5, 1.0, 0.3)  # lead x, y, v, a
 LEAD_OFFSET_SHAPE = (LEAD_TRAJ_LEN, LEAD_WIDTH)  # one lead trajectory (6, 4)
 LEAD_TARGET_SHAPE = (LEAD_MHP_SELECTION,) + LEAD_OFFSET_SHAPE  # (3, 6, 4): one per offset
@@ -214,7 +216,7 @@ class VisionModel(nn.Module):
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
                  motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False,
-                 speed_reading: str = "linear"):
+                 speed_reading: str = "linear", near_line_weight: float = 1.0):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -259,6 +261,13 @@ class VisionModel(nn.Module):
         self.trajectory_heads = nn.ModuleDict({n: self._make_trajectory_head(n, i)
                                                for i, n in enumerate(TRAJECTORY_HEADS)})
         self.register_buffer("line_weight", torch.tensor(LINE_COLUMN_WEIGHTS), persistent=False)
+        # the lane lines' points near the car (where they say where the car is in its lane) count more
+        if not near_line_weight >= 1.0:
+            raise ConfigError(f"vision.near_line_weight={near_line_weight}: use a number >= 1 (1: every point alike)")
+        self.near_line_weight = float(near_line_weight)
+        near = 1.0 + (self.near_line_weight - 1.0) * np.exp(-X_IDXS / NEAR_LINE_SCALE_M)  # (33,)
+        self.register_buffer("line_distance_weight", torch.tensor(near, dtype=torch.float32)[:, None],
+                             persistent=False)  # (33, 1)
         self.register_buffer("lead_weight", torch.tensor(LEAD_COLUMN_WEIGHTS), persistent=False)
 
     @property
@@ -273,7 +282,8 @@ class VisionModel(nn.Module):
                 "diffusion": self.diffusion_config.to_dict(), "shared_backbone": self.shared_backbone,
                 "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
                 "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
-                "speed_channel": self.speed_channel, "speed_reading": self.speed_reading}
+                "speed_channel": self.speed_channel, "speed_reading": self.speed_reading,
+                "near_line_weight": self.near_line_weight}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -372,7 +382,8 @@ class VisionModel(nn.Module):
         lane_weight = (LANE_MIN_WEIGHT + (1.0 - LANE_MIN_WEIGHT) * lane_prob)[:, :, None, None]  # (B, 4, 1, 1)
         yz = self.line_weight  # (2,): y counts, height hardly
         heads = self.trajectory_heads
-        parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(), lane_weight * yz)
+        parts["lane_lines"] = heads["lane_lines"].loss(hidden, batch["lane_lines"].float(),
+                                                       lane_weight * yz * self.line_distance_weight)
         parts["road_edges"] = heads["road_edges"].loss(hidden, batch["road_edges"].float(), yz.expand(1, 1, 1, 2))
         if branch is not None:
             speed, height = branch
