@@ -258,6 +258,27 @@ def test_vision_sizes_flags_and_counts() -> None:
         VisionModel("op-0.10.1", "huge")
 
 
+def test_coord_channels_tell_the_stem_where_each_pixel_is_and_export(tmp_path: Path) -> None:
+    """With coord_channels the stem sees two more channels, each pixel's column and row (-1..1), not saved in the
+    state_dict; the graph still exports and matches torch."""
+    torch.manual_seed(0)
+    model = VisionModel("op-0.10.1", {"preset": "tiny", "coord_channels": True}, "regression").eval()
+    coords = model.backbones[0].coords
+    assert coords.shape == (1, 2) + IMG_SHAPE[2:]
+    assert float(coords[0, 0, 0, 0]) == -1.0 and float(coords[0, 0, 0, -1]) == 1.0  # columns, left to right
+    assert float(coords[0, 1, 0, 0]) == -1.0 and float(coords[0, 1, -1, 0]) == 1.0  # rows, top to bottom
+    assert model.backbones[0].features[0][0].in_channels == IMG_SHAPE[1] + 2
+    assert not any("coords" in k for k in model.state_dict())
+    plain = VisionModel("op-0.10.1", "tiny", "regression")
+    assert count_parameters(model) > count_parameters(plain)
+    spec = get_profile("op-0.10.1").vision
+    inputs = contract_inputs(spec, seed=1)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_onnxruntime(path, spec, inputs, expected)
+
+
 def test_lead_hypotheses_select_offsets_by_closeness() -> None:
     """op-0.10.0 diffusion lead: hypotheses = offsets 0 and 4 s; the 2 s slot picks the closer one."""
     car_a, car_b = torch.full((6, 4), 10.0), torch.full((6, 4), 50.0)

@@ -110,6 +110,7 @@ class VisionSize:
     denoiser_depth: int = 2
     norm: str = "group"  # normalisation in the backbone (NORMS)
     frame_difference: bool = False  # the stem also sees frame t minus frame t-4 (motion made explicit)
+    coord_channels: bool = False  # the stem also sees each pixel's column and row (-1..1): where a line lies is a value
 
 
 VISION_SIZES: dict[str, VisionSize] = {
@@ -158,7 +159,13 @@ class Backbone(nn.Module):
         if n not in NORMS:
             raise ConfigError(f"model.size: norm={n!r}; use one of {list(NORMS)}")
         self.frame_difference = size.frame_difference
-        stem_in = IMG_SHAPE[1] + (FRAME_CHANNELS if size.frame_difference else 0)
+        stem_in = IMG_SHAPE[1] + (FRAME_CHANNELS if size.frame_difference else 0) + (2 if size.coord_channels else 0)
+        coords = None
+        if size.coord_channels:  # (1, 2, H, W): column, row in -1..1 (a constant, rebuilt rather than saved)
+            rows, cols = torch.meshgrid(torch.linspace(-1.0, 1.0, IMG_SHAPE[2]),
+                                        torch.linspace(-1.0, 1.0, IMG_SHAPE[3]), indexing="ij")
+            coords = torch.stack([cols, rows])[None]
+        self.register_buffer("coords", coords, persistent=False)
         layers = [conv_norm_act(stem_in, size.stem_channels, kernel, size.stem_stride, norm_kind=n)]
         c = size.stem_channels
         for width, depth in zip(size.widths, size.depths):
@@ -173,6 +180,8 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.frame_difference:  # channels 0:6 = frame t-4, 6:12 = frame t
             x = torch.cat([x, x[:, FRAME_CHANNELS:] - x[:, :FRAME_CHANNELS]], dim=1)
+        if self.coords is not None:
+            x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
         fmap = self.features(x)  # (B, flat_channels, h, w)
         return F.silu(self.proj(fmap.flatten(1)))  # (B, camera_dim)
 
