@@ -16,14 +16,17 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-build-isolation -e ".[dev]"
 	touch $(STAMP)
 
+# the test files spread over the cores (each file in one process, so its fixtures are built once; at most 4)
+PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
+
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 test-slow: venv
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_PARALLEL)
 
 test-all: venv
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -m "slow or not slow" $(PYTEST_PARALLEL)
 
 pipeline: venv
 	$(BIN)/sptrain pipeline --preset quick --output-dir artifacts/pipeline

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -105,3 +109,17 @@ def write_fake_shard(output_dir, name="fake_0_0.zarr", T=260, seed=0):
                                         "big_img": np.ascontiguousarray(big[start:start + 64])})
         writer.write_labels(lab)
         return writer.commit()
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` once per test run: under the parallel run the worker processes share the folder (the first
+    builds it under a lock, the others wait and reuse it); tests only read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            build(folder)
+            done.touch()
+    return folder

@@ -68,12 +68,16 @@ def _subcommand_paths(parser, prefix=()):
                 yield from _subcommand_paths(sub, prefix + (name,))
 
 
-def test_every_subcommand_has_help() -> None:
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture) -> None:
+    """The command as installed (a fresh process) shows its help; every subcommand's help, in this process."""
+    result = _sptrain("--help")
+    assert result.returncode == 0 and "usage: sptrain" in result.stdout
     paths = list(_subcommand_paths(build_parser()))
     assert ("contract", "show") in paths and ("doctor",) in paths
     for path in paths:
-        result = _sptrain(*path, "--help")
-        assert result.returncode == 0 and "usage: sptrain" in result.stdout, path
+        with pytest.raises(SystemExit) as exited:
+            main([*path, "--help"])
+        assert exited.value.code == 0 and "usage: sptrain " + " ".join(path) in capsys.readouterr().out, path
 
 
 def test_doctor_reports_and_exits_0(tmp_path) -> None:

@@ -14,27 +14,28 @@ from pathlib import Path
 import pytest
 
 from spt_models import make_tiny_checkpoint
-from spt_testutil import REPO_ROOT
+from spt_testutil import REPO_ROOT, built_once
 from sunnypilot_standin import PARSER_PY, write_checkout
 
 
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The six modeld files, written by the two script forms running side by side (as a user would)."""
-    base = tmp_path_factory.mktemp("install-export")
-    ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt", ("vision.motion_volume=false",),
-                                run_id="inst0001", epoch=2, seed=1, fitted=False)  # the session export has the volume
-    out = base / "models"
-    procs = []
-    for model in ("vision", "policy"):
-        name = f"driving_{model}"
-        args = [sys.executable, f"export/export_{model}.py", str(ckpt), "--onnx", str(out / f"{name}.onnx"),
-                "--tinygrad", str(out / f"{name}_tinygrad.pkl"), "--metadata", str(out / f"{name}_metadata.pkl")]
-        procs.append(subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    for proc in procs:
-        output = proc.communicate()[0].decode(errors="replace")
-        assert proc.returncode == 0, output
-    return out
+    def build(base: Path) -> None:
+        ckpt = make_tiny_checkpoint(base / "checkpoints" / "epoch_0002.pt", ("vision.motion_volume=false",),
+                                    run_id="inst0001", epoch=2, seed=1, fitted=False)  # the session's has the volume
+        out = base / "models"
+        procs = []
+        for model in ("vision", "policy"):
+            name = f"driving_{model}"
+            args = [sys.executable, f"export/export_{model}.py", str(ckpt), "--onnx", str(out / f"{name}.onnx"),
+                    "--tinygrad", str(out / f"{name}_tinygrad.pkl"), "--metadata", str(out / f"{name}_metadata.pkl")]
+            procs.append(subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        for proc in procs:
+            output = proc.communicate()[0].decode(errors="replace")
+            assert proc.returncode == 0, output
+
+    return built_once(tmp_path_factory, "install-export", build) / "models"
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_selection_scores_weigh_each_part_against_its_baseline() -> None:
     assert selection_score("vision", {"lead_x_err_m": 1.0}) is None
 
 
-@pytest.mark.parametrize("from_epoch", [1, 3])
+@pytest.mark.parametrize("from_epoch", [1, pytest.param(3, marks=pytest.mark.slow)])  # from 3: checkpoint=latest
 def test_resume_is_exact(full_run, data_dirs, tmp_path, from_epoch: int) -> None:
     out, _, _ = full_run
     start = out / "checkpoints" / f"epoch_{from_epoch:04d}.pt"
