@@ -105,6 +105,7 @@ class VisionSettings:
     motion_grid: dict | None = field(default_factory=lambda: dict(COARSE_MOTION_GRID))  # MotionGrid fields to change
     # (None: its defaults, the full grid)
     near_line_weight: float = 1.0  # the lane lines' loss weight at the car, fading with the distance ahead
+    coord_channels: bool = False  # the backbone's stem also sees each pixel's column and row
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
@@ -119,6 +120,7 @@ class VisionSettings:
         for name, weight in self.loss_weights.items():
             _check(isinstance(weight, (int, float)) and weight >= 0, f"vision.loss_weights.{name}", weight,
                    "a number >= 0")
+        _check(isinstance(self.coord_channels, bool), "vision.coord_channels", self.coord_channels, "true or false")
         _check(isinstance(self.near_line_weight, (int, float)) and self.near_line_weight >= 1.0,
                "vision.near_line_weight", self.near_line_weight, "a number >= 1 (1: every point of a line alike)")
 

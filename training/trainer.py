@@ -74,7 +74,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                                 prediction=d.prediction, export_samples=d.export_samples, seed=d.seed,
                                 clip_x0=d.clip_x0, std_floor=d.std_floor)
     profile = s.contract.profile
-    vision = VisionModel(profile, s.model.vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
+    vision_size = {"preset": s.model.vision_size, "coord_channels": s.vision.coord_channels}
+    vision = VisionModel(profile, vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
                          s.vision.loss_weights, s.vision.motion_volume, motion_grid=s.vision.motion_grid,
                          speed_channel=s.vision.speed_channel, speed_reading=s.vision.speed_reading,
                          near_line_weight=s.vision.near_line_weight)

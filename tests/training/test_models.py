@@ -269,6 +269,15 @@ def test_coord_channels_tell_the_stem_where_each_pixel_is_and_export(tmp_path: P
     assert float(coords[0, 1, 0, 0]) == -1.0 and float(coords[0, 1, -1, 0]) == 1.0  # rows, top to bottom
     assert model.backbones[0].features[0][0].in_channels == IMG_SHAPE[1] + 2
     assert not any("coords" in k for k in model.state_dict())
+    assert VisionModel(**model.model_args).backbones[0].coords is not None  # a checkpoint rebuilds with them
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.trainer import make_models
+
+    for flag in (False, True):  # vision.coord_channels reaches the model
+        settings = settings_from_cfg(load_config([f"vision.coord_channels={str(flag).lower()}"]))
+        built = make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision
+        assert built.size.coord_channels is flag and (built.backbones[0].coords is not None) is flag
     plain = VisionModel("op-0.10.1", "tiny", "regression")
     assert count_parameters(model) > count_parameters(plain)
     spec = get_profile("op-0.10.1").vision
