@@ -46,7 +46,9 @@ TEST_ROWS = [(f"plan {e.upper()} {h} s (m) vs constant velocity", f"plan_{e}_{h}
              for e in ("ade", "fde") for h in (2, 5, 10)]
 TEST_ROWS += [(f"{side} lane line at {d} m (m) vs straight lines", f"lane_{side}_err_{d}m",
                f"lane_{side}_err_{d}m_straight", 2) for side in ("left", "right") for d in (10, 30, 60)]
-TEST_ROWS += [("lead distance error (m)", "lead_x_err_m", None, 2),
+TEST_ROWS += [("lane centre at the car (m) vs saying the car is centred", "lane_centre_err_0m",
+               "lane_centre_err_0m_centred", 2),
+              ("lead distance error (m)", "lead_x_err_m", None, 2),
               ("lead distance error / distance", "lead_x_rel_err", None, 3),
               ("lead speed error (m/s)", "lead_v_err_mps", None, 2),
               ("lead presence accuracy", "lead_prob_accuracy", None, 3),

@@ -4,6 +4,8 @@
   constant-velocity baseline (straight ahead at the current speed).
 * Lane-line lateral error (m) at 10 / 30 / 60 m for the left and right lines against "straight lines at the
   current offset" (each true line's y at x = 0 held constant).
+* Lane centre at the car (m): the middle of the left and right lines at x = 0, against saying the car is centred
+  (offset 0) - where the car is in its lane, which a closed loop needs to come back to the centre.
 * Lead x / v error at offset 0 where a lead exists (x also relative to the distance); desire accuracy;
   calibration = the fraction of errors within one predicted standard deviation (0.68 for a calibrated Gaussian).
 * Lateral action: the curvature modeld would steer by (``contract.actions``: from the plan, or op-0.10.0's own
@@ -92,6 +94,14 @@ def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.nd
             out[f"lane_{name}_err_{d:g}m_straight"] = float(
                 np.abs(_interp_rows(straight, X_IDXS, d) - _interp_rows(t, X_IDXS, d)).mean())
         out[f"lane_{name}_calibration_1sigma"] = float((np.abs(p - t) <= s).mean())
+    both = (true_prob[:, LaneLine.LEFT] > 0.5) & (true_prob[:, LaneLine.RIGHT] > 0.5)
+    if both.any():
+        def centre(lines: np.ndarray) -> np.ndarray:  # (n,) the middle of the lines about the car at x = 0
+            return 0.5 * (lines[both, LaneLine.LEFT, 0, 0] + lines[both, LaneLine.RIGHT, 0, 0])
+
+        true_centre = centre(true_lines)
+        out["lane_centre_err_0m"] = float(np.abs(centre(pred_lines) - true_centre).mean())
+        out["lane_centre_err_0m_centred"] = float(np.abs(true_centre).mean())
     return out
 
 

@@ -65,6 +65,27 @@ def test_lane_metrics_straight_baseline_on_a_curve() -> None:
     assert model == pytest.approx(0.5) and base == pytest.approx(3.6, rel=2e-2)
 
 
+def test_lane_centre_at_the_car_against_saying_the_car_is_centred() -> None:
+    """The car 0.4 m right of its lane's centre (the lines 0.4 m further left in the device frame): a model that
+    says so has no error, one that says the car is centred misses by 0.4 m, like the baseline; frames without both
+    lines painted do not count."""
+    true = np.zeros((3, 4, 33, 2))
+    true[:, :, :, 0] = np.array([-5.8, -2.2, 1.4, 5.0])[None, :, None]
+    prob = np.ones((3, 4))
+    out = lane_metrics(true.copy(), np.ones_like(true), true, prob)
+    assert out["lane_centre_err_0m"] == pytest.approx(0.0, abs=1e-12)
+    assert out["lane_centre_err_0m_centred"] == pytest.approx(0.4)
+    centred = true.copy()
+    centred[:, :, :, 0] += 0.4
+    assert lane_metrics(centred, np.ones_like(true), true, prob)["lane_centre_err_0m"] == pytest.approx(0.4)
+    prob[0, 1] = 0.0  # no left line on frame 0: only frames 1 and 2 count
+    skewed = true.copy()
+    skewed[0, :, :, 0] += 9.0
+    assert lane_metrics(skewed, np.ones_like(true), true, prob)["lane_centre_err_0m"] == pytest.approx(0.0, abs=1e-12)
+    prob[:, 1] = 0.0
+    assert "lane_centre_err_0m" not in lane_metrics(true, np.ones_like(true), true, prob)
+
+
 def test_lead_metrics_and_desire() -> None:
     true = np.zeros((2, 3, 6, 4))
     true[:, 0, 0] = [30.0, 0.0, 20.0, 0.0]
