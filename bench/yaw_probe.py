@@ -27,10 +27,11 @@ import torch
 
 from sunnypilot_training.contract.actions import FORWARD, MIN_SPEED_MPS, YAW, curvature_from_plan
 from sunnypilot_training.contract.camera import MODEL_CAMERAS
-from sunnypilot_training.contract.constants import IMG_SHAPE, X_IDXS, Plan, Pose
+from sunnypilot_training.contract.constants import IMG_SHAPE, Plan, Pose
 from sunnypilot_training.contract.inputs import LATERAL_DELAY_S, frame_pairs
 from sunnypilot_training.contract.outputs import parse_outputs
 from sunnypilot_training.episodes.shards import find_shards, open_shard, read_frames, read_labels
+from sunnypilot_training.evaluation.metrics import lane_centre
 from sunnypilot_training.evaluation.model_runner import ExportedModels
 from sunnypilot_training.training.models.motion import SOFT_ARGMIN_T, MotionGrid, MotionVolume
 from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE
@@ -39,10 +40,9 @@ POSE_YAW_RATE = Pose.ROTATION_RATE.start + YAW
 OFFSET_AT_M = (0.0, 10.0)  # where the lane centre is read, metres ahead
 
 
-def lane_centre(lane_lines: np.ndarray) -> np.ndarray:
-    """(n, len(OFFSET_AT_M)) the middle of the two lines about the car (lines 1 and 2 of 4), y right, at OFFSET_AT_M."""
-    centre = 0.5 * (lane_lines[:, 1, :, 0] + lane_lines[:, 2, :, 0])  # (n, 33)
-    return np.stack([np.interp(OFFSET_AT_M, X_IDXS, row) for row in centre])
+def centre_at_offsets(lane_lines: np.ndarray) -> np.ndarray:
+    """(n, len(OFFSET_AT_M)) the lane centre (evaluation.metrics.lane_centre) at each of OFFSET_AT_M."""
+    return np.stack([lane_centre(lane_lines, x) for x in OFFSET_AT_M], axis=1)
 
 
 def probe_shard(models: ExportedModels, path, stride: int) -> dict[str, float]:
@@ -68,7 +68,8 @@ def probe_shard(models: ExportedModels, path, stride: int) -> dict[str, float]:
             "mean_abs_yaw_rate": float(np.abs(true_rate).mean()),
             "lat_accel_err_read": float(np.mean(np.abs(read - target) * v * v)),
             "lat_accel_err_hold": float(np.mean(np.abs(hold - target) * v * v)),
-            "centre_read": lane_centre(np.asarray(lines)), "centre_true": lane_centre(labels["lane_lines"][ts])}
+            "centre_read": centre_at_offsets(np.asarray(lines)),
+            "centre_true": centre_at_offsets(labels["lane_lines"][ts])}
 
 
 def offset_table(rows: dict[str, list[dict]]) -> None:

@@ -15,7 +15,8 @@ from .constants import DT_S, IDX_N, PLAN_WIDTH, T_IDXS, Plan
 
 MIN_SPEED_MPS = 1.0  # the speed modeld divides by is at least this
 YAW = 2  # index of yaw in T_FROM_CURRENT_EULER and ORIENTATION_RATE
-FORWARD = 0  # index of x in VELOCITY and ACCELERATION
+FORWARD = 0  # index of x in POSITION, VELOCITY and ACCELERATION
+RIGHT = 1  # index of y (right) in POSITION, VELOCITY and ACCELERATION
 LAT_ACTION_T_S = 0.1 + DT_S  # the closed-loop harness's default: a 0.1 s steering delay, no smoothing, one frame
 
 

@@ -96,13 +96,16 @@ def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.nd
         out[f"lane_{name}_calibration_1sigma"] = float((np.abs(p - t) <= s).mean())
     both = (true_prob[:, LaneLine.LEFT] > 0.5) & (true_prob[:, LaneLine.RIGHT] > 0.5)
     if both.any():
-        def centre(lines: np.ndarray) -> np.ndarray:  # (n,) the middle of the lines about the car at x = 0
-            return 0.5 * (lines[both, LaneLine.LEFT, 0, 0] + lines[both, LaneLine.RIGHT, 0, 0])
-
-        true_centre = centre(true_lines)
-        out["lane_centre_err_0m"] = float(np.abs(centre(pred_lines) - true_centre).mean())
+        true_centre = lane_centre(true_lines[both], 0.0)
+        out["lane_centre_err_0m"] = float(np.abs(lane_centre(pred_lines[both], 0.0) - true_centre).mean())
         out["lane_centre_err_0m_centred"] = float(np.abs(true_centre).mean())
     return out
+
+
+def lane_centre(lines: np.ndarray, at_m: float) -> np.ndarray:
+    """(N,) the middle of the left and right lines about the car (N, 4, 33, 2), y right, ``at_m`` metres ahead."""
+    return 0.5 * (_interp_rows(lines[:, LaneLine.LEFT, :, 0], X_IDXS, at_m)
+                  + _interp_rows(lines[:, LaneLine.RIGHT, :, 0], X_IDXS, at_m))
 
 
 def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.ndarray,

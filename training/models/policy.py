@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...contract.actions import FORWARD, MIN_SPEED_MPS, YAW
+from ...contract.actions import FORWARD, MIN_SPEED_MPS, RIGHT, YAW
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRED_CURV_WIDTH,
@@ -311,9 +311,10 @@ class PolicyModel(nn.Module):
         cosc = torch.where(small, 0.5 * theta, (1.0 - torch.cos(safe)) / safe)
         e = self.plan_columns  # (15, 15) one row per plan column
         yaw, rate = Plan.T_FROM_CURRENT_EULER.start + YAW, Plan.ORIENTATION_RATE.start + YAW
-        lateral_accel = Plan.ACCELERATION.start + 1
-        return ((vt * sinc)[..., None] * e[Plan.POSITION.start] + (vt * cosc)[..., None] * e[Plan.POSITION.start + 1]
-                + v[..., None] * e[Plan.VELOCITY.start] + (k * v * v)[..., None] * e[lateral_accel]
+        x, y = Plan.POSITION.start + FORWARD, Plan.POSITION.start + RIGHT
+        speed, lateral_accel = Plan.VELOCITY.start + FORWARD, Plan.ACCELERATION.start + RIGHT
+        return ((vt * sinc)[..., None] * e[x] + (vt * cosc)[..., None] * e[y]
+                + v[..., None] * e[speed] + (k * v * v)[..., None] * e[lateral_accel]
                 + theta[..., None] * e[yaw] + (k * v)[..., None] * e[rate])
 
     def _fed_back_curvature(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | None:
