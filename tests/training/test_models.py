@@ -21,6 +21,7 @@ from sunnypilot_training.contract.constants import (
     LEAD_WIDTH,
     PLAN_WIDTH,
     T_IDXS,
+    LaneLine,
     Plan,
 )
 from sunnypilot_training.contract.outputs import parse_outputs
@@ -37,7 +38,7 @@ from sunnypilot_training.training.models import (
 )
 from sunnypilot_training.training.models.blocks import cluster_samples
 from sunnypilot_training.training.models.policy import SPEED_PRIOR
-from sunnypilot_training.training.models.vision import lead_hypotheses
+from sunnypilot_training.training.models.vision import LANE_CENTRE_SCALE_M, lead_hypotheses
 from sunnypilot_training.training.validation import predict_policy
 
 from spt_models import vision_batch
@@ -536,6 +537,35 @@ def test_vision_loss_weights_scale_their_part_and_unknown_parts_are_refused():
     assert float((weighted - total).detach()) == pytest.approx(4.0 * parts["pose"], rel=1e-4, abs=1e-5)
     with pytest.raises(ConfigError, match="unknown part"):
         VisionModel("op-0.10.1", "tiny", "regression", loss_weights={"speed": 2.0})
+
+
+@pytest.mark.parametrize("heads", ["diffusion", "regression"])
+def test_the_lane_centre_part_measures_where_the_car_is_in_its_lane_and_is_off_unless_weighted(heads):
+    """lane_centre: the middle of the left and right lines of the lane_lines mean against the labels' middle, in
+    units of LANE_CENTRE_SCALE_M: zero where the labels are the model's own lines, one where both lines move by
+    that scale, unchanged where the lane only widens; not computed (weight 0) unless loss_weights names it."""
+    torch.manual_seed(0)
+    batch = vision_batch(4, seed=3)
+    model = VisionModel("op-0.10.1", "tiny", heads, shared_backbone=True)
+    model.fit_normalizers({k: v.numpy() for k, v in vision_batch(16, seed=1).items()})
+    model.eval()
+    assert "lane_centre" not in model.loss(batch)[1] and model.part_weight("lane_centre") == 0.0
+    model.loss_weights = {"lane_centre": 3.0}
+    with torch.no_grad():
+        own = model.trajectory_heads["lane_lines"].mean(model.features(batch["img"], batch["big_img"]))
+    parts = {}
+    for name, shift in (("own", (0.0, 0.0)), ("moved", (LANE_CENTRE_SCALE_M, LANE_CENTRE_SCALE_M)),
+                        ("wider", (-LANE_CENTRE_SCALE_M, LANE_CENTRE_SCALE_M))):
+        lines = own.clone()
+        lines[:, LaneLine.LEFT, :, 0] += shift[0]
+        lines[:, LaneLine.RIGHT, :, 0] += shift[1]
+        total, parts[name] = model.loss(dict(batch, lane_lines=lines))
+        others = sum(model.part_weight(k) * v for k, v in parts[name].items() if k != "lane_centre")
+        assert float(total.detach()) == pytest.approx(others + 3.0 * parts[name]["lane_centre"], rel=1e-4, abs=1e-4)
+    assert parts["own"]["lane_centre"] == pytest.approx(0.0, abs=1e-6)
+    assert parts["moved"]["lane_centre"] == pytest.approx(1.0, rel=1e-4)
+    assert parts["wider"]["lane_centre"] == pytest.approx(0.0, abs=1e-6)
+    assert parts["wider"]["lane_lines"] > parts["own"]["lane_lines"]  # the lines themselves did move
 
 
 def test_near_line_weight_makes_an_error_near_the_car_count_more_than_one_far_ahead():

@@ -195,11 +195,15 @@ class DiffusionHead(nn.Module):
         std = ((samples - mean).square().sum(dim=dim) / (n - 1)).sqrt()
         return self.normalizer.denormalize(mean.squeeze(dim)), self._log_std(std)
 
+    def mean(self, cond: torch.Tensor) -> torch.Tensor:
+        """Physical mean (B, *shape): the mean head (what the exported mu is), differentiable."""
+        return self.normalizer.denormalize(self.mean_head(cond).reshape((cond.shape[0],) + self.shape))
+
     def export_stats(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Physical (mu, log_std) (B, *shape) and the normalised export samples (B, S, *shape): mu is the mean
         head, the std the samples' RMS about it (plus ``std_floor``), calibrated."""
         samples = self.export_samples(cond)  # (B, S, *shape)
-        mean = self.mean_head(cond).reshape((cond.shape[0],) + self.shape)
+        mean = self.mean_head(cond).reshape((cond.shape[0],) + self.shape)  # normalised
         std = (samples - mean[:, None]).square().mean(dim=1).sqrt()
         return self.normalizer.denormalize(mean), self._log_std(std), samples
 
@@ -243,6 +247,10 @@ class RegressionHead(nn.Module):
         mu, log_std = self.forward_normalized(cond)
         return self.normalizer.denormalize(mu), log_std + self.std_scale.log() + self.normalizer.log_std()
 
+    def mean(self, cond: torch.Tensor) -> torch.Tensor:
+        """Physical mean (B, *shape), differentiable."""
+        return self.normalizer.denormalize(self.forward_normalized(cond)[0])
+
     def loss(self, cond: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         mu, log_std = self.forward_normalized(cond)
         y = self.normalizer.normalize(target)
@@ -270,6 +278,10 @@ class MdnHead(nn.Module):
         """Physical (mu, log_std), each (B, *shape)."""
         mu, log_std = self.forward_normalized(cond)
         return self.normalizer.denormalize(mu), log_std + self.std_scale.log() + self.normalizer.log_std()
+
+    def mean(self, cond: torch.Tensor) -> torch.Tensor:
+        """Physical mean (B, *shape), differentiable."""
+        return self.normalizer.denormalize(self.forward_normalized(cond)[0])
 
     def loss(self, cond: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         mu, log_std = self.forward_normalized(cond)

@@ -49,6 +49,7 @@ from ...contract.constants import (
     LEAD_WIDTH,
     NUM_LANE_LINES,
     X_IDXS,
+    LaneLine,
     RoadTransform,
 )
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
@@ -85,7 +86,13 @@ TRAJECTORY_HEADS = ("lane_lines", "road_edges", "lead")
 LOGIT_HEADS = ("meta", "desire_pred", "lane_lines_prob", "lead_prob")
 MOTION_PART = "motion_speed"  # with the motion volume: its branch alone must tell the speed
 HEIGHT_PART = "motion_height"  # with speed_reading="ratio_height": the branch's camera height
-LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART)  # VisionModel.loss's parts
+# the middle of the left and right lane lines, from the lane_lines head's mean, against the labelled one: where the
+# car is in its lane, said directly (the lines' own loss spreads it over 264 numbers); off unless weighted
+CENTRE_PART = "lane_centre"
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART)  # loss's parts
+DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}  # a part's weight where loss_weights does not name it (otherwise 1)
+LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
+LANE_CENTRE_DISTANCE_M = 15.0  # ... and counts near the car: weights exp(-x / this) over the points ahead
 # how the motion branch's speed is read: "linear", a linear readout of its features; "ratio_height", the volume's
 # distance per metre of camera height times a camera height read from the road camera (motion.SpeedReading)
 SPEED_READINGS = ("linear", "ratio_height")
@@ -277,6 +284,9 @@ class VisionModel(nn.Module):
         near = 1.0 + (self.near_line_weight - 1.0) * np.exp(-X_IDXS / NEAR_LINE_SCALE_M)  # (33,)
         self.register_buffer("line_distance_weight", torch.tensor(near, dtype=torch.float32)[:, None],
                              persistent=False)  # (33, 1)
+        centre = np.exp(-X_IDXS / LANE_CENTRE_DISTANCE_M)  # the lane centre counts near the car (sums to 1)
+        self.register_buffer("centre_distance_weight", torch.tensor(centre / centre.sum(), dtype=torch.float32),
+                             persistent=False)
         self.register_buffer("lead_weight", torch.tensor(LEAD_COLUMN_WEIGHTS), persistent=False)
 
     @property
@@ -400,8 +410,27 @@ class VisionModel(nn.Module):
             if height is not None:
                 target = batch["road_transform"][:, RoadTransform.HEIGHT].float()
                 parts[HEIGHT_PART] = F.mse_loss(height, target) / SpeedReading.HEIGHT_SPAN_M ** 2
-        total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
+        if self.part_weight(CENTRE_PART) > 0:
+            parts[CENTRE_PART] = self._centre_loss(hidden, batch["lane_lines"].float())
+        total = sum(self.part_weight(k) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def part_weight(self, part: str) -> float:
+        """The loss weight of one of :data:`LOSS_PARTS`: ``loss_weights``, else :data:`DEFAULT_PART_WEIGHTS`, else 1."""
+        return float(self.loss_weights.get(part, DEFAULT_PART_WEIGHTS.get(part, 1.0)))
+
+    def _centre_loss(self, hidden: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
+        """The error of the lane centre (the middle of the left and right lines) of the lane_lines head's mean
+        against the labels, in units of LANE_CENTRE_SCALE_M: squared within one unit, linear beyond (a junction's
+        lines far ahead do not outweigh the car's place in its lane), weighted as exp(-x / LANE_CENTRE_DISTANCE_M)."""
+        mean = self.trajectory_heads["lane_lines"].mean(hidden)  # (B, 4, 33, 2) physical
+
+        def centre(y: torch.Tensor) -> torch.Tensor:
+            return 0.5 * (y[:, LaneLine.LEFT, :, 0] + y[:, LaneLine.RIGHT, :, 0])  # (B, 33)
+
+        err = (centre(mean) - centre(lines)) / LANE_CENTRE_SCALE_M
+        huber = 2.0 * F.smooth_l1_loss(err, torch.zeros_like(err), reduction="none", beta=1.0)  # x^2, or 2|x| - 1
+        return (huber * self.centre_distance_weight).sum(dim=1).mean()
 
     def _future_parts(self, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The losses of the heads whose labels look ahead in time (meta events, desire, leads)."""
