@@ -14,7 +14,7 @@ does); torch's seed 0. Urban junctions are left out of the table: their labelled
 
 Usage: python bench/lane_centre_probe.py TRAIN_DIR TEST_DIR [--model backbone|vision] [--steps 1200]
        [--eval-every 600] [--weights JSON]
-(the package importable as ``sunnypilot_training``)
+(the package importable as ``sunnypilot_training``; run from bench/'s parent, which puts bench/ on the path)
 """
 
 from __future__ import annotations
@@ -26,21 +26,17 @@ import time
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from yaw_probe import OFFSET_AT_M as AT_M  # the lane centre at 0 and 10 m ahead, read alike by both probes
+from yaw_probe import centre_at_offsets
 
 from sunnypilot_training.episodes.shards import find_shards
-from sunnypilot_training.evaluation.metrics import lane_centre
 from sunnypilot_training.training.data import VISION_TARGET_KEYS, ShardSet, VisionDataset
 from sunnypilot_training.training.diffusion import DiffusionConfig
 from sunnypilot_training.training.epoch_loop import GRAD_CLIP_NORM
 from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE, Backbone, VisionModel, VisionSize
 
-AT_M = (0.0, 10.0)
 BATCH = 32
 SCENARIOS = ("curvy_road", "highway_follow", "lane_change")
-
-
-def centres(lines: np.ndarray) -> np.ndarray:
-    return np.stack([lane_centre(lines, x) for x in AT_M], axis=1)  # (n, len(AT_M))
 
 
 class Readout(torch.nn.Module):
@@ -57,7 +53,7 @@ class Readout(torch.nn.Module):
         return self.out(self.backbone((img.float() - IMG_OFFSET) * IMG_SCALE)) * self.std + self.mean
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        target = torch.from_numpy(centres(batch["lane_lines"].numpy()))
+        target = torch.from_numpy(centre_at_offsets(batch["lane_lines"].numpy()))
         loss = ((self(batch["img"]) - target) / self.std).square().mean()
         return loss, {"centre": float(loss.detach())}
 
@@ -75,9 +71,9 @@ def read_centres(model: torch.nn.Module, shards: ShardSet, every: int) -> dict[s
                 read = model(img).numpy()
             else:
                 hidden = model.features(img, torch.from_numpy(shards.frame_pairs(i, "big_img", ts)))
-                read = centres(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
+                read = centre_at_offsets(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
             scenario = str(shards.shard(i).attrs.get("scenario"))
-            out.setdefault(scenario, []).append((read, centres(labels["lane_lines"][ts])))
+            out.setdefault(scenario, []).append((read, centre_at_offsets(labels["lane_lines"][ts])))
     model.train()
     return {k: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v])) for k, v in out.items()}
 
@@ -107,7 +103,7 @@ def main() -> None:
     test = ShardSet(sorted(find_shards(args.test_dir)), "error", 2.0)
     labels = {k: np.concatenate([lab[k][lab["valid"]] for lab in train.labels]) for k in VISION_TARGET_KEYS}
     if args.model == "backbone":
-        c = centres(labels["lane_lines"])
+        c = centre_at_offsets(labels["lane_lines"])
         model: torch.nn.Module = Readout(c.mean(0), c.std(0))
         opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
         sched = None

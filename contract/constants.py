@@ -96,6 +96,12 @@ class LaneLine(enum.IntEnum):
     FAR_RIGHT = 3
 
 
+def lane_centre_y(lines):
+    """The lane centre about the car at each of a line's points: the middle of the left and right lines' y (right,
+    column 0) of lane lines (..., 4, 33, 2), numpy or torch -> (..., 33)."""
+    return 0.5 * (lines[..., LaneLine.LEFT, :, 0] + lines[..., LaneLine.RIGHT, :, 0])
+
+
 class RoadEdge(enum.IntEnum):
     LEFT = 0
     RIGHT = 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract.actions import LAT_ACTION_T_S, MIN_SPEED_MPS, YAW, curvature_from_plan
-from ..contract.constants import IDX_N, T_IDXS, X_IDXS, LaneLine, LeadField, Plan
+from ..contract.constants import IDX_N, T_IDXS, X_IDXS, LaneLine, LeadField, Plan, lane_centre_y
 
 PLAN_HORIZONS_S = (2.0, 5.0, 10.0)
 ADE_STEP_S = 0.25  # ADE averages the error over a uniform time grid up to the horizon
@@ -104,8 +104,7 @@ def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.nd
 
 def lane_centre(lines: np.ndarray, at_m: float) -> np.ndarray:
     """(N,) the middle of the left and right lines about the car (N, 4, 33, 2), y right, ``at_m`` metres ahead."""
-    return 0.5 * (_interp_rows(lines[:, LaneLine.LEFT, :, 0], X_IDXS, at_m)
-                  + _interp_rows(lines[:, LaneLine.RIGHT, :, 0], X_IDXS, at_m))
+    return _interp_rows(lane_centre_y(lines), X_IDXS, at_m)
 
 
 def lead_metrics(pred_lead: np.ndarray, pred_prob: np.ndarray, true_lead: np.ndarray,

@@ -49,8 +49,8 @@ from ...contract.constants import (
     LEAD_WIDTH,
     NUM_LANE_LINES,
     X_IDXS,
-    LaneLine,
     RoadTransform,
+    lane_centre_y,
 )
 from ...contract.profiles import DEFAULT_PROFILE, get_profile
 from ...contract.yuv import FRAME_CHANNELS
@@ -424,11 +424,7 @@ class VisionModel(nn.Module):
         against the labels, in units of LANE_CENTRE_SCALE_M: squared within one unit, linear beyond (a junction's
         lines far ahead do not outweigh the car's place in its lane), weighted as exp(-x / LANE_CENTRE_DISTANCE_M)."""
         mean = self.trajectory_heads["lane_lines"].mean(hidden)  # (B, 4, 33, 2) physical
-
-        def centre(y: torch.Tensor) -> torch.Tensor:
-            return 0.5 * (y[:, LaneLine.LEFT, :, 0] + y[:, LaneLine.RIGHT, :, 0])  # (B, 33)
-
-        err = (centre(mean) - centre(lines)) / LANE_CENTRE_SCALE_M
+        err = (lane_centre_y(mean) - lane_centre_y(lines)) / LANE_CENTRE_SCALE_M  # (B, 33)
         huber = 2.0 * F.smooth_l1_loss(err, torch.zeros_like(err), reduction="none", beta=1.0)  # x^2, or 2|x| - 1
         return (huber * self.centre_distance_weight).sum(dim=1).mean()
 
