@@ -7,13 +7,17 @@ training shards, either
 * ``--model vision``: the whole tiny vision model (op-0.10.0, motion volume, its every head and loss; ``--weights``
   sets ``loss_weights``, e.g. ``'{"pose": 5, "lane_centre": 5}'``), read through its lane_lines mean,
 
-and prints, every ``--eval-every`` steps, R^2 of the lane centre (1 - error^2 / spread^2; 0: no better than always
-saying the average) per scenario on every 3rd training shard and on the test shards (every 4th valid frame).
+or, with ``--checkpoint CKPT``, trains nothing and reads a trained checkpoint's vision model (its EMA weights):
+through its ``lane_channel`` readout where it has one (``--read lines``: through its lane_lines mean),
+
+and prints, every ``--eval-every`` steps (or once), R^2 of the lane centre (1 - error^2 / spread^2; 0: no better
+than always saying the average) per scenario on every 3rd training shard and on the test shards (every 4th valid
+frame).
 Batches of 32, AdamW at 1e-3 (vision: warm-up and cosine decay over ``--steps``, gradients clipped as the trainer
 does); torch's seed 0. Urban junctions are left out of the table: their labelled centre does not vary.
 
 Usage: python bench/lane_centre_probe.py TRAIN_DIR TEST_DIR [--model backbone|vision] [--steps 1200]
-       [--eval-every 600] [--weights JSON]
+       [--eval-every 600] [--weights JSON] [--checkpoint CKPT [--read channel|lines]]
 (the package importable as ``sunnypilot_training``; run from bench/'s parent, which puts bench/ on the path)
 """
 
@@ -29,7 +33,9 @@ from torch.utils.data import DataLoader
 from yaw_probe import OFFSET_AT_M as AT_M  # the lane centre at 0 and 10 m ahead, read alike by both probes
 from yaw_probe import centre_at_offsets
 
+from sunnypilot_training.contract.profiles import VISION_MODEL
 from sunnypilot_training.episodes.shards import find_shards
+from sunnypilot_training.export.checkpoint_models import load_export_source
 from sunnypilot_training.training.data import VISION_TARGET_KEYS, ShardSet, VisionDataset
 from sunnypilot_training.training.diffusion import DiffusionConfig
 from sunnypilot_training.training.epoch_loop import GRAD_CLIP_NORM
@@ -58,7 +64,8 @@ class Readout(torch.nn.Module):
         return loss, {"centre": float(loss.detach())}
 
 
-def read_centres(model: torch.nn.Module, shards: ShardSet, every: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def read_centres(model: torch.nn.Module, shards: ShardSet, every: int, channel: bool = False
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """scenario -> (read, labelled) lane centres (n, len(AT_M)) on every 4th valid frame of every ``every``-th shard."""
     model.eval()
     out: dict[str, list] = {}
@@ -69,6 +76,8 @@ def read_centres(model: torch.nn.Module, shards: ShardSet, every: int) -> dict[s
             img = torch.from_numpy(shards.frame_pairs(i, "img", ts))
             if isinstance(model, Readout):
                 read = model(img).numpy()
+            elif channel:  # the vision model's lane_channel readout
+                read = model.lane_readings(img).numpy()
             else:
                 hidden = model.features(img, torch.from_numpy(shards.frame_pairs(i, "big_img", ts)))
                 read = centre_at_offsets(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
@@ -78,9 +87,9 @@ def read_centres(model: torch.nn.Module, shards: ShardSet, every: int) -> dict[s
     return {k: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v])) for k, v in out.items()}
 
 
-def report(tag: str, model: torch.nn.Module, train: ShardSet, test: ShardSet) -> None:
+def report(tag: str, model: torch.nn.Module, train: ShardSet, test: ShardSet, channel: bool = False) -> None:
     for split, shards, every in (("train", train, 3), ("test", test, 1)):
-        for scenario, (read, true) in sorted(read_centres(model, shards, every).items()):
+        for scenario, (read, true) in sorted(read_centres(model, shards, every, channel).items()):
             if scenario not in SCENARIOS:
                 continue
             r2 = 1.0 - ((read - true) ** 2).mean(0) / true.var(0)
@@ -97,10 +106,18 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--eval-every", type=int, default=600)
     ap.add_argument("--weights", default='{"pose": 5}', help="vision: loss_weights as JSON")
+    ap.add_argument("--checkpoint", help="read this trained checkpoint's vision model instead of training one")
+    ap.add_argument("--read", choices=("channel", "lines"), default="channel",
+                    help="--checkpoint: read the lane_channel readout (where the model has one) or the lane_lines mean")
     args = ap.parse_args()
     torch.manual_seed(0)
     train = ShardSet(sorted(find_shards(args.train_dir)), "error", 8.0)
     test = ShardSet(sorted(find_shards(args.test_dir)), "error", 2.0)
+    if args.checkpoint:
+        vision = load_export_source(args.checkpoint).models[VISION_MODEL]
+        channel = args.read == "channel" and vision.lane_position is not None
+        report("channel" if channel else "lines", vision, train, test, channel)
+        return
     labels = {k: np.concatenate([lab[k][lab["valid"]] for lab in train.labels]) for k in VISION_TARGET_KEYS}
     if args.model == "backbone":
         c = centre_at_offsets(labels["lane_lines"])

@@ -106,6 +106,7 @@ class VisionSettings:
     # (None: its defaults, the full grid)
     near_line_weight: float = 1.0  # the lane lines' loss weight at the car, fading with the distance ahead
     coord_channels: bool = False  # the backbone's stem also sees each pixel's column and row
+    lane_channel: bool = False  # a readout of the road camera's features says the lane centre; hidden_state carries it
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
@@ -121,6 +122,7 @@ class VisionSettings:
             _check(isinstance(weight, (int, float)) and weight >= 0, f"vision.loss_weights.{name}", weight,
                    "a number >= 0")
         _check(isinstance(self.coord_channels, bool), "vision.coord_channels", self.coord_channels, "true or false")
+        _check(isinstance(self.lane_channel, bool), "vision.lane_channel", self.lane_channel, "true or false")
         _check(isinstance(self.near_line_weight, (int, float)) and self.near_line_weight >= 1.0,
                "vision.near_line_weight", self.near_line_weight, "a number >= 1 (1: every point of a line alike)")
 
@@ -132,10 +134,12 @@ class PolicySettings:
     feature_noise: float = 0.0
     speed_prior: bool = True
     curvature_prior: bool = False
+    lane_prior: bool = False  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading + the head
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
         _check(isinstance(self.speed_prior, bool), "policy.speed_prior", self.speed_prior, "true or false")
+        _check(isinstance(self.lane_prior, bool), "policy.lane_prior", self.lane_prior, "true or false")
         _check(isinstance(self.curvature_prior, bool), "policy.curvature_prior", self.curvature_prior,
                "true or false")
         _check(0.0 <= self.feature_dropout < 1.0, "policy.feature_dropout", self.feature_dropout,
@@ -171,6 +175,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.training.resume and not self.checkpoint:
             raise ConfigError("training.resume=true needs checkpoint=PATH (the checkpoint to continue)")
+        if self.policy.lane_prior and not self.vision.lane_channel:
+            raise ConfigError("policy.lane_prior=true needs vision.lane_channel=true (the pursuit steers by the vision "
+                              "model's own lane-centre reading, which hidden_state carries only with it)")
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,

@@ -39,7 +39,7 @@ from .diffusion import DiffusionConfig
 from .epoch_loop import StageTrainer
 from .models import count_parameters
 from .models.policy import PolicyModel
-from .models.vision import VisionModel
+from .models.vision import VisionModel, lane_channel_index
 from .optim import Ema
 from .validation import best_epoch, policy_metrics, selection_scores, vision_metrics
 
@@ -78,12 +78,14 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
     vision = VisionModel(profile, vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
                          s.vision.loss_weights, s.vision.motion_volume, motion_grid=s.vision.motion_grid,
                          speed_channel=s.vision.speed_channel, speed_reading=s.vision.speed_reading,
-                         near_line_weight=s.vision.near_line_weight)
+                         near_line_weight=s.vision.near_line_weight, lane_channel=s.vision.lane_channel)
     given_speed = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise,
                          speed_prior=s.policy.speed_prior and given_speed,
-                         curvature_prior=s.policy.curvature_prior and given_speed)
+                         curvature_prior=s.policy.curvature_prior and given_speed,
+                         lane_prior_index=lane_channel_index(s.vision.speed_channel)
+                         if s.policy.lane_prior and given_speed else None)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

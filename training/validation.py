@@ -12,12 +12,14 @@ from ..evaluation.metrics import (
     LANE_DISTANCES_M,
     PLAN_HORIZONS_S,
     desire_accuracy,
+    lane_centre,
     lane_metrics,
     lead_metrics,
     plan_metrics,
     pose_speed_error,
 )
 from .data import PolicyDataset, VisionDataset
+from .models.vision import LANE_CHANNEL_AT_M
 
 VAL_MAX_SAMPLES = 256
 VAL_BATCH = 32
@@ -39,7 +41,7 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
     """(parsed outputs, targets) over a deterministic subset of ``dataset``."""
     spec = get_profile(model.profile_id).vision
     model.eval()
-    outs, targets, branch, heights = [], [], [], []
+    outs, targets, branch, heights, lanes = [], [], [], [], []
     for batch in _batches(dataset, _subset(len(dataset), limit)):
         flat = model(batch["img"].to(device), batch["big_img"].to(device)).float().cpu().numpy()
         outs.append(flat)
@@ -49,6 +51,8 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
             branch.append(speed.float().cpu().numpy())
             if height is not None:
                 heights.append(height.float().cpu().numpy())
+        if getattr(model, "lane_position", None) is not None:
+            lanes.append(model.lane_readings(batch["img"].to(device)).float().cpu().numpy())
     flat = np.concatenate(outs)
     target = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
     parsed = parse_outputs(spec, flat)
@@ -56,6 +60,8 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
         parsed["motion_speed"] = np.concatenate(branch)
     if heights:
         parsed["motion_height"] = np.concatenate(heights)
+    if lanes:  # lane_channel's reading of the lane centre (hidden_state carries it)
+        parsed["lane_position"] = np.concatenate(lanes)
     return parsed, target
 
 
@@ -76,6 +82,11 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
     if "motion_height" in parsed:  # and the camera height it multiplies the volume's reading by
         height = target["road_transform"][:, RoadTransform.HEIGHT]
         out["motion_height_err_m"] = float(np.abs(parsed["motion_height"] - height).mean())
+    if "lane_position" in parsed:  # where the car is in its lane, against saying it is centred
+        for j, at_m in enumerate(LANE_CHANNEL_AT_M):
+            true = lane_centre(target["lane_lines"], at_m)
+            out[f"lane_position_err_{at_m:g}m"] = float(np.abs(parsed["lane_position"][:, j] - true).mean())
+            out[f"lane_position_err_{at_m:g}m_centred"] = float(np.abs(true).mean())
     return out
 
 

@@ -21,6 +21,7 @@ from sunnypilot_training.contract.constants import (
     LEAD_WIDTH,
     PLAN_WIDTH,
     T_IDXS,
+    X_IDXS,
     LaneLine,
     Plan,
 )
@@ -705,3 +706,109 @@ def test_validation_feeds_a_curvature_prior_model_the_history_shifted_as_in_trai
     with torch.no_grad():
         as_is = parse_outputs(plain.spec, plain(*plain.inputs_from_batch(batch)).numpy())
     np.testing.assert_allclose(parsed["desired_curvature"], as_is["desired_curvature"], rtol=1e-5, atol=1e-7)
+
+
+def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tmp_path: Path) -> None:
+    """lane_channel: a linear readout of the road camera's features says the lane centre at 0 and 10 m; its loss
+    part is the robust error in units of 0.3 m against the labels' centre there, hidden_state's values just before
+    the speed channel carry the reading, a checkpoint rebuilds it, the config key reaches the model, validation
+    reports it, and the graph exports."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M
+    from sunnypilot_training.training.trainer import make_models
+    from sunnypilot_training.training.validation import vision_metrics
+
+    batch = vision_batch(4, seed=2)
+    model = make_vision("op-0.10.0", "regression", batch, lane_channel=True, motion_volume=True,
+                        speed_channel=True).eval()
+    assert VisionModel(**model.model_args).lane_position is not None
+    assert make_vision("op-0.10.0", "regression", batch).lane_position is None
+    lines = batch["lane_lines"].float()
+    # the labelled centre at 0 m is the middle of the left and right lines' first points; at 10 m interpolated
+    at0 = 0.5 * (lines[:, LaneLine.LEFT, 0, 0] + lines[:, LaneLine.RIGHT, 0, 0])
+    targets = model.lane_targets(lines)
+    assert targets.shape == (4, len(LANE_CHANNEL_AT_M))
+    assert torch.allclose(targets[:, 0], at0, atol=1e-6)
+    centre = 0.5 * (lines[:, LaneLine.LEFT, :, 0] + lines[:, LaneLine.RIGHT, :, 0]).numpy()
+    at10 = np.array([np.interp(10.0, X_IDXS, row) for row in centre])
+    assert np.allclose(targets[:, 1].numpy(), at10, atol=1e-5)
+    with torch.no_grad():
+        hidden, (speed, _), lane = model._features(batch["img"], batch["big_img"])
+        reading = model.lane_readings(batch["img"])
+    assert torch.allclose(hidden[:, -3:-1], lane, atol=1e-6)  # the reading, before the speed channel
+    assert torch.allclose(lane * LANE_CENTRE_SCALE_M, reading, atol=1e-6)
+    assert torch.allclose(hidden[:, -1], speed / 10.0, atol=1e-6)
+    # the part: where the readout says exactly the labels it is 0; where it says 0.3 m more, 1 (units of 0.3 m)
+    with torch.no_grad():
+        model.lane_position.weight.zero_()
+        model.lane_position.bias.zero_()
+        for shift, expected in ((0.0, 0.0), (LANE_CENTRE_SCALE_M, 1.0)):
+            moved = dict(batch)
+            moved["lane_lines"] = batch["lane_lines"].clone()
+            moved["lane_lines"][:, :, :, 0] = shift  # every line at y = shift: the centre is shift everywhere
+            assert model.loss(moved)[1]["lane_position"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    metrics = vision_metrics(model, [{k: v[i] for k, v in batch.items()} for i in range(4)],
+                             torch.device("cpu"))
+    true0 = np.abs(at0.numpy()).mean()
+    assert metrics["lane_position_err_0m"] == pytest.approx(true0, rel=1e-4)  # the zeroed readout says 0
+    assert metrics["lane_position_err_0m_centred"] == pytest.approx(true0, rel=1e-4)
+    for flag in (False, True):  # vision.lane_channel reaches the model
+        settings = settings_from_cfg(load_config([f"vision.lane_channel={str(flag).lower()}"]))
+        assert (make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lane_position is not None) is flag
+    spec = get_profile("op-0.10.0").vision
+    inputs = contract_inputs(spec, seed=1)
+    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_onnxruntime(path, spec, inputs, expected)
+
+
+def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
+    """With lane_prior (op-0.10.0) desired_curvature is pure pursuit towards the lane centre the newest features
+    carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead) plus the head's prediction: 2 y / (L^2 + y^2) at
+    L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs the vision's lane channel."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.models.policy import lane_pursuit_curvature
+
+    # a car 0.5 m left of a straight lane centre, heading along it: the centre is 0.5 m right everywhere
+    v = torch.tensor([10.0, 30.0, 1.0])  # look-ahead 8.5 m, 20.5 m, the 4 m floor
+    half = torch.full((3,), 0.5)
+    looks = torch.tensor([8.5, 20.5, 4.0])
+    assert torch.allclose(lane_pursuit_curvature(half, half, v), 1.0 / (looks * looks + 0.25), rtol=1e-6)
+    # heading 0.05 rad left of the lane on its centre: the centre 10 m ahead is 0.5 m right, y(L) = 0.05 L
+    assert torch.allclose(lane_pursuit_curvature(torch.zeros(3), half, v),
+                          2 * 0.05 * looks / (looks * looks + (0.05 * looks) ** 2), rtol=1e-6)
+    assert float(lane_pursuit_curvature(-half, -half, v)[0]) < 0  # a centre to the left steers left
+    batch = policy_batch("op-0.10.0", 6, seed=4)
+    index = FEATURE_LEN - 3
+    centre = torch.linspace(-0.6, 0.6, 6)
+    batch["features_buffer"][:, -1, index] = centre / LANE_CENTRE_SCALE_M
+    batch["features_buffer"][:, -1, index + 1] = 2 * centre / LANE_CENTRE_SCALE_M
+    plain = make_policy("op-0.10.0").eval()
+    steered = make_policy("op-0.10.0")
+    steered.lane_prior_index = index
+    assert PolicyModel(**{**plain.model_args, "lane_prior_index": index}).lane_prior_index == index
+    spec = get_profile("op-0.10.0").policy
+    with torch.no_grad():
+        a = parse_outputs(spec, plain(*plain.inputs_from_batch(batch)).numpy())
+        b = parse_outputs(spec, steered.eval()(*steered.inputs_from_batch(batch)).numpy())
+    pursuit = lane_pursuit_curvature(centre, 2 * centre, batch["lateral_control_params"][:, 0]).numpy()
+    np.testing.assert_allclose(b["desired_curvature"][:, 0] - a["desired_curvature"][:, 0], pursuit, rtol=1e-4,
+                               atol=1e-7)
+    np.testing.assert_allclose(b["plan"], a["plan"])
+    # training: the head learns the target less the pursuit
+    steered.train()
+    target_parts = steered.loss(batch)[1]["desired_curvature"]
+    plain.lane_prior_index = None
+    assert target_parts != pytest.approx(plain.train().loss(batch)[1]["desired_curvature"])
+    with pytest.raises(ConfigError, match="lane_prior=true: op-0.10.1's policy has no desired_curvature"):
+        PolicyModel("op-0.10.1", "tiny", lane_prior_index=index)
+    with pytest.raises(ConfigError, match="needs policy.speed_prior=true"):
+        PolicyModel("op-0.10.0", "tiny", lane_prior_index=index)
+    with pytest.raises(ConfigError, match="needs vision.lane_channel=true"):
+        settings_from_cfg(load_config(["policy.lane_prior=true"]))
+    one = tuple(x[:1] for x in steered.inputs_from_batch(batch))  # the pursuit is in the exported graph
+    path = export_onnx(steered.eval(), spec, one, tmp_path / "driving_policy.onnx")
+    with torch.no_grad():
+        check_onnxruntime(path, spec, one, steered(*one).numpy())

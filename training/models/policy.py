@@ -28,6 +28,15 @@ approximates, so in training half the samples get the history shifted by a rando
 of lateral acceleration at the car's speed): the model must read the curvature from the frames to correct it rather
 than copy it - otherwise, fed its own outputs, it would hold whatever curvature it started with.
 
+Lane prior (``lane_prior``, op-0.10.0 with the speed prior, and a vision model with ``lane_channel``, whose
+hidden_state carries its own reading of the lane centre c0 at the car and c10 10 m ahead at ``lane_prior_index``
+and the next value, in units of ``LANE_CENTRE_SCALE_M``): ``desired_curvature`` is pure pursuit towards the lane
+centre one look-ahead L = clip(0.6 s * v + 2.5 m, 4, 25 m) ahead, 2 y / (L^2 + y^2) with y = c0 + (c10 - c0) L / 10 m
+(the newest features_buffer entry, the line through the two readings), plus what the head predicts (the road's own
+curvature, and whatever else the expert does). The head learns a curvature only as well as the features say where
+the car is, which held-out features say poorly, so a learned correction is weak; the pursuit steers back by the
+reading itself, as the expert steers by the true lane centre (docs/models.md).
+
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
 samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
 samples' paths clustered in the graph (soft k-means, ``blocks.cluster_samples``), each the weighted mean and spread
@@ -81,6 +90,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
+from .vision import LANE_CENTRE_SCALE_M
 
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CONSENSUS_WEIGHT = 0.6  # op-0.10.0: probability of hypothesis 0 (the mean head); the clusters share the rest
@@ -107,6 +117,10 @@ PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
                        0.1, 0.1, 2.0,  # T_FROM_CURRENT_EULER roll, pitch, yaw
                        0.1, 0.1, 2.0)  # ORIENTATION_RATE roll, pitch, yaw
 MIN_DELAY_S = 0.05
+# the lane prior's pure pursuit: look-ahead = clip(LOOKAHEAD_S * v + LOOKAHEAD_M, *LOOKAHEAD_RANGE_M), as the
+# built-in expert's; the lane centre's readings are at 0 and LANE_READING_AT_M ahead
+LOOKAHEAD_S, LOOKAHEAD_M, LOOKAHEAD_RANGE_M = 0.6, 2.5, (4.0, 25.0)
+LANE_READING_AT_M = 10.0
 
 
 @dataclass(frozen=True)
@@ -201,7 +215,7 @@ class PolicyModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
-                 speed_prior: bool = False, curvature_prior: bool = False):
+                 speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -232,6 +246,14 @@ class PolicyModel(nn.Module):
                                  if not self.has_curvature else "needs policy.speed_prior=true (the arc is at the "
                                  "car's speed)") + "; set it false")
         self.curvature_prior = bool(curvature_prior)
+        if lane_prior_index is not None and not (self.has_curvature and self.speed_prior
+                                                 and 0 <= lane_prior_index < FEATURE_LEN - 1):
+            raise ConfigError(f"policy.lane_prior=true: {profile_id}'s policy " + (
+                "has no desired_curvature output (only op-0.10.0's has)" if not self.has_curvature else
+                "needs policy.speed_prior=true (the look-ahead is at the car's speed)" if not self.speed_prior else
+                f"reads the lane centre at features index {lane_prior_index}, outside 0..{FEATURE_LEN - 2}")
+                + "; set it false")
+        self.lane_prior_index = None if lane_prior_index is None else int(lane_prior_index)
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
         self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
@@ -262,7 +284,8 @@ class PolicyModel(nn.Module):
         return {"profile_id": self.profile_id, "size": asdict(self.size), "diffusion": self.diffusion_config.to_dict(),
                 "loss_weights": dict(self.loss_weights), "head": self.head_type,
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
-                "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior}
+                "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior,
+                "lane_prior_index": self.lane_prior_index}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -329,9 +352,17 @@ class PolicyModel(nn.Module):
         return self.prior(self._named(inputs)["lateral_control_params"][:, 0], self._fed_back_curvature(inputs))
 
     def _curvature_prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
-        """(B, 1) the ``desired_curvature`` prior (the fed-back curvature) with ``curvature_prior``, else 0."""
+        """(B, 1) the ``desired_curvature`` prior: the fed-back curvature with ``curvature_prior`` plus the lane
+        centre's pure pursuit with ``lane_prior``; 0 with neither."""
         k = self._fed_back_curvature(inputs)
-        return 0.0 if k is None else k[:, None]
+        prior = 0.0 if k is None else k[:, None]
+        if self.lane_prior_index is not None:
+            x = self._named(inputs)
+            i = self.lane_prior_index
+            reading = x["features_buffer"][:, -1, i:i + 2] * LANE_CENTRE_SCALE_M  # (B, 2) m: centre at 0 and 10 m
+            prior = prior + lane_pursuit_curvature(reading[:, 0], reading[:, 1],
+                                                   x["lateral_control_params"][:, 0])[:, None]
+        return prior
 
     # --- graph ------------------------------------------------------------------------------------------------
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -463,6 +494,15 @@ class PolicyModel(nn.Module):
         if self.has_curvature:
             target = desired_curvature_target(plans_t, lat)
             self.curvature_head.normalizer.fit((target - (0.0 if k is None else k[:, None])).numpy())
+
+
+def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tensor, speed_mps: torch.Tensor
+                           ) -> torch.Tensor:
+    """(B,) 1/m, positive right: pure pursuit towards the lane centre one look-ahead ahead, the centre taken on the
+    line through its readings at the car and LANE_READING_AT_M ahead (B,) each (m, right), at speeds (B,)."""
+    look = (LOOKAHEAD_S * speed_mps + LOOKAHEAD_M).clamp(*LOOKAHEAD_RANGE_M)
+    y = centre_0_m + (centre_ahead_m - centre_0_m) * look / LANE_READING_AT_M
+    return 2.0 * y / (look * look + y * y)
 
 
 def curvature_shift(speed_mps: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

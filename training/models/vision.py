@@ -89,7 +89,11 @@ HEIGHT_PART = "motion_height"  # with speed_reading="ratio_height": the branch's
 # the middle of the left and right lane lines, from the lane_lines head's mean, against the labelled one: where the
 # car is in its lane, said directly (the lines' own loss spreads it over 264 numbers); off unless weighted
 CENTRE_PART = "lane_centre"
-LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART)  # loss's parts
+# with lane_channel: a linear readout of the road camera's own features says the lane centre at LANE_CHANNEL_AT_M,
+# trained on its own (deep supervision, as the motion branch's speed), and hidden_state carries the reading
+LANE_PART = "lane_position"
+LANE_CHANNEL_AT_M = (0.0, 10.0)  # metres ahead of the car
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART)
 DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}  # a part's weight where loss_weights does not name it (otherwise 1)
 LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
 LANE_CENTRE_DISTANCE_M = 15.0  # ... and counts near the car: weights exp(-x / this) over the points ahead
@@ -98,6 +102,12 @@ LANE_CENTRE_DISTANCE_M = 15.0  # ... and counts near the car: weights exp(-x / t
 SPEED_READINGS = ("linear", "ratio_height")
 MOTION_SPEED_SCALE = 10.0  # m/s per unit of the motion branch's speed readout
 FUTURE_PARTS = ("meta", "desire_pred", "lead_prob", "lead")  # parts (and their labels) that look up to 10 s ahead
+
+
+def lane_channel_index(speed_channel: bool) -> int:
+    """Where lane_channel's readings (the lane centre at LANE_CHANNEL_AT_M, units of LANE_CENTRE_SCALE_M) begin in
+    hidden_state: just before the speed channel's one value, or at the end without it."""
+    return FEATURE_LEN - len(LANE_CHANNEL_AT_M) - int(speed_channel)
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,7 @@ class VisionModel(nn.Module):
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
                  motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False,
-                 speed_reading: str = "linear", near_line_weight: float = 1.0):
+                 speed_reading: str = "linear", near_line_weight: float = 1.0, lane_channel: bool = False):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -267,6 +277,12 @@ class VisionModel(nn.Module):
         if speed_channel and not motion_volume:
             raise ConfigError("vision.speed_channel=true needs vision.motion_volume=true (the reading comes from it)")
         self.speed_channel = speed_channel
+        # where the car is in its lane, read straight from the road camera's features (in units of
+        # LANE_CENTRE_SCALE_M); hidden_state's last values (before the speed channel) carry the reading
+        self.lane_channel = bool(lane_channel)
+        self.lane_position = nn.Linear(s.camera_dim, len(LANE_CHANNEL_AT_M)) if self.lane_channel else None
+        at = np.stack([np.interp(LANE_CHANNEL_AT_M, X_IDXS, row) for row in np.eye(len(X_IDXS))])  # (33, 2)
+        self.register_buffer("lane_channel_interp", torch.tensor(at, dtype=torch.float32), persistent=False)
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
                                   nn.Linear(s.fuse_dim, FEATURE_LEN), nn.LayerNorm(FEATURE_LEN))
         self.logit_heads = nn.ModuleDict({n: mlp(FEATURE_LEN, s.head_dim, self.spec.head(n).width)
@@ -302,7 +318,7 @@ class VisionModel(nn.Module):
                 "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
                 "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
                 "speed_channel": self.speed_channel, "speed_reading": self.speed_reading,
-                "near_line_weight": self.near_line_weight}
+                "near_line_weight": self.near_line_weight, "lane_channel": self.lane_channel}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -320,11 +336,13 @@ class VisionModel(nn.Module):
         return self._features(img, big_img)[0]
 
     def _features(self, img: torch.Tensor, big_img: torch.Tensor
-                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None] | None]:
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None] | None, torch.Tensor | None]:
         """(hidden_state, the motion branch's (speed reading (B,) m/s, camera height reading (B,) m or None), or
-        None without the branch)."""
+        None without the branch, the lane-centre reading (B, len(LANE_CHANNEL_AT_M)) in units of
+        LANE_CENTRE_SCALE_M, or None without lane_channel)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         road = self.backbones[0](road_in)  # (B, camera_dim)
+        lane = self.lane_position(road) if self.lane_position is not None else None
         branch = None
         if self.motion is not None:
             motion, branch = self._branch(road_in, road)
@@ -333,7 +351,10 @@ class VisionModel(nn.Module):
         hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
         if self.speed_channel:
             hidden = torch.cat([hidden[:, :-1], branch[0][:, None] / MOTION_SPEED_SCALE], dim=1)
-        return hidden, branch
+        if lane is not None:  # the readings take the values just before the speed channel (or the last ones)
+            start = lane_channel_index(self.speed_channel)
+            hidden = torch.cat([hidden[:, :start], lane, hidden[:, start + lane.shape[1]:]], dim=1)
+        return hidden, branch, lane
 
     def _branch(self, road_in: torch.Tensor, road: torch.Tensor
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
@@ -378,13 +399,24 @@ class VisionModel(nn.Module):
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         return self._branch(road_in, self.backbones[0](road_in))[1]
 
+    def lane_readings(self, img: torch.Tensor) -> torch.Tensor:
+        """(B, len(LANE_CHANNEL_AT_M)) m: the lane centre at LANE_CHANNEL_AT_M as lane_channel's readout says it
+        from the uint8 road camera input (hidden_state carries the same values in units of LANE_CENTRE_SCALE_M)."""
+        road = self.backbones[0]((img.float() - IMG_OFFSET) * IMG_SCALE)
+        return self.lane_position(road) * LANE_CENTRE_SCALE_M
+
+    def lane_targets(self, lines: torch.Tensor) -> torch.Tensor:
+        """(B, len(LANE_CHANNEL_AT_M)) m: the labelled lane centre at LANE_CHANNEL_AT_M from lane lines
+        (B, 4, 33, 2)."""
+        return lane_centre_y(lines) @ self.lane_channel_interp
+
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of per-head losses on a VisionDataset batch; parts are floats for logging.
 
         A batch with a ``future`` flag (B,) trains the parts that look ahead in time (:data:`FUTURE_PARTS`) only
         on the samples whose episode holds that future; the rest (pose, lines, edges, ...) learn from every frame.
         """
-        hidden, branch = self._features(batch["img"], batch["big_img"])
+        hidden, branch, lane = self._features(batch["img"], batch["big_img"])
         future = batch.get("future")
         ahead = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device) if future is None else \
             future.bool()
@@ -412,6 +444,9 @@ class VisionModel(nn.Module):
                 parts[HEIGHT_PART] = F.mse_loss(height, target) / SpeedReading.HEIGHT_SPAN_M ** 2
         if self.part_weight(CENTRE_PART) > 0:
             parts[CENTRE_PART] = self._centre_loss(hidden, batch["lane_lines"].float())
+        if lane is not None:  # the same robust error as the lane_centre part, at the readout's distances
+            err = lane - self.lane_targets(batch["lane_lines"].float()) / LANE_CENTRE_SCALE_M
+            parts[LANE_PART] = 2.0 * F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
         total = sum(self.part_weight(k) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
