@@ -29,6 +29,7 @@ DEVICES = ("auto", "cuda", "cpu")
 HEADS = ("diffusion", "mdn", "regression")
 SIZES = ("tiny", "base")
 SELECT_EPOCH = ("best", "last")
+LANE_PRIORS = ("none", "pursuit", "pursuit_and_head")  # policy.lane_prior
 
 
 def _check(cond: bool, key: str, value: Any, expected: str) -> None:
@@ -134,12 +135,12 @@ class PolicySettings:
     feature_noise: float = 0.0
     speed_prior: bool = True
     curvature_prior: bool = False
-    lane_prior: bool = False  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading + the head
+    lane_prior: str = "none"  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading (+ the head)
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
         _check(isinstance(self.speed_prior, bool), "policy.speed_prior", self.speed_prior, "true or false")
-        _check(isinstance(self.lane_prior, bool), "policy.lane_prior", self.lane_prior, "true or false")
+        _check(self.lane_prior in LANE_PRIORS, "policy.lane_prior", self.lane_prior, f"one of {list(LANE_PRIORS)}")
         _check(isinstance(self.curvature_prior, bool), "policy.curvature_prior", self.curvature_prior,
                "true or false")
         _check(0.0 <= self.feature_dropout < 1.0, "policy.feature_dropout", self.feature_dropout,
@@ -175,9 +176,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.training.resume and not self.checkpoint:
             raise ConfigError("training.resume=true needs checkpoint=PATH (the checkpoint to continue)")
-        if self.policy.lane_prior and not self.vision.lane_channel:
-            raise ConfigError("policy.lane_prior=true needs vision.lane_channel=true (the pursuit steers by the vision "
-                              "model's own lane-centre reading, which hidden_state carries only with it)")
+        if self.policy.lane_prior != "none" and not self.vision.lane_channel:
+            raise ConfigError(f"policy.lane_prior={self.policy.lane_prior} needs vision.lane_channel=true (the pursuit "
+                              "steers by the vision model's own lane-centre reading, which hidden_state carries only "
+                              "with it); set both, or policy.lane_prior=none")
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,

@@ -85,7 +85,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          speed_prior=s.policy.speed_prior and given_speed,
                          curvature_prior=s.policy.curvature_prior and given_speed,
                          lane_prior_index=lane_channel_index(s.vision.speed_channel)
-                         if s.policy.lane_prior and given_speed else None)
+                         if s.policy.lane_prior != "none" and given_speed else None,
+                         lane_prior_head=s.policy.lane_prior == "pursuit_and_head")
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

@@ -766,8 +766,9 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
 
 def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
     """With lane_prior (op-0.10.0) desired_curvature is pure pursuit towards the lane centre the newest features
-    carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead) plus the head's prediction: 2 y / (L^2 + y^2) at
-    L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs the vision's lane channel."""
+    carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead), plus the head's prediction (pursuit_and_head) or
+    alone (pursuit): 2 y / (L^2 + y^2) at L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs
+    the vision's lane channel."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
     from sunnypilot_training.training.models.policy import lane_pursuit_curvature
 
@@ -797,16 +798,26 @@ def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading
     np.testing.assert_allclose(b["desired_curvature"][:, 0] - a["desired_curvature"][:, 0], pursuit, rtol=1e-4,
                                atol=1e-7)
     np.testing.assert_allclose(b["plan"], a["plan"])
+    alone = PolicyModel(**{**steered.model_args, "lane_prior_head": False})
+    alone.load_state_dict(steered.state_dict())
+    with torch.no_grad():
+        c = parse_outputs(spec, alone.eval()(*alone.inputs_from_batch(batch)).numpy())
+    np.testing.assert_allclose(c["desired_curvature"][:, 0], pursuit, rtol=1e-4, atol=1e-7)  # the pursuit alone
+    np.testing.assert_allclose(c["desired_curvature_stds"], b["desired_curvature_stds"])  # the head's spread
+    np.testing.assert_allclose(c["plan"], b["plan"])
     # training: the head learns the target less the pursuit
     steered.train()
     target_parts = steered.loss(batch)[1]["desired_curvature"]
     plain.lane_prior_index = None
     assert target_parts != pytest.approx(plain.train().loss(batch)[1]["desired_curvature"])
-    with pytest.raises(ConfigError, match="lane_prior=true: op-0.10.1's policy has no desired_curvature"):
+    with pytest.raises(ConfigError, match="lane_prior: op-0.10.1's policy has no desired_curvature"):
         PolicyModel("op-0.10.1", "tiny", lane_prior_index=index)
     with pytest.raises(ConfigError, match="needs policy.speed_prior=true"):
         PolicyModel("op-0.10.0", "tiny", lane_prior_index=index)
-    with pytest.raises(ConfigError, match="needs vision.lane_channel=true"):
+    for mode in ("pursuit", "pursuit_and_head"):
+        with pytest.raises(ConfigError, match=f"lane_prior={mode} needs vision.lane_channel=true"):
+            settings_from_cfg(load_config([f"policy.lane_prior={mode}"]))
+    with pytest.raises(ConfigError, match="policy.lane_prior"):
         settings_from_cfg(load_config(["policy.lane_prior=true"]))
     one = tuple(x[:1] for x in steered.inputs_from_batch(batch))  # the pursuit is in the exported graph
     path = export_onnx(steered.eval(), spec, one, tmp_path / "driving_policy.onnx")

@@ -28,14 +28,15 @@ approximates, so in training half the samples get the history shifted by a rando
 of lateral acceleration at the car's speed): the model must read the curvature from the frames to correct it rather
 than copy it - otherwise, fed its own outputs, it would hold whatever curvature it started with.
 
-Lane prior (``lane_prior``, op-0.10.0 with the speed prior, and a vision model with ``lane_channel``, whose
-hidden_state carries its own reading of the lane centre c0 at the car and c10 10 m ahead at ``lane_prior_index``
-and the next value, in units of ``LANE_CENTRE_SCALE_M``): ``desired_curvature`` is pure pursuit towards the lane
-centre one look-ahead L = clip(0.6 s * v + 2.5 m, 4, 25 m) ahead, 2 y / (L^2 + y^2) with y = c0 + (c10 - c0) L / 10 m
-(the newest features_buffer entry, the line through the two readings), plus what the head predicts (the road's own
-curvature, and whatever else the expert does). The head learns a curvature only as well as the features say where
-the car is, which held-out features say poorly, so a learned correction is weak; the pursuit steers back by the
-reading itself, as the expert steers by the true lane centre (docs/models.md).
+Lane prior (``lane_prior`` pursuit or pursuit_and_head, op-0.10.0 with the speed prior, and a vision model with
+``lane_channel``, whose hidden_state carries its own reading of the lane centre c0 at the car and c10 10 m ahead at
+``lane_prior_index`` and the next value, in units of ``LANE_CENTRE_SCALE_M``): ``desired_curvature`` is pure pursuit
+towards the lane centre one look-ahead L = clip(0.6 s * v + 2.5 m, 4, 25 m) ahead, 2 y / (L^2 + y^2) with
+y = c0 + (c10 - c0) L / 10 m (the newest features_buffer entry, the line through the two readings), plus - with
+``lane_prior_head`` (pursuit_and_head) - what the head predicts. The head always learns the target less the pursuit
+(its std is the spread around it); with ``pursuit`` its mean is not added. Measured in closed loop, the learned
+change destabilises: labels follow the expert's actual path, whose perturbations and lane changes move away from the
+lane centre while the pursuit steers back, so the head learns to push away from the centre (docs/models.md).
 
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
 samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
@@ -215,7 +216,8 @@ class PolicyModel(nn.Module):
     def __init__(self, profile_id: str = DEFAULT_PROFILE, size: str | Mapping | PolicySize = "tiny",
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
-                 speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None):
+                 speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
+                 lane_prior_head: bool = True):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -248,12 +250,13 @@ class PolicyModel(nn.Module):
         self.curvature_prior = bool(curvature_prior)
         if lane_prior_index is not None and not (self.has_curvature and self.speed_prior
                                                  and 0 <= lane_prior_index < FEATURE_LEN - 1):
-            raise ConfigError(f"policy.lane_prior=true: {profile_id}'s policy " + (
+            raise ConfigError(f"policy.lane_prior: {profile_id}'s policy " + (
                 "has no desired_curvature output (only op-0.10.0's has)" if not self.has_curvature else
                 "needs policy.speed_prior=true (the look-ahead is at the car's speed)" if not self.speed_prior else
                 f"reads the lane centre at features index {lane_prior_index}, outside 0..{FEATURE_LEN - 2}")
-                + "; set it false")
+                + "; set it to none")
         self.lane_prior_index = None if lane_prior_index is None else int(lane_prior_index)
+        self.lane_prior_head = bool(lane_prior_head)  # with the lane prior: add the head's learned change
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
         self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
@@ -285,7 +288,7 @@ class PolicyModel(nn.Module):
                 "loss_weights": dict(self.loss_weights), "head": self.head_type,
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
                 "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior,
-                "lane_prior_index": self.lane_prior_index}
+                "lane_prior_index": self.lane_prior_index, "lane_prior_head": self.lane_prior_head}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -383,6 +386,8 @@ class PolicyModel(nn.Module):
             out["plan"] = mdn_flat(mu + prior, log_std)
         if self.has_curvature:
             mu, log_std = self.curvature_head(cond)
+            if self.lane_prior_index is not None and not self.lane_prior_head:
+                mu = torch.zeros_like(mu)  # lane_prior=pursuit: the pursuit alone; the head's std is its spread
             out["desired_curvature"] = mdn_flat(mu + self._curvature_prior_of(inputs), log_std)
         return flat_outputs(self.spec, out)
 
