@@ -182,6 +182,16 @@ def check_onnxruntime(path: Path, spec: ModelSpec, inputs: tuple, expected: np.n
     assert relative_error(got, expected) < 1e-4
 
 
+def check_vision_export(model: VisionModel, profile: str, path: Path, seed: int = 0) -> None:
+    """The vision model exported through the product's path gives torch's outputs under onnxruntime."""
+    spec = get_profile(profile).vision
+    inputs = contract_inputs(spec, seed=seed)
+    export_onnx(model, spec, inputs, path)
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    check_onnxruntime(path, spec, inputs, expected)
+
+
 # --- vision ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("profile", "heads"), VISION_CASES)
 def test_vision_forward_follows_contract_and_is_deterministic(profile: str, heads: str) -> None:
@@ -214,13 +224,7 @@ def test_vision_loss_backward_and_overfit(profile: str, heads: str) -> None:
 
 @pytest.mark.parametrize(("profile", "heads"), VISION_CASES)
 def test_vision_onnx_export_matches_torch(profile: str, heads: str, tmp_path: Path) -> None:
-    spec = get_profile(profile).vision
-    model = make_vision(profile, heads)
-    inputs = contract_inputs(spec)
-    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
-    with torch.no_grad():
-        expected = model(*inputs).numpy()
-    check_onnxruntime(path, spec, inputs, expected)
+    check_vision_export(make_vision(profile, heads), profile, tmp_path / "driving_vision.onnx")
 
 
 def test_vision_state_dict_carries_normalizers() -> None:
@@ -282,12 +286,7 @@ def test_coord_channels_tell_the_stem_where_each_pixel_is_and_export(tmp_path: P
         assert built.size.coord_channels is flag and (built.backbones[0].coords is not None) is flag
     plain = VisionModel("op-0.10.1", "tiny", "regression")
     assert count_parameters(model) > count_parameters(plain)
-    spec = get_profile("op-0.10.1").vision
-    inputs = contract_inputs(spec, seed=1)
-    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
-    with torch.no_grad():
-        expected = model(*inputs).numpy()
-    check_onnxruntime(path, spec, inputs, expected)
+    check_vision_export(model, "op-0.10.1", tmp_path / "driving_vision.onnx", seed=1)
 
 
 def test_lead_hypotheses_select_offsets_by_closeness() -> None:
@@ -756,12 +755,7 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     for flag in (False, True):  # vision.lane_channel reaches the model
         settings = settings_from_cfg(load_config([f"vision.lane_channel={str(flag).lower()}"]))
         assert (make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lane_position is not None) is flag
-    spec = get_profile("op-0.10.0").vision
-    inputs = contract_inputs(spec, seed=1)
-    path = export_onnx(model, spec, inputs, tmp_path / "driving_vision.onnx")
-    with torch.no_grad():
-        expected = model(*inputs).numpy()
-    check_onnxruntime(path, spec, inputs, expected)
+    check_vision_export(model, "op-0.10.0", tmp_path / "driving_vision.onnx", seed=1)
 
 
 def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
