@@ -39,7 +39,15 @@ from sunnypilot_training.export.checkpoint_models import load_export_source
 from sunnypilot_training.training.data import VISION_TARGET_KEYS, ShardSet, VisionDataset
 from sunnypilot_training.training.diffusion import DiffusionConfig
 from sunnypilot_training.training.epoch_loop import GRAD_CLIP_NORM
-from sunnypilot_training.training.models.vision import IMG_OFFSET, IMG_SCALE, Backbone, VisionModel, VisionSize
+from sunnypilot_training.training.models.vision import (
+    IMG_OFFSET,
+    IMG_SCALE,
+    Backbone,
+    VisionModel,
+    VisionSize,
+    lane_channel_index,
+    lane_reading_m,
+)
 
 BATCH = 32
 SCENARIOS = ("curvy_road", "highway_follow", "lane_change")
@@ -76,11 +84,10 @@ def read_centres(model: torch.nn.Module, shards: ShardSet, every: int, channel: 
             img = torch.from_numpy(shards.frame_pairs(i, "img", ts))
             if isinstance(model, Readout):
                 read = model(img).numpy()
-            elif channel:  # the vision model's lane_channel readout
-                read = model.lane_readings(img).numpy()
             else:
                 hidden = model.features(img, torch.from_numpy(shards.frame_pairs(i, "big_img", ts)))
-                read = centre_at_offsets(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
+                read = lane_reading_m(hidden, lane_channel_index(model.speed_channel)).numpy() if channel else \
+                    centre_at_offsets(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
             scenario = str(shards.shard(i).attrs.get("scenario"))
             out.setdefault(scenario, []).append((read, centre_at_offsets(labels["lane_lines"][ts])))
     model.train()

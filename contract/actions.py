@@ -18,6 +18,9 @@ YAW = 2  # index of yaw in T_FROM_CURRENT_EULER and ORIENTATION_RATE
 FORWARD = 0  # index of x in POSITION, VELOCITY and ACCELERATION
 RIGHT = 1  # index of y (right) in POSITION, VELOCITY and ACCELERATION
 LAT_ACTION_T_S = 0.1 + DT_S  # the closed-loop harness's default: a 0.1 s steering delay, no smoothing, one frame
+# pure pursuit's look-ahead, clip(PURSUIT_LOOKAHEAD_S * v + PURSUIT_LOOKAHEAD_M, *PURSUIT_LOOKAHEAD_RANGE_M) metres:
+# the built-in expert steers by it, and the policy's lane prior steers by the same
+PURSUIT_LOOKAHEAD_S, PURSUIT_LOOKAHEAD_M, PURSUIT_LOOKAHEAD_RANGE_M = 0.6, 2.5, (4.0, 25.0)
 
 
 def curvature_from_plan(plan: np.ndarray, v_ego_mps: np.ndarray | float, action_t: float) -> np.ndarray:

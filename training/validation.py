@@ -19,7 +19,7 @@ from ..evaluation.metrics import (
     pose_speed_error,
 )
 from .data import PolicyDataset, VisionDataset
-from .models.vision import LANE_CHANNEL_AT_M
+from .models.vision import LANE_CHANNEL_AT_M, lane_channel_index, lane_reading_m
 
 VAL_MAX_SAMPLES = 256
 VAL_BATCH = 32
@@ -41,7 +41,7 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
     """(parsed outputs, targets) over a deterministic subset of ``dataset``."""
     spec = get_profile(model.profile_id).vision
     model.eval()
-    outs, targets, branch, heights, lanes = [], [], [], [], []
+    outs, targets, branch, heights = [], [], [], []
     for batch in _batches(dataset, _subset(len(dataset), limit)):
         flat = model(batch["img"].to(device), batch["big_img"].to(device)).float().cpu().numpy()
         outs.append(flat)
@@ -51,8 +51,6 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
             branch.append(speed.float().cpu().numpy())
             if height is not None:
                 heights.append(height.float().cpu().numpy())
-        if getattr(model, "lane_position", None) is not None:
-            lanes.append(model.lane_readings(batch["img"].to(device)).float().cpu().numpy())
     flat = np.concatenate(outs)
     target = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
     parsed = parse_outputs(spec, flat)
@@ -60,8 +58,8 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
         parsed["motion_speed"] = np.concatenate(branch)
     if heights:
         parsed["motion_height"] = np.concatenate(heights)
-    if lanes:  # lane_channel's reading of the lane centre (hidden_state carries it)
-        parsed["lane_position"] = np.concatenate(lanes)
+    if getattr(model, "lane_channel", False):  # lane_channel's reading of the lane centre, as hidden_state carries it
+        parsed["lane_position"] = lane_reading_m(parsed["hidden_state"], lane_channel_index(model.speed_channel))
     return parsed, target
 
 

@@ -714,7 +714,7 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     reports it, and the graph exports."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
     from sunnypilot_training.training.device import Runtime
-    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M
+    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M, lane_channel_index, lane_reading_m
     from sunnypilot_training.training.trainer import make_models
     from sunnypilot_training.training.validation import vision_metrics
 
@@ -734,9 +734,8 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     assert np.allclose(targets[:, 1].numpy(), at10, atol=1e-5)
     with torch.no_grad():
         hidden, (speed, _), lane = model._features(batch["img"], batch["big_img"])
-        reading = model.lane_readings(batch["img"])
     assert torch.allclose(hidden[:, -3:-1], lane, atol=1e-6)  # the reading, before the speed channel
-    assert torch.allclose(lane * LANE_CENTRE_SCALE_M, reading, atol=1e-6)
+    assert torch.allclose(lane * LANE_CENTRE_SCALE_M, lane_reading_m(hidden, lane_channel_index(True)), atol=1e-6)
     assert torch.allclose(hidden[:, -1], speed / 10.0, atol=1e-6)
     # the part: where the readout says exactly the labels it is 0; where it says 0.3 m more, 1 (units of 0.3 m)
     with torch.no_grad():

@@ -60,7 +60,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...contract.actions import FORWARD, MIN_SPEED_MPS, RIGHT, YAW
+from ...contract.actions import (
+    FORWARD,
+    MIN_SPEED_MPS,
+    PURSUIT_LOOKAHEAD_M,
+    PURSUIT_LOOKAHEAD_RANGE_M,
+    PURSUIT_LOOKAHEAD_S,
+    RIGHT,
+    YAW,
+)
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRED_CURV_WIDTH,
@@ -91,7 +99,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
-from .vision import LANE_CENTRE_SCALE_M
+from .vision import LANE_CHANNEL_AT_M, lane_reading_m
 
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CONSENSUS_WEIGHT = 0.6  # op-0.10.0: probability of hypothesis 0 (the mean head); the clusters share the rest
@@ -118,10 +126,6 @@ PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
                        0.1, 0.1, 2.0,  # T_FROM_CURRENT_EULER roll, pitch, yaw
                        0.1, 0.1, 2.0)  # ORIENTATION_RATE roll, pitch, yaw
 MIN_DELAY_S = 0.05
-# the lane prior's pure pursuit: look-ahead = clip(LOOKAHEAD_S * v + LOOKAHEAD_M, *LOOKAHEAD_RANGE_M), as the
-# built-in expert's; the lane centre's readings are at 0 and LANE_READING_AT_M ahead
-LOOKAHEAD_S, LOOKAHEAD_M, LOOKAHEAD_RANGE_M = 0.6, 2.5, (4.0, 25.0)
-LANE_READING_AT_M = 10.0
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,7 @@ class PolicyModel(nn.Module):
         if self.lane_prior_index is not None:
             x = self._named(inputs)
             i = self.lane_prior_index
-            reading = x["features_buffer"][:, -1, i:i + 2] * LANE_CENTRE_SCALE_M  # (B, 2) m: centre at 0 and 10 m
+            reading = lane_reading_m(x["features_buffer"][:, -1], i)  # (B, 2) m: the centre at LANE_CHANNEL_AT_M
             prior = prior + lane_pursuit_curvature(reading[:, 0], reading[:, 1],
                                                    x["lateral_control_params"][:, 0])[:, None]
         return prior
@@ -504,9 +508,10 @@ class PolicyModel(nn.Module):
 def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tensor, speed_mps: torch.Tensor
                            ) -> torch.Tensor:
     """(B,) 1/m, positive right: pure pursuit towards the lane centre one look-ahead ahead, the centre taken on the
-    line through its readings at the car and LANE_READING_AT_M ahead (B,) each (m, right), at speeds (B,)."""
-    look = (LOOKAHEAD_S * speed_mps + LOOKAHEAD_M).clamp(*LOOKAHEAD_RANGE_M)
-    y = centre_0_m + (centre_ahead_m - centre_0_m) * look / LANE_READING_AT_M
+    line through its readings at LANE_CHANNEL_AT_M (the car and 10 m ahead; (B,) each, m, right), at speeds (B,)."""
+    look = (PURSUIT_LOOKAHEAD_S * speed_mps + PURSUIT_LOOKAHEAD_M).clamp(*PURSUIT_LOOKAHEAD_RANGE_M)
+    near, far = LANE_CHANNEL_AT_M
+    y = centre_0_m + (centre_ahead_m - centre_0_m) * (look - near) / (far - near)
     return 2.0 * y / (look * look + y * y)
 
 

@@ -110,6 +110,12 @@ def lane_channel_index(speed_channel: bool) -> int:
     return FEATURE_LEN - len(LANE_CHANNEL_AT_M) - int(speed_channel)
 
 
+def lane_reading_m(hidden, index: int):
+    """(..., len(LANE_CHANNEL_AT_M)) m: the lane centre at LANE_CHANNEL_AT_M that hidden_state (..., FEATURE_LEN),
+    torch or numpy, carries from ``index`` on (see :func:`lane_channel_index`)."""
+    return hidden[..., index:index + len(LANE_CHANNEL_AT_M)] * LANE_CENTRE_SCALE_M
+
+
 @dataclass(frozen=True)
 class VisionSize:
     """Sizes of a vision model; the feature map after the stages is 128/(stem_stride * 2**stages) x 256/(...)."""
@@ -398,12 +404,6 @@ class VisionModel(nn.Module):
         (validation; not outputs of the exported model)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         return self._branch(road_in, self.backbones[0](road_in))[1]
-
-    def lane_readings(self, img: torch.Tensor) -> torch.Tensor:
-        """(B, len(LANE_CHANNEL_AT_M)) m: the lane centre at LANE_CHANNEL_AT_M as lane_channel's readout says it
-        from the uint8 road camera input (hidden_state carries the same values in units of LANE_CENTRE_SCALE_M)."""
-        road = self.backbones[0]((img.float() - IMG_OFFSET) * IMG_SCALE)
-        return self.lane_position(road) * LANE_CENTRE_SCALE_M
 
     def lane_targets(self, lines: torch.Tensor) -> torch.Tensor:
         """(B, len(LANE_CHANNEL_AT_M)) m: the labelled lane centre at LANE_CHANNEL_AT_M from lane lines
