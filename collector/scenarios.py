@@ -230,13 +230,15 @@ class DriverProfile:
     reaction_s: Range = (0.2, 0.6)  # the pedals follow the driver's decision this late (not emergency braking)
     speed_changes_per_min: Range = (1.0, 3.0)  # the driver picks a new cruise speed ...
     speed_change_factor: Range = (0.8, 1.05)  # ... this times the episode's cruise speed
+    brake_onset_mps2: Range = (1.0, 1.8)  # braking for a curve or turn ahead starts once it needs about this much
     big_perturbation_share: float = 0.25  # perturbations that push the car twice as hard (larger excursions)
 
     def __post_init__(self) -> None:
         _check_ranges(self, {"speed_mps": (1.0, 45.0), "time_headway_s": (0.8, 4.0),
                              "max_lat_accel_mps2": (0.5, 4.0), "perturbations_per_min": (0.0, 20.0),
                              "wander_m": (0.0, 0.6), "wander_time_s": (0.5, 30.0), "reaction_s": (0.0, 1.5),
-                             "speed_changes_per_min": (0.0, 12.0), "speed_change_factor": (0.3, 1.3)})
+                             "speed_changes_per_min": (0.0, 12.0), "speed_change_factor": (0.3, 1.3),
+                             "brake_onset_mps2": (0.2, 3.0)})
         if not 0.0 <= self.big_perturbation_share <= 1.0:
             _fail(self, "big_perturbation_share", self.big_perturbation_share, "a fraction in [0, 1]", "e.g. 0.25")
         if not 0.0 <= self.takeovers_per_min <= 2.0:
@@ -307,7 +309,10 @@ _HIGHWAY_ROAD = RoadProfile(radius_m=(400.0, 3000.0), straight_prob=0.35, segmen
 _HIGHWAY_LANES = LaneProfile(lanes=(2, 4), oncoming_lanes=(0, 0), lane_width_m=(3.5, 3.9), shoulder_m=(1.0, 3.0))
 _URBAN_ROAD = RoadProfile(radius_m=(150.0, 1000.0), straight_prob=0.6, segment_length_m=(60.0, 250.0),
                           transition_length_m=(20.0, 60.0), grade=(-0.03, 0.03), grade_length_m=(100.0, 300.0),
-                          heading_limit_rad=0.35, intersection="priority")
+                          heading_limit_rad=0.35, intersection="priority",
+                          # up to 18 s into a 10 s episode with its 10 s label tail: urban driving is not all
+                          # braking for a turn (a model learns to slow down wherever a road looks urban)
+                          junction_time_fraction=(0.3, 0.9))
 _URBAN_TRAFFIC = TrafficProfile(density_per_km_lane=(5.0, 12.0), oncoming_density_per_km_lane=(5.0, 12.0),
                                 speed_factor=(0.8, 1.1), max_accel_mps2=(1.2, 2.0))
 

@@ -38,6 +38,7 @@ RECOVERY_BLEND_S = 0.6  # after a perturbation, pure pursuit takes the wheel bac
 LAT_ACCEL_CAP_MPS2 = 3.2  # no steering command asks for more (corrections in curves included)
 IDM_MIN_GAP_M = 3.0
 SLOT_IN_RANGE_M = 40.0  # while signalling, a car this close ahead in the target lane is let pass
+RAMP_FROM = 0.8  # late_braking: braking for a curve or turn starts at this share of the driver's onset
 
 
 def event_times(rng: np.random.Generator, rate_per_min: float, duration_s: float, start_s: float = 3.0,
@@ -52,6 +53,20 @@ def event_times(rng: np.random.Generator, rate_per_min: float, duration_s: float
             return out
         out.append(t)
     return out
+
+
+def late_braking(need_mps2: float, onset_mps2: float) -> float:
+    """The braking (m/s^2, negative; inf: none) a person applies for a curve or turn ahead that needs the constant
+    deceleration ``need_mps2`` from here: none while it needs less than ``RAMP_FROM`` of ``onset_mps2``, then 1.2
+    times the need, weighted from 0 to 1 as the need grows to the onset. The need stops growing once the braking
+    matches it, at about 0.97 times the onset, so the car cruises towards a turn and brakes in the last stretch -
+    not, as braking at the need from the first moment would, gently from 100 m out and more, where a camera can
+    hardly see why."""
+    if need_mps2 >= 0.0:
+        return math.inf
+    start = RAMP_FROM * onset_mps2
+    weight = min(max((-need_mps2 - start) / (onset_mps2 - start), 0.0), 1.0)
+    return 1.2 * need_mps2 * weight if weight > 0.0 else math.inf
 
 
 class ExpertDriver:
@@ -69,6 +84,8 @@ class ExpertDriver:
         drv = scenario.driver
         self.v_cruise, self.headway = v_cruise_mps, sample_range(rng, drv.time_headway_s)
         self.lat_accel = sample_range(rng, drv.max_lat_accel_mps2)
+        # a child stream: the draws below (lane changes, perturbations, takeovers, human factors) stay the same
+        self.brake_onset = sample_range(rng.spawn(1)[0], drv.brake_onset_mps2)
         self.rng = rng
         self.lane = lane
         self.lateral_path = (0.0, 1.0, car.d_cam, car.d_cam)  # s0, s1, d0, d1: a quintic blend of offsets
@@ -149,15 +166,18 @@ class ExpertDriver:
 
     # --- longitudinal -------------------------------------------------------------------------------------
     def _speed_accel(self) -> float:
-        """Track the cruise speed, braking ahead of curves so lateral acceleration stays within the limit."""
+        """Track the cruise speed, braking ahead of curves so lateral acceleration stays within the limit (late,
+        like a person: :func:`late_braking`)."""
         reach = self.v * self.v / 2.0 + 40.0
         ahead = np.arange(0.0, reach, 4.0)
         k = np.abs(self.route.kappa(self.s_cam + ahead))
         k = k / np.clip(1.0 - k * abs(self.lateral_path[3]), 0.2, None)
         v_curve = np.sqrt(self.lat_accel / np.maximum(k, 1e-6))
-        need = (np.minimum(v_curve, self.v_cruise_now) ** 2 - self.v ** 2) / (2.0 * np.maximum(ahead - 2.0, 1.0))
+        # the curves ahead alone (the cruise speed is the proportional term's: counting it here braked hard at
+        # the first look-ahead point whenever the car was a little above it)
+        need = (np.minimum(v_curve, self.v) ** 2 - self.v ** 2) / (2.0 * np.maximum(ahead - 2.0, 1.0))
         a_ff = float(np.min(np.where(ahead > 2.0, need, 0.0)))
-        return min(1.5 * (min(v_curve[0], self.v_cruise_now) - self.v), 1.2 * a_ff if a_ff < 0 else np.inf)
+        return min(1.5 * (min(v_curve[0], self.v_cruise_now) - self.v), late_braking(a_ff, self.brake_onset))
 
     def desired_accel(self, agents: Agents, me: int, gate: JunctionGate | None) -> float:
         """The acceleration the expert would ask for now (speed, curves, the lead, junction stops); no side effects."""

@@ -11,7 +11,13 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sunnypilot_training.collector.builtin.simulation import LINE_OFFSETS_M, SimulatedEpisode, simulate_episode
+from sunnypilot_training.collector.builtin.expert import late_braking
+from sunnypilot_training.collector.builtin.simulation import (
+    LINE_OFFSETS_M,
+    DrivingWorld,
+    SimulatedEpisode,
+    simulate_episode,
+)
 from sunnypilot_training.collector.builtin.vehicle import (
     BRAKE_PRESSED_MPS2,
     DEFAULT_VEHICLE,
@@ -316,3 +322,42 @@ def test_an_unseen_look_drives_the_same_episode_under_another_appearance() -> No
     np.testing.assert_array_equal(a.lines_ned, b.lines_ned)
     assert seen.lighting.asphalt_rgb != unseen.lighting.asphalt_rgb
     assert seen.lighting.noise_std < unseen.lighting.noise_std
+
+
+def test_late_braking_waits_then_matches_the_need() -> None:
+    onset = 1.0
+    assert late_braking(0.3, onset) == np.inf  # nothing to brake for
+    assert late_braking(-0.7, onset) == np.inf  # a turn far ahead: less than RAMP_FROM of the onset, no braking yet
+    assert late_braking(-0.9, onset) == pytest.approx(1.2 * -0.9 * 0.5)  # half way up the ramp
+    assert late_braking(-1.0, onset) == pytest.approx(-1.2) and late_braking(-2.0, onset) == pytest.approx(-2.4)
+    needs = np.linspace(-0.81, -3.0, 50)  # past the start of the ramp the braking grows with the need
+    assert np.all(np.diff([late_braking(n, onset) for n in needs]) < 0)
+
+
+def test_the_expert_cruises_towards_a_turn_and_brakes_in_the_last_stretch() -> None:
+    """With no lead, a junction turn 80 m or more ahead brings no slowing down; within 30 m of it the car brakes.
+    (Braking at the need from the first moment asked for about -0.5 m/s^2 from 100 m out, so an urban road meant
+    slowing down, turn in sight or not.)"""
+    urban = get_scenario("urban_intersection")
+    scenario = replace(urban, lead=LeadProfile(behaviours=("none",), weights=(1.0,)),
+                       traffic=replace(urban.traffic, density_per_km_lane=(0.0, 0.0)),  # nobody ahead
+                       driver=replace(urban.driver, speed_changes_per_min=(0.0, 0.0)))  # no new cruise speeds
+    checked = 0
+    for seed in range(8):
+        world = DrivingWorld(scenario, seed, 0, 20.0)  # as the quick preset: 10 s recorded + 10 s of label tail
+        junction = world.network.junction
+        if junction.turn == "straight":
+            continue
+        to_junction, accel = [], []
+        while not world.done:
+            to_junction.append(junction.s_in_m - world.car.s_cam)
+            accel.append(world.car.a)
+            world.step(world.expert_command())
+        to_junction, accel = np.array(to_junction), np.array(accel)
+        far, near = to_junction > 80.0, (to_junction > 0.0) & (to_junction < 30.0)
+        if far.sum() < 20 or not near.any():
+            continue
+        assert accel[far].mean() > -0.05, (seed, accel[far].mean())  # an overshoot of the cruise speed at most
+        assert accel[near].min() < -0.8, (seed, accel[near].min())
+        checked += 1
+    assert checked >= 2
