@@ -29,7 +29,9 @@ DEVICES = ("auto", "cuda", "cpu")
 HEADS = ("diffusion", "mdn", "regression")
 SIZES = ("tiny", "base")
 SELECT_EPOCH = ("best", "last")
-LANE_PRIORS = ("none", "pursuit", "pursuit_and_head")  # policy.lane_prior
+# policy.lane_prior -> when the pursuit adds the curvature head's learned change (PolicyModel's lane_prior_head)
+LANE_PRIOR_HEAD_OF = {"pursuit": "never", "pursuit_and_head": "always", "pursuit_and_head_in_lane_changes": "lane_change"}
+LANE_PRIORS = ("none", *LANE_PRIOR_HEAD_OF)
 
 
 def _check(cond: bool, key: str, value: Any, expected: str) -> None:

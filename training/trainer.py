@@ -32,7 +32,7 @@ from . import checkpoint as ckpt_io
 from . import features as feature_cache
 from . import report
 from .calibration import calibrate_policy, calibrate_vision
-from .config import Settings, settings_from_cfg, settings_to_dict
+from .config import LANE_PRIOR_HEAD_OF, Settings, settings_from_cfg, settings_to_dict
 from .data import PolicyDataset, ShardSet, VisionDataset, fed_back_curvatures, resolve_shards, split_for_stacking
 from .device import Runtime, broadcast_object, seed_everything, setup_runtime, teardown
 from .diffusion import DiffusionConfig
@@ -86,7 +86,7 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          curvature_prior=s.policy.curvature_prior and given_speed,
                          lane_prior_index=lane_channel_index(s.vision.speed_channel)
                          if s.policy.lane_prior != "none" and given_speed else None,
-                         lane_prior_head=s.policy.lane_prior == "pursuit_and_head")
+                         lane_prior_head=LANE_PRIOR_HEAD_OF.get(s.policy.lane_prior, "never"))
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

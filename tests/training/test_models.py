@@ -759,11 +759,11 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
 
 def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
     """With lane_prior (op-0.10.0) desired_curvature is pure pursuit towards the lane centre the newest features
-    carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead), plus the head's prediction (pursuit_and_head) or
-    alone (pursuit): 2 y / (L^2 + y^2) at L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs
+    carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead), plus the head's prediction (pursuit_and_head), that
+    prediction times the model's lane-change probability (pursuit_and_head_in_lane_changes) or alone (pursuit): 2 y / (L^2 + y^2) at L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs
     the vision's lane channel."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
-    from sunnypilot_training.training.models.policy import lane_pursuit_curvature
+    from sunnypilot_training.training.models.policy import lane_change_share, lane_pursuit_curvature
 
     # a car 0.5 m left of a straight lane centre, heading along it: the centre is 0.5 m right everywhere
     v = torch.tensor([10.0, 30.0, 1.0])  # look-ahead 8.5 m, 20.5 m, the 4 m floor
@@ -798,6 +798,17 @@ def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading
     np.testing.assert_allclose(c["desired_curvature"][:, 0], pursuit, rtol=1e-4, atol=1e-7)  # the pursuit alone
     np.testing.assert_allclose(c["desired_curvature_stds"], b["desired_curvature_stds"])  # the head's spread
     np.testing.assert_allclose(c["plan"], b["plan"])
+    # in lane changes: the head's change weighted by the lane-change probability of the model's own desire_state
+    gated = PolicyModel(**{**steered.model_args, "lane_prior_head": "lane_change"})
+    gated.load_state_dict(steered.state_dict())
+    with torch.no_grad():
+        d = parse_outputs(spec, gated.eval()(*gated.inputs_from_batch(batch)).numpy())
+        share = lane_change_share(gated.desire_head(gated.encode(*gated.inputs_from_batch(batch)))).numpy()[:, 0]
+    assert np.all((share > 0) & (share < 1))
+    np.testing.assert_allclose(d["desired_curvature"][:, 0],
+                               pursuit + share * (b["desired_curvature"][:, 0] - pursuit), rtol=1e-4, atol=1e-7)
+    with pytest.raises(ConfigError, match="lane_prior_head='sometimes'"):
+        PolicyModel(**{**steered.model_args, "lane_prior_head": "sometimes"})
     # training: the head learns the target less the pursuit
     steered.train()
     target_parts = steered.loss(batch)[1]["desired_curvature"]
@@ -807,7 +818,7 @@ def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading
         PolicyModel("op-0.10.1", "tiny", lane_prior_index=index)
     with pytest.raises(ConfigError, match="needs policy.speed_prior=true"):
         PolicyModel("op-0.10.0", "tiny", lane_prior_index=index)
-    for mode in ("pursuit", "pursuit_and_head"):
+    for mode in ("pursuit", "pursuit_and_head", "pursuit_and_head_in_lane_changes"):
         with pytest.raises(ConfigError, match=f"lane_prior={mode} needs vision.lane_channel=true"):
             settings_from_cfg(load_config([f"policy.lane_prior={mode}"]))
     with pytest.raises(ConfigError, match="policy.lane_prior"):

@@ -28,15 +28,17 @@ approximates, so in training half the samples get the history shifted by a rando
 of lateral acceleration at the car's speed): the model must read the curvature from the frames to correct it rather
 than copy it - otherwise, fed its own outputs, it would hold whatever curvature it started with.
 
-Lane prior (``lane_prior`` pursuit or pursuit_and_head, op-0.10.0 with the speed prior, and a vision model with
-``lane_channel``, whose hidden_state carries its own reading of the lane centre c0 at the car and c10 10 m ahead at
-``lane_prior_index`` and the next value, in units of ``LANE_CENTRE_SCALE_M``): ``desired_curvature`` is pure pursuit
-towards the lane centre one look-ahead L = clip(0.6 s * v + 2.5 m, 4, 25 m) ahead, 2 y / (L^2 + y^2) with
-y = c0 + (c10 - c0) L / 10 m (the newest features_buffer entry, the line through the two readings), plus - with
-``lane_prior_head`` (pursuit_and_head) - what the head predicts. The head always learns the target less the pursuit
-(its std is the spread around it); with ``pursuit`` its mean is not added. Measured in closed loop, the learned
-change destabilises: labels follow the expert's actual path, whose perturbations and lane changes move away from the
-lane centre while the pursuit steers back, so the head learns to push away from the centre (docs/models.md).
+Lane prior (``lane_prior`` pursuit, pursuit_and_head or pursuit_and_head_in_lane_changes, op-0.10.0 with the speed
+prior, and a vision model with ``lane_channel``, whose hidden_state carries its own reading of the lane centre c0 at
+the car and c10 10 m ahead at ``lane_prior_index`` and the next value, in units of ``LANE_CENTRE_SCALE_M``):
+``desired_curvature`` is pure pursuit towards the lane centre one look-ahead L = clip(0.6 s * v + 2.5 m, 4, 25 m)
+ahead, 2 y / (L^2 + y^2) with y = c0 + (c10 - c0) L / 10 m (the newest features_buffer entry, the line through the
+two readings), plus what the head predicts - never (``lane_prior_head`` "never": pursuit), always ("always":
+pursuit_and_head) or weighted by the probability of a lane change in the model's own desire_state ("lane_change":
+pursuit_and_head_in_lane_changes; the pursuit cannot leave a lane by itself). The head always learns the target less
+the pursuit (its std is the spread around it). Measured in closed loop, the learned change destabilises lane keeping:
+labels follow the expert's actual path, whose perturbations and lane changes move away from the lane centre while
+the pursuit steers back, so the head learns to push away from the centre (docs/models.md).
 
 op-0.10.0 multi-hypothesis plan (5 x (495 mu + 495 log-std + 1 logit)): hypothesis 0 = the mean head with the
 samples' spread (the consensus, which modeld selects: probability CONSENSUS_WEIGHT), hypotheses 1..4 = the
@@ -80,6 +82,7 @@ from ...contract.constants import (
     PREV_DESIRED_CURV_LEN,
     T_IDXS,
     TRAFFIC_CONVENTION_LEN,
+    Desire,
     Plan,
 )
 from ...contract.inputs import LATERAL_DELAY_S
@@ -118,6 +121,7 @@ SPEED_PRIOR[:, Plan.POSITION.start] = T_IDXS
 SPEED_PRIOR[:, Plan.VELOCITY.start] = 1.0
 LAT_PARAMS_SCALE = (1.0 / 20.0, 1.0 / 0.2)  # v_ego (m/s), lateral delay (s) -> O(1)
 PLAN_HEADS = ("diffusion", "mdn", "regression")
+LANE_PRIOR_HEADS = ("always", "never", "lane_change")  # when the lane prior adds the head's desired_curvature
 # Loss weight of each plan column (relative; the columns are normalised): what ADE and the controls use (x/y
 # position, forward velocity and acceleration, yaw and yaw rate) counts, height, roll and pitch hardly.
 PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
@@ -221,7 +225,7 @@ class PolicyModel(nn.Module):
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
                  speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
-                 lane_prior_head: bool = True):
+                 lane_prior_head: bool | str = True):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -260,7 +264,12 @@ class PolicyModel(nn.Module):
                 f"reads the lane centre at features index {lane_prior_index}, outside 0..{FEATURE_LEN - 2}")
                 + "; set it to none")
         self.lane_prior_index = None if lane_prior_index is None else int(lane_prior_index)
-        self.lane_prior_head = bool(lane_prior_head)  # with the lane prior: add the head's learned change
+        # with the lane prior: add the head's learned change always, never, or in a lane change (LANE_PRIOR_HEADS;
+        # checkpoints before the gate hold a bool)
+        when = ("always" if lane_prior_head else "never") if isinstance(lane_prior_head, bool) else lane_prior_head
+        if when not in LANE_PRIOR_HEADS:
+            raise ConfigError(f"lane_prior_head={lane_prior_head!r}: expected one of {list(LANE_PRIOR_HEADS)}")
+        self.lane_prior_head = when
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
         self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
@@ -390,8 +399,10 @@ class PolicyModel(nn.Module):
             out["plan"] = mdn_flat(mu + prior, log_std)
         if self.has_curvature:
             mu, log_std = self.curvature_head(cond)
-            if self.lane_prior_index is not None and not self.lane_prior_head:
+            if self.lane_prior_index is not None and self.lane_prior_head == "never":
                 mu = torch.zeros_like(mu)  # lane_prior=pursuit: the pursuit alone; the head's std is its spread
+            elif self.lane_prior_index is not None and self.lane_prior_head == "lane_change":
+                mu = mu * lane_change_share(out["desire_state"])  # the head's change only while leaving the lane
             out["desired_curvature"] = mdn_flat(mu + self._curvature_prior_of(inputs), log_std)
         return flat_outputs(self.spec, out)
 
@@ -513,6 +524,13 @@ def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tenso
     near, far = LANE_CHANNEL_AT_M
     y = centre_0_m + (centre_ahead_m - centre_0_m) * (look - near) / (far - near)
     return 2.0 * y / (look * look + y * y)
+
+
+def lane_change_share(desire_state_logits: torch.Tensor) -> torch.Tensor:
+    """(B, 1) the probability the model gives a lane change (left or right) in its own desire_state (B, 8)."""
+    p = torch.softmax(desire_state_logits, dim=-1)
+    return p[:, Desire.LANE_CHANGE_LEFT:Desire.LANE_CHANGE_LEFT + 1] + \
+        p[:, Desire.LANE_CHANGE_RIGHT:Desire.LANE_CHANGE_RIGHT + 1]
 
 
 def curvature_shift(speed_mps: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
