@@ -30,7 +30,8 @@ HEADS = ("diffusion", "mdn", "regression")
 SIZES = ("tiny", "base")
 SELECT_EPOCH = ("best", "last")
 # policy.lane_prior -> when the pursuit adds the curvature head's learned change (PolicyModel's lane_prior_head)
-LANE_PRIOR_HEAD_OF = {"pursuit": "never", "pursuit_and_head": "always", "pursuit_and_head_in_lane_changes": "lane_change"}
+LANE_PRIOR_HEAD_OF = {"pursuit": "never", "pursuit_and_head": "always",
+                      "pursuit_and_head_in_lane_changes": "lane_change"}
 LANE_PRIORS = ("none", *LANE_PRIOR_HEAD_OF)
 
 

@@ -760,7 +760,8 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
 def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
     """With lane_prior (op-0.10.0) desired_curvature is pure pursuit towards the lane centre the newest features
     carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead), plus the head's prediction (pursuit_and_head), that
-    prediction times the model's lane-change probability (pursuit_and_head_in_lane_changes) or alone (pursuit): 2 y / (L^2 + y^2) at L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs
+    prediction times the model's lane-change probability (pursuit_and_head_in_lane_changes) or alone (pursuit):
+    2 y / (L^2 + y^2) at L = clip(0.6 v + 2.5, 4, 25) m; the plan is untouched; the config needs
     the vision's lane channel."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
     from sunnypilot_training.training.models.policy import lane_change_share, lane_pursuit_curvature
