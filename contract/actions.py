@@ -23,6 +23,14 @@ LAT_ACTION_T_S = 0.1 + DT_S  # the closed-loop harness's default: a 0.1 s steeri
 PURSUIT_LOOKAHEAD_S, PURSUIT_LOOKAHEAD_M, PURSUIT_LOOKAHEAD_RANGE_M = 0.6, 2.5, (4.0, 25.0)
 
 
+def pursuit_lookahead_m(speed_mps):
+    """Pure pursuit's look-ahead (m) at ``speed_mps``: a float, a numpy array or a torch tensor (kept a tensor, so
+    the policy's exported graph computes it)."""
+    look = PURSUIT_LOOKAHEAD_S * speed_mps + PURSUIT_LOOKAHEAD_M
+    return look.clamp(*PURSUIT_LOOKAHEAD_RANGE_M) if hasattr(look, "clamp") else \
+        np.clip(look, *PURSUIT_LOOKAHEAD_RANGE_M)
+
+
 def curvature_from_plan(plan: np.ndarray, v_ego_mps: np.ndarray | float, action_t: float) -> np.ndarray:
     """Desired curvature (1/m) from plans (..., 33, 15) and the car's speeds (...) at the action time (s)."""
     plan = np.asarray(plan)

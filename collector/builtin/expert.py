@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...contract.actions import PURSUIT_LOOKAHEAD_M, PURSUIT_LOOKAHEAD_RANGE_M, PURSUIT_LOOKAHEAD_S
+from ...contract.actions import pursuit_lookahead_m
 from ...contract.constants import Desire
 from ..desire_rules import CENTRED_M, LANE_CHANGE_MIN_SPEED_MPS, TURN_SIGNAL_M
 from ..scenarios import Scenario, sample_range
@@ -131,8 +131,7 @@ class ExpertDriver:
     def _pure_pursuit(self) -> float:
         """Curvature command towards the planned path point one lookahead ahead of the rear axle."""
         car = self.car
-        look = min(max(PURSUIT_LOOKAHEAD_S * car.v + PURSUIT_LOOKAHEAD_M, PURSUIT_LOOKAHEAD_RANGE_M[0]),
-                   PURSUIT_LOOKAHEAD_RANGE_M[1])
+        look = float(pursuit_lookahead_m(car.v))
         s_t = car.s_rear + look
         tx, ty = self.route.point(s_t, self._d_target(s_t))
         ex, ey = tx - car.x, ty - car.y

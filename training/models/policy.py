@@ -62,15 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...contract.actions import (
-    FORWARD,
-    MIN_SPEED_MPS,
-    PURSUIT_LOOKAHEAD_M,
-    PURSUIT_LOOKAHEAD_RANGE_M,
-    PURSUIT_LOOKAHEAD_S,
-    RIGHT,
-    YAW,
-)
+from ...contract.actions import FORWARD, MIN_SPEED_MPS, RIGHT, YAW, pursuit_lookahead_m
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRED_CURV_WIDTH,
@@ -225,7 +217,7 @@ class PolicyModel(nn.Module):
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
                  speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
-                 lane_prior_head: bool | str = True):
+                 lane_prior_head: bool | str = "always"):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -520,7 +512,7 @@ def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tenso
                            ) -> torch.Tensor:
     """(B,) 1/m, positive right: pure pursuit towards the lane centre one look-ahead ahead, the centre taken on the
     line through its readings at LANE_CHANNEL_AT_M (the car and 10 m ahead; (B,) each, m, right), at speeds (B,)."""
-    look = (PURSUIT_LOOKAHEAD_S * speed_mps + PURSUIT_LOOKAHEAD_M).clamp(*PURSUIT_LOOKAHEAD_RANGE_M)
+    look = pursuit_lookahead_m(speed_mps)
     near, far = LANE_CHANNEL_AT_M
     y = centre_0_m + (centre_ahead_m - centre_0_m) * (look - near) / (far - near)
     return 2.0 * y / (look * look + y * y)
