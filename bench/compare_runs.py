@@ -16,7 +16,7 @@ import numpy as np
 
 METRICS = ("plan_ade_2s", "plan_ade_5s", "plan_ade_10s", "lane_left_err_10m", "lane_left_err_30m",
            "lane_left_err_60m", "lane_right_err_30m", "lane_right_err_60m", "plan_speed_err_mps", "pose_speed_err_mps",
-           "action_lat_accel_err_mps2")
+           "action_lat_accel_err_mps2", "action_long_accel_err_mps2")
 
 
 def episodes(run: Path, split: str) -> dict[str, dict]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.actions import FORWARD, MIN_SPEED_MPS, curvature_from_plan
+from ..contract.actions import FORWARD, MIN_SPEED_MPS, accel_action, curvature_from_plan
 from ..contract.constants import DT_S, T_IDXS, Plan
 
 
@@ -61,12 +61,10 @@ def smooth(value: float, previous: float, tau_s: float, dt_s: float = DT_S) -> f
 
 def accel_from_plan(plan: np.ndarray, action_t: float, v_ego_stopping_mps: float = 0.05) -> tuple[float, bool]:
     """(desired acceleration, should_stop) from one plan (33, 15)."""
-    speeds, accels = plan[:, Plan.VELOCITY][:, FORWARD], plan[:, Plan.ACCELERATION][:, FORWARD]
-    v_now, a_now = float(speeds[0]), float(accels[0])
+    speeds = plan[:, Plan.VELOCITY][:, FORWARD]
     v_target = float(np.interp(action_t, T_IDXS, speeds))
     v_target_1s = float(np.interp(action_t + 1.0, T_IDXS, speeds))
-    a_target = 2.0 * (v_target - v_now) / action_t - a_now
-    return a_target, bool(v_target < v_ego_stopping_mps and v_target_1s < v_ego_stopping_mps)
+    return float(accel_action(plan, action_t)), bool(v_target < v_ego_stopping_mps and v_target_1s < v_ego_stopping_mps)
 
 
 def clip_curvature(v_ego_mps: float, previous: float, new: float, params: ControlParams,

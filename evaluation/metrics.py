@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contract.actions import LAT_ACTION_T_S, MIN_SPEED_MPS, YAW, curvature_from_plan
+from ..contract.actions import LAT_ACTION_T_S, MIN_SPEED_MPS, YAW, accel_action, curvature_from_plan
 from ..contract.constants import IDX_N, T_IDXS, X_IDXS, LaneLine, LeadField, Plan, lane_centre_y
 
 PLAN_HORIZONS_S = (2.0, 5.0, 10.0)
@@ -69,13 +69,20 @@ def plan_metrics(pred_plan: np.ndarray, pred_std: np.ndarray, true_plan: np.ndar
 def action_metrics(pred_plan: np.ndarray, true_plan: np.ndarray, speed_mps: np.ndarray,
                    own_curvature: np.ndarray | None = None, action_t: float = LAT_ACTION_T_S) -> dict[str, float]:
     """Lateral action error (m/s^2) of the model (``own_curvature`` (N,) where the model outputs its own, else
-    from its plan) and of holding the current curvature, against the true plan's, at the car's speed (N,)."""
+    from its plan) and of holding the current curvature, against the true plan's, at the car's speed (N,); the
+    longitudinal action's (``accel_action``) error and mean signed error (bias) against the true plan's, and the
+    error of constant velocity (0)."""
     v = np.maximum(speed_mps, MIN_SPEED_MPS)
     truth = curvature_from_plan(true_plan, v, action_t)
     model = curvature_from_plan(pred_plan, v, action_t) if own_curvature is None else own_curvature
     hold = true_plan[:, 0, Plan.ORIENTATION_RATE.start + YAW] / v
+    long_model, long_truth = accel_action(pred_plan), accel_action(true_plan)
     return {"action_lat_accel_err_mps2": float((np.abs(model - truth) * v ** 2).mean()),
-            "action_lat_accel_err_mps2_hold": float((np.abs(hold - truth) * v ** 2).mean())}
+            "action_lat_accel_err_mps2_hold": float((np.abs(hold - truth) * v ** 2).mean()),
+            # the controls' acceleration at the harness's default action time; constant velocity asks for 0
+            "action_long_accel_err_mps2": float(np.abs(long_model - long_truth).mean()),
+            "action_long_accel_err_mps2_cv": float(np.abs(long_truth).mean()),
+            "action_long_accel_bias_mps2": float((long_model - long_truth).mean())}
 
 
 def lane_metrics(pred_lines: np.ndarray, pred_std: np.ndarray, true_lines: np.ndarray,

@@ -139,6 +139,7 @@ class PolicySettings:
     speed_prior: bool = True
     curvature_prior: bool = False
     lane_prior: str = "none"  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading (+ the head)
+    long_action_weight: float = 0.0  # loss weight of the acceleration the controls take from the plan's mean
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
@@ -148,6 +149,9 @@ class PolicySettings:
                "true or false")
         _check(0.0 <= self.feature_dropout < 1.0, "policy.feature_dropout", self.feature_dropout,
                "a probability in [0, 1) of zeroing one feature of the features_buffer in training")
+        _check(isinstance(self.long_action_weight, (int, float)) and self.long_action_weight >= 0.0,
+               "policy.long_action_weight", self.long_action_weight,
+               "a weight >= 0 of the error of the plan's longitudinal action (0: not trained for)")
         _check(self.feature_noise >= 0.0, "policy.feature_noise", self.feature_noise,
                "a standard deviation >= 0 of the noise added to the features_buffer in training")
 

@@ -86,7 +86,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          curvature_prior=s.policy.curvature_prior and given_speed,
                          lane_prior_index=lane_channel_index(s.vision.speed_channel)
                          if s.policy.lane_prior != "none" and given_speed else None,
-                         lane_prior_head=LANE_PRIOR_HEAD_OF.get(s.policy.lane_prior, "never"))
+                         lane_prior_head=LANE_PRIOR_HEAD_OF.get(s.policy.lane_prior, "never"),
+                         long_action_weight=s.policy.long_action_weight)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

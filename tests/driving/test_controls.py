@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from sunnypilot_training.contract.actions import LAT_ACTION_T_S
+from sunnypilot_training.contract.actions import LAT_ACTION_T_S, LONG_ACTION_T_S, accel_action
 from sunnypilot_training.contract.constants import DT_S, T_IDXS, Desire, Plan
 from sunnypilot_training.driving.controls import (
     ControlParams,
@@ -37,6 +38,24 @@ def test_accel_reaches_the_plans_speed_at_the_action_time() -> None:
     # v(t) = 10 - 1 t with a(0) = 0: 2 (9.5 - 10) / 0.5 - 0 = -2
     accel, _ = accel_from_plan(_plan(10.0 - T_IDXS, 0.0), 0.5)
     assert accel == pytest.approx(-2.0, abs=1e-4)
+
+
+def test_the_contracts_accel_action_is_the_controls_on_numpy_and_torch_batches() -> None:
+    """Training weighs the acceleration the controls take (contract.actions.accel_action): the same number as the
+    controls' for each plan of a batch, as numpy or torch, at the harness's default action time."""
+    assert ControlParams().long_action_t == pytest.approx(LONG_ACTION_T_S)
+    rng = np.random.default_rng(0)
+    plans = np.stack([_plan(v + a * T_IDXS + rng.normal(0, 0.3, 33), a0) for v, a, a0 in
+                      rng.uniform([5.0, -2.0, -1.0], [30.0, 2.0, 1.0], (6, 3))])
+    expected = [accel_from_plan(p, LONG_ACTION_T_S)[0] for p in plans]
+    np.testing.assert_allclose(accel_action(plans), expected, rtol=1e-5, atol=1e-5)
+    as_torch = accel_action(torch.from_numpy(plans).requires_grad_())
+    assert as_torch.requires_grad and as_torch.shape == (6,)
+    np.testing.assert_allclose(as_torch.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected \(\.\.\., 33, 15\)"):
+        accel_action(plans[:, :10])
+    with pytest.raises(ValueError, match="action_t=0"):
+        accel_action(plans, 0.0)
 
 
 def test_should_stop_needs_both_speeds_below_the_stopping_speed() -> None:

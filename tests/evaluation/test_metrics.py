@@ -53,6 +53,21 @@ def test_action_metrics_against_holding_the_current_curvature() -> None:
     assert own["action_lat_accel_err_mps2"] == pytest.approx(np.mean([0.0, 0.01 * 400]))
 
 
+def test_action_metrics_of_the_longitudinal_action_against_constant_velocity() -> None:
+    """The controls' acceleration: truth speeds up at 1 m/s^2 in one plan and holds its speed in the other; a model
+    that holds both misses by 1 in one of two (mean 0.5, bias -0.5), as does constant velocity (0 m/s^2)."""
+    v = np.array([10.0, 20.0])
+    true = np.stack([_circle(10.0, 0.0), _circle(20.0, 0.0)])
+    true[0, :, 3] = 10.0 + T_IDXS
+    true[0, :, 6] = 1.0
+    out = action_metrics(true.copy(), true, v)
+    assert out["action_long_accel_err_mps2"] == pytest.approx(0.0, abs=1e-6)
+    assert out["action_long_accel_err_mps2_cv"] == pytest.approx(0.5, abs=1e-6)
+    held = action_metrics(np.stack([_circle(10.0, 0.0), _circle(20.0, 0.0)]), true, v)
+    assert held["action_long_accel_err_mps2"] == pytest.approx(0.5, abs=1e-6)
+    assert held["action_long_accel_bias_mps2"] == pytest.approx(-0.5, abs=1e-6)
+
+
 def test_lane_metrics_straight_baseline_on_a_curve() -> None:
     n = 3
     true = np.zeros((n, 4, 33, 2))

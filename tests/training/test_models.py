@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from sunnypilot_training.contract.actions import accel_action
 from sunnypilot_training.contract.constants import (
     DESIRE_LEN,
     FEATURE_LEN,
@@ -38,7 +39,7 @@ from sunnypilot_training.training.models import (
     desired_curvature_target,
 )
 from sunnypilot_training.training.models.blocks import cluster_samples
-from sunnypilot_training.training.models.policy import SPEED_PRIOR
+from sunnypilot_training.training.models.policy import LONG_ACTION_SCALE_MPS2, SPEED_PRIOR
 from sunnypilot_training.training.models.vision import LANE_CENTRE_SCALE_M, lead_hypotheses
 from sunnypilot_training.training.validation import predict_policy
 
@@ -457,6 +458,37 @@ def test_given_the_speed_the_plan_is_constant_velocity_plus_what_the_head_predic
     assert errors[True] < 0.05 < 2.0 < errors[False]
     with pytest.raises(ConfigError, match="speed_prior=true: op-0.10.1's policy is not given the car's speed"):
         make_policy("op-0.10.1", speed_prior=True)
+
+
+def test_the_long_action_part_is_the_error_of_the_acceleration_the_controls_take_from_the_plans_mean() -> None:
+    """long_action_weight adds a loss part: the controls' acceleration (contract.actions.accel_action) from the plan
+    head's mean plus the speed prior, against the label's, squared in units of LONG_ACTION_SCALE_MPS2, weighed into
+    the total; it trains the plan head's mean (through it the encoder), not the samples' denoiser, and a weight
+    below 0 is refused."""
+    batch = policy_batch("op-0.10.0", 8, seed=3)
+    batch["plan"][:, :, Plan.VELOCITY.start] += 0.8 * torch.from_numpy(T_IDXS).float()  # the label speeds up
+    model = make_policy("op-0.10.0")
+    plain = model.loss(batch)[1]
+    assert "long_action" not in plain
+    weighted = PolicyModel(**{**model.model_args, "long_action_weight": 3.0})
+    weighted.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    total, parts = weighted.loss(batch)
+    inputs = weighted.inputs_from_batch(batch)
+    with torch.no_grad():
+        mean = weighted.plan_head.mean(weighted.encode(*inputs)) + weighted._prior_of(inputs)
+    expected = ((accel_action(mean) - accel_action(batch["plan"])) / LONG_ACTION_SCALE_MPS2).square().mean()
+    assert parts["long_action"] == pytest.approx(float(expected), rel=1e-4)
+    assert parts["long_action"] > 1.0  # an untrained mean holds the speed; the label gains 0.8 m/s^2
+    assert float(total.detach()) == pytest.approx(sum(parts.values()) + 2.0 * parts["long_action"], rel=1e-4)
+    weighted.zero_grad()
+    error = accel_action(weighted.plan_head.mean(weighted.encode(*inputs)) + weighted._prior_of(inputs))
+    error.square().mean().backward()  # what the part differentiates
+    grads = {name: p.grad for name, p in weighted.named_parameters()}
+    assert grads["plan_head.mean_head.2.weight"].abs().sum() > 0
+    assert all(g is None for n, g in grads.items() if n.startswith(("plan_head.denoiser.", "desire_head.")))
+    with pytest.raises(ConfigError, match="long_action_weight=-1"):
+        PolicyModel("op-0.10.0", "tiny", long_action_weight=-1.0)
 
 
 def test_the_curvature_prior_is_the_fed_back_curvature_and_its_arc() -> None:

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...contract.actions import FORWARD, MIN_SPEED_MPS, RIGHT, YAW, pursuit_lookahead_m
+from ...contract.actions import FORWARD, MIN_SPEED_MPS, RIGHT, YAW, accel_action, pursuit_lookahead_m
 from ...contract.constants import (
     DESIRE_LEN,
     DESIRED_CURV_WIDTH,
@@ -122,6 +122,11 @@ PLAN_COLUMN_WEIGHTS = (4.0, 4.0, 0.2,  # position x, y, z
                        0.1, 0.1, 2.0,  # T_FROM_CURRENT_EULER roll, pitch, yaw
                        0.1, 0.1, 2.0)  # ORIENTATION_RATE roll, pitch, yaw
 MIN_DELAY_S = 0.05
+# ``long_action_weight``: the loss part "long_action" is the squared error, in units of LONG_ACTION_SCALE_MPS2, of the
+# acceleration the controls take from the plan's mean (contract.actions.accel_action, at the harness's default action
+# time) against the label's. That acceleration is the difference of two nearby speeds divided by 0.25 s; weighed only
+# as two of the plan's 495 numbers it stays close to noise, and the closed loop integrates it.
+LONG_ACTION_SCALE_MPS2 = 0.5
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,7 @@ class PolicyModel(nn.Module):
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
                  speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
-                 lane_prior_head: bool | str = "always"):
+                 lane_prior_head: bool | str = "always", long_action_weight: float = 0.0):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -229,6 +234,9 @@ class PolicyModel(nn.Module):
         self.diffusion_config = diffusion if isinstance(diffusion, DiffusionConfig) else \
             DiffusionConfig.from_dict(diffusion)
         self.loss_weights = dict(loss_weights or {})
+        if not long_action_weight >= 0.0:
+            raise ConfigError(f"long_action_weight={long_action_weight!r}: expected a weight >= 0 (0: no such loss)")
+        self.long_action_weight = float(long_action_weight)
         self.feature_dropout, self.feature_noise = float(feature_dropout), float(feature_noise)
         self.plan_hyp = self.spec.head("plan").hypotheses
         if self.plan_hyp > 1 and head != "diffusion":
@@ -293,7 +301,8 @@ class PolicyModel(nn.Module):
                 "loss_weights": dict(self.loss_weights), "head": self.head_type,
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
                 "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior,
-                "lane_prior_index": self.lane_prior_index, "lane_prior_head": self.lane_prior_head}
+                "lane_prior_index": self.lane_prior_index, "lane_prior_head": self.lane_prior_head,
+                "long_action_weight": self.long_action_weight}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -432,7 +441,8 @@ class PolicyModel(nn.Module):
 
     # --- training ---------------------------------------------------------------------------------------------
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the plan diffusion loss, desire_state cross-entropy and (op-0.10.0) curvature NLL."""
+        """Weighted sum of the plan diffusion loss, desire_state cross-entropy, (op-0.10.0) curvature NLL and, with
+        ``long_action_weight``, the error of the longitudinal action the plan's mean asks for."""
         inputs = self._perturbed(self.inputs_from_batch(batch))
         cond = self.encode(*inputs)
         plan = batch["plan"].float()  # (B, 33, 15)
@@ -444,7 +454,12 @@ class PolicyModel(nn.Module):
         if self.has_curvature:
             target = desired_curvature_target(plan, batch["lateral_control_params"].float())  # (B, 1)
             parts["desired_curvature"] = self.curvature_head.loss(cond, target - self._curvature_prior_of(inputs))
-        total = sum(self.loss_weights.get(k, 1.0) * v for k, v in parts.items())
+        weights = dict(self.loss_weights)
+        if self.long_action_weight > 0.0:
+            error = accel_action(self.plan_head.mean(cond) + prior) - accel_action(plan)  # (B,) m/s^2
+            parts["long_action"] = (error / LONG_ACTION_SCALE_MPS2).square().mean()
+            weights.setdefault("long_action", self.long_action_weight)
+        total = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
     def _perturbed(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
