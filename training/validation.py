@@ -11,6 +11,7 @@ from ..contract.profiles import get_profile
 from ..evaluation.metrics import (
     LANE_DISTANCES_M,
     PLAN_HORIZONS_S,
+    action_metrics,
     desire_accuracy,
     lane_centre,
     lane_metrics,
@@ -111,6 +112,8 @@ def policy_metrics(model, dataset: PolicyDataset, device: torch.device) -> dict[
     parsed, target = predict_policy(model, dataset, device)
     speed = target["plan"][:, 0, Plan.VELOCITY][:, 0]  # the car's current speed (what modeld's v_ego is)
     out = plan_metrics(parsed["plan"], parsed["plan_stds"], target["plan"], speed)
+    own = parsed["desired_curvature"][:, 0] if "desired_curvature" in parsed else None  # op-0.10.0 steers by it
+    out.update(action_metrics(parsed["plan"], target["plan"], speed, own))  # what the controls would do
     out["desire_state_accuracy"] = desire_accuracy(parsed["desire_state"], target["desire_state"])
     return out
 
@@ -118,7 +121,11 @@ def policy_metrics(model, dataset: PolicyDataset, device: torch.device) -> dict[
 # Epoch selection (training.select_epoch=best): the stage keeps the epoch whose validation is best. Scores are
 # means of the model's error over the baseline's on the same frames, so horizons and parts of different size
 # weigh alike; lower is better.
-POLICY_SELECTION = tuple((f"plan_ade_{h:g}s", f"plan_ade_{h:g}s_cv") for h in PLAN_HORIZONS_S)
+# The policy's adds the controls' actions: the plan drives through them, and its longitudinal one (the acceleration
+# at 0.5 s) can worsen over epochs while ADE up to 10 s improves.
+POLICY_SELECTION = tuple((f"plan_ade_{h:g}s", f"plan_ade_{h:g}s_cv") for h in PLAN_HORIZONS_S) + (
+    ("action_long_accel_err_mps2", "action_long_accel_err_mps2_cv"),
+    ("action_lat_accel_err_mps2", "action_lat_accel_err_mps2_hold"))
 VISION_SELECTION = (("pose_speed_err_mps", "pose_speed_err_mps_const"),) + tuple(
     (f"lane_{side}_err_{d:g}m", f"lane_{side}_err_{d:g}m_straight") for side in ("left", "right")
     for d in LANE_DISTANCES_M)

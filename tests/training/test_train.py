@@ -120,6 +120,11 @@ def test_selection_scores_weigh_each_part_against_its_baseline() -> None:
     assert selection_scores(history, "vision") == {2: 0.25}  # the parts measured; lanes absent here
     assert selection_score("vision", {"pose_speed_err_mps": 1.0, "pose_speed_err_mps_const": 0.0}) == 10.0  # floor
     assert selection_score("vision", {"lead_x_err_m": 1.0}) is None
+    # the controls' actions count like a horizon: an epoch whose acceleration is twice constant velocity's loses
+    acting = {"plan_ade_2s": 0.5, "plan_ade_2s_cv": 0.5, "action_long_accel_err_mps2": 1.0,
+              "action_long_accel_err_mps2_cv": 0.5, "action_lat_accel_err_mps2": 0.2,
+              "action_lat_accel_err_mps2_hold": 0.4}
+    assert selection_score("policy", acting) == pytest.approx((1.0 + 2.0 + 0.5) / 3)
 
 
 @pytest.mark.parametrize("from_epoch", [1, pytest.param(3, marks=pytest.mark.slow)])  # from 3: checkpoint=latest
