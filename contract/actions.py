@@ -22,8 +22,12 @@ MIN_SPEED_MPS = 1.0  # the speed modeld divides by is at least this
 YAW = 2  # index of yaw in T_FROM_CURRENT_EULER and ORIENTATION_RATE
 FORWARD = 0  # index of x in POSITION, VELOCITY and ACCELERATION
 RIGHT = 1  # index of y (right) in POSITION, VELOCITY and ACCELERATION
-LAT_ACTION_T_S = 0.1 + DT_S  # the closed-loop harness's default: a 0.1 s steering delay, no smoothing, one frame
-LONG_ACTION_T_S = 0.15 + 0.3 + DT_S  # its longitudinal default: a 0.15 s actuator delay, 0.3 s smoothing, one frame
+# the closed-loop harness's default actuators (driving.controls.ControlParams): a steering delay without smoothing,
+# a longitudinal delay (CarParams.longitudinalActuatorDelay) with smoothing; each action time adds one frame
+LAT_DELAY_S, LAT_SMOOTH_S = 0.1, 0.0
+LONG_DELAY_S, LONG_SMOOTH_S = 0.15, 0.3
+LAT_ACTION_T_S = LAT_DELAY_S + LAT_SMOOTH_S + DT_S
+LONG_ACTION_T_S = LONG_DELAY_S + LONG_SMOOTH_S + DT_S
 # pure pursuit's look-ahead, clip(PURSUIT_LOOKAHEAD_S * v + PURSUIT_LOOKAHEAD_M, *PURSUIT_LOOKAHEAD_RANGE_M) metres:
 # the built-in expert steers by it, and the policy's lane prior steers by the same
 PURSUIT_LOOKAHEAD_S, PURSUIT_LOOKAHEAD_M, PURSUIT_LOOKAHEAD_RANGE_M = 0.6, 2.5, (4.0, 25.0)
@@ -42,10 +46,7 @@ def curvature_from_plan(plan: np.ndarray, v_ego_mps: np.ndarray | float, action_
     plan = np.asarray(plan)
     if plan.shape[-2:] != (IDX_N, PLAN_WIDTH):
         raise ValueError(f"plan has shape {plan.shape}, expected (..., {IDX_N}, {PLAN_WIDTH})")
-    yaw = plan[..., Plan.T_FROM_CURRENT_EULER.start + YAW]  # (..., 33)
-    j = int(np.clip(np.searchsorted(T_IDXS, action_t), 1, IDX_N - 1))
-    w = (action_t - T_IDXS[j - 1]) / (T_IDXS[j] - T_IDXS[j - 1])
-    psi = yaw[..., j - 1] * (1.0 - w) + yaw[..., j] * w
+    psi = _at_time(plan[..., Plan.T_FROM_CURRENT_EULER.start + YAW], action_t)
     psi_rate = plan[..., 0, Plan.ORIENTATION_RATE.start + YAW]
     v = np.maximum(np.asarray(v_ego_mps, dtype=np.float64), MIN_SPEED_MPS)
     return 2.0 * psi / (v * action_t) - psi_rate / v
@@ -59,7 +60,12 @@ def accel_action(plan, action_t: float = LONG_ACTION_T_S):
     if not 0.0 < action_t <= T_IDXS[-1]:
         raise ValueError(f"action_t={action_t}: expected a time in (0, {T_IDXS[-1]:g}] s")
     speed = plan[..., Plan.VELOCITY.start + FORWARD]  # (..., 33)
-    j = int(np.clip(np.searchsorted(T_IDXS, action_t), 1, IDX_N - 1))
-    w = float((action_t - T_IDXS[j - 1]) / (T_IDXS[j] - T_IDXS[j - 1]))
-    v_target = speed[..., j - 1] * (1.0 - w) + speed[..., j] * w
-    return 2.0 * (v_target - speed[..., 0]) / action_t - plan[..., 0, Plan.ACCELERATION.start + FORWARD]
+    accel_now = plan[..., 0, Plan.ACCELERATION.start + FORWARD]
+    return 2.0 * (_at_time(speed, action_t) - speed[..., 0]) / action_t - accel_now
+
+
+def _at_time(series, t_s: float):
+    """(...) a series over T_IDXS (..., 33), numpy or torch, linearly interpolated at the time ``t_s``."""
+    j = int(np.clip(np.searchsorted(T_IDXS, t_s), 1, IDX_N - 1))
+    w = float((t_s - T_IDXS[j - 1]) / (T_IDXS[j] - T_IDXS[j - 1]))
+    return series[..., j - 1] * (1.0 - w) + series[..., j] * w

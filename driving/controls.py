@@ -25,7 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.actions import FORWARD, MIN_SPEED_MPS, accel_action, curvature_from_plan
+from ..contract.actions import (
+    FORWARD,
+    LAT_DELAY_S,
+    LAT_SMOOTH_S,
+    LONG_DELAY_S,
+    LONG_SMOOTH_S,
+    MIN_SPEED_MPS,
+    accel_action,
+    curvature_from_plan,
+)
 from ..contract.constants import DT_S, T_IDXS, Plan
 
 
@@ -33,10 +42,10 @@ from ..contract.constants import DT_S, T_IDXS, Plan
 class ControlParams:
     """Actuator delays and limits (defaults like a typical car; openpilot adds ``DT`` to each delay)."""
 
-    lat_delay_s: float = 0.1  # steering actuator delay (openpilot: liveDelay's lateralDelay)
-    lat_smooth_s: float = 0.0
-    long_delay_s: float = 0.15  # CarParams.longitudinalActuatorDelay
-    long_smooth_s: float = 0.3
+    lat_delay_s: float = LAT_DELAY_S  # steering actuator delay (openpilot: liveDelay's lateralDelay)
+    lat_smooth_s: float = LAT_SMOOTH_S
+    long_delay_s: float = LONG_DELAY_S  # CarParams.longitudinalActuatorDelay
+    long_smooth_s: float = LONG_SMOOTH_S
     v_ego_stopping_mps: float = 0.05
     min_lat_speed_mps: float = 0.3
     max_lat_jerk_mps3: float = 5.0

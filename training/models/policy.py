@@ -454,11 +454,10 @@ class PolicyModel(nn.Module):
         if self.has_curvature:
             target = desired_curvature_target(plan, batch["lateral_control_params"].float())  # (B, 1)
             parts["desired_curvature"] = self.curvature_head.loss(cond, target - self._curvature_prior_of(inputs))
-        weights = dict(self.loss_weights)
         if self.long_action_weight > 0.0:
             error = accel_action(self.plan_head.mean(cond) + prior) - accel_action(plan)  # (B,) m/s^2
             parts["long_action"] = (error / LONG_ACTION_SCALE_MPS2).square().mean()
-            weights.setdefault("long_action", self.long_action_weight)
+        weights = {"long_action": self.long_action_weight, **self.loss_weights}
         total = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
