@@ -232,15 +232,18 @@ class DriverProfile:
     speed_change_factor: Range = (0.8, 1.05)  # ... this times the episode's cruise speed
     brake_onset_mps2: Range = (1.0, 1.8)  # braking for a curve or turn ahead starts once it needs about this much
     big_perturbation_share: float = 0.25  # perturbations that push the car twice as hard (larger excursions)
+    slow_start_share: float = 0.3  # episodes that start well below the cruise speed (the driver speeds up) ...
+    slow_start_factor: Range = (0.1, 0.8)  # ... at this times the cruise speed
 
     def __post_init__(self) -> None:
         _check_ranges(self, {"speed_mps": (1.0, 45.0), "time_headway_s": (0.8, 4.0),
                              "max_lat_accel_mps2": (0.5, 4.0), "perturbations_per_min": (0.0, 20.0),
                              "wander_m": (0.0, 0.6), "wander_time_s": (0.5, 30.0), "reaction_s": (0.0, 1.5),
                              "speed_changes_per_min": (0.0, 12.0), "speed_change_factor": (0.3, 1.3),
-                             "brake_onset_mps2": (0.2, 3.0)})
-        if not 0.0 <= self.big_perturbation_share <= 1.0:
-            _fail(self, "big_perturbation_share", self.big_perturbation_share, "a fraction in [0, 1]", "e.g. 0.25")
+                             "brake_onset_mps2": (0.2, 3.0), "slow_start_factor": (0.0, 1.0)})
+        for name, example in (("big_perturbation_share", "0.25"), ("slow_start_share", "0.3")):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                _fail(self, name, getattr(self, name), "a fraction in [0, 1]", f"e.g. {example}")
         if not 0.0 <= self.takeovers_per_min <= 2.0:
             _fail(self, "takeovers_per_min", self.takeovers_per_min, "a rate in [0, 2] per minute",
                   "takeovers are rare events; e.g. 0.2")

@@ -72,9 +72,9 @@ class Suite:
 
 
 def _calm(base: Scenario, name: str, **profiles) -> Scenario:
-    """A road-test variant: no lane changes, takeovers or perturbations of the expert's own."""
+    """A road-test variant: no lane changes, takeovers, perturbations or slow starts of the expert's own."""
     driver = profiles.pop("driver", base.driver)
-    driver = replace(driver, perturbations_per_min=(0.0, 0.0), takeovers_per_min=0.0)
+    driver = replace(driver, perturbations_per_min=(0.0, 0.0), takeovers_per_min=0.0, slow_start_share=0.0)
     return replace(base, name=name, desire=DesireProfile(lane_changes_per_min=(0.0, 0.0)), driver=driver, **profiles)
 
 

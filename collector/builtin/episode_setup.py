@@ -24,6 +24,7 @@ from .world import Lighting
 START_S_M = 100.0  # the camera's route arc length at frame 0
 ROUTE_MARGIN_M = 350.0  # route beyond the ego's furthest reach (lines need 230 m, traffic more)
 APPEARANCE_STREAM = 0xA99E  # the random stream of an episode's look, apart from the simulation's
+START_SPEED_STREAM = 0x57A7  # the stream of a slow start, apart from the rest of the episode's draws
 
 VEHICLE_KINDS = {  # length, width, height ranges (m)
     "car": ((4.2, 4.9), (1.75, 1.9), (1.4, 1.55)),
@@ -61,6 +62,18 @@ def episode_rng(scenario: Scenario, seed: int, episode_index: int) -> np.random.
 def appearance_rng(scenario: Scenario, seed: int, episode_index: int) -> np.random.Generator:
     """The episode's appearance stream, apart from the simulation's: a look changes nothing of the driving."""
     return np.random.default_rng([int(seed), int(episode_index), APPEARANCE_STREAM, scenario.stable_id])
+
+
+def slow_start_mps(scenario: Scenario, seed: int, episode_index: int, v_cruise_mps: float) -> float:
+    """The ego's speed at frame 0 in an episode that starts slow (a share ``slow_start_share`` of them, at
+    ``slow_start_factor`` times the cruise speed: the driver then speeds up, so the data holds what to do below the
+    road's speed with nothing ahead - a model that drifts slow in closed loop otherwise never saw it), else inf. A
+    stream of its own: the rest of the episode's draws stay as they are."""
+    drv = scenario.driver
+    rng = np.random.default_rng([int(seed), int(episode_index), START_SPEED_STREAM, scenario.stable_id])
+    if drv.slow_start_share <= 0.0 or rng.random() >= drv.slow_start_share:
+        return math.inf
+    return v_cruise_mps * sample_range(rng, drv.slow_start_factor)
 
 
 def sample_lighting(profile: LightingProfile, rng: np.random.Generator) -> Lighting:
@@ -225,6 +238,7 @@ def setup_episode(scenario: Scenario, seed: int, episode_index: int, duration_s:
     specs, lead_index, script = _spawn(scenario, net, rng, v_cruise, lane, lead_behaviour, v_ego)
     if lead_index >= 0:
         v_ego = min(v_ego, specs[lead_index].speed_mps + 1.0)
+    v_ego = min(v_ego, slow_start_mps(scenario, seed, episode_index, v_cruise))
     paths, gate = _junction_setup(net)
     return EpisodeSetup(rng, n_frames, v_cruise, net, lighting, lane, lead_behaviour, v_ego, specs, lead_index,
                         script, paths, gate)

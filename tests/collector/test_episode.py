@@ -11,6 +11,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from sunnypilot_training.collector.builtin.episode_setup import setup_episode
 from sunnypilot_training.collector.builtin.expert import late_braking
 from sunnypilot_training.collector.builtin.simulation import (
     LINE_OFFSETS_M,
@@ -33,6 +34,8 @@ from sunnypilot_training.collector.scenarios import (
     scenario_names,
 )
 from sunnypilot_training.contract.constants import Desire, LaneLine
+from sunnypilot_training.driving.suites import SUITES
+from sunnypilot_training.errors import ConfigError
 
 CAMERA_AHEAD_OF_REAR_AXLE_M = DEFAULT_VEHICLE.camera_ahead_of_rear_axle_m
 FRONT_AHEAD_OF_REAR_AXLE_M = DEFAULT_VEHICLE.front_ahead_of_rear_axle_m
@@ -361,3 +364,31 @@ def test_the_expert_cruises_towards_a_turn_and_brakes_in_the_last_stretch() -> N
         assert accel[near].min() < -0.8, (seed, accel[near].min())
         checked += 1
     assert checked >= 2
+
+
+def test_a_slow_start_speeds_up_to_the_cruise_speed_and_leaves_the_other_draws_alone() -> None:
+    """With every episode starting slow the car starts at 0.2-0.3 of its cruise speed with nothing ahead and the
+    expert speeds up to the cruise speed; the episode's other draws (road, cruise speed) stay those of a normal
+    start, and a road test's variant (share 0) starts as before."""
+    base = replace(get_scenario("curvy_road"), lead=LeadProfile(behaviours=("none",), weights=(1.0,)),
+                   desire=DesireProfile(lane_changes_per_min=(0.0, 0.0)))
+    slow = replace(base, driver=replace(base.driver, slow_start_share=1.0, slow_start_factor=(0.2, 0.3),
+                                        speed_changes_per_min=(0.0, 0.0), takeovers_per_min=0.0))
+    normal = replace(slow, driver=replace(slow.driver, slow_start_share=0.0))
+    a, b = simulate_episode(slow, 3, 0, 20.0), simulate_episode(normal, 3, 0, 20.0)
+    cruise = setup_episode(slow, 3, 0, 20.0).v_cruise_mps
+    assert cruise == setup_episode(normal, 3, 0, 20.0).v_cruise_mps
+    speed_a, speed_b = a.truth.ego_speed_mps, b.truth.ego_speed_mps
+    assert 0.2 * cruise <= speed_a[0] <= 0.3 * cruise + 1e-6 and speed_b[0] >= 0.85 * cruise - 1e-6
+    accel = np.diff(speed_a[:60]) / a.truth.dt_s
+    assert accel.mean() > 1.0  # the driver speeds up at once
+    assert speed_a[-1] > 0.8 * cruise  # and gets near the cruise speed
+    assert a.network.layout == b.network.layout
+
+
+def test_road_tests_never_start_slow() -> None:
+    for suite in SUITES.values():
+        for _, scenario, _ in suite.groups:
+            assert scenario.driver.slow_start_share == 0.0
+    with pytest.raises(ConfigError, match="slow_start_share"):
+        DriverProfile(slow_start_share=1.5)
