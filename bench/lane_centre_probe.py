@@ -86,7 +86,8 @@ def read_centres(model: torch.nn.Module, shards: ShardSet, every: int, channel: 
                 read = model(img).numpy()
             else:
                 hidden = model.features(img, torch.from_numpy(shards.frame_pairs(i, "big_img", ts)))
-                read = lane_reading_m(hidden, lane_channel_index(model.speed_channel)).numpy() if channel else \
+                read = lane_reading_m(hidden, lane_channel_index(model.speed_channel)).numpy()[:, :len(AT_M)] \
+                    if channel else \
                     centre_at_offsets(model.trajectory_heads["lane_lines"].mean(hidden).numpy())
             scenario = str(shards.shard(i).attrs.get("scenario"))
             out.setdefault(scenario, []).append((read, centre_at_offsets(labels["lane_lines"][ts])))

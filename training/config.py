@@ -140,6 +140,7 @@ class PolicySettings:
     curvature_prior: bool = False
     lane_prior: str = "none"  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading (+ the head)
     long_action_weight: float = 0.0  # loss weight of the acceleration the controls take from the plan's mean
+    curve_speed: float = 0.0  # m/s^2: the speed prior slows for the bend the lane reading shows at this (0: off)
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
@@ -152,6 +153,8 @@ class PolicySettings:
         _check(isinstance(self.long_action_weight, (int, float)) and self.long_action_weight >= 0.0,
                "policy.long_action_weight", self.long_action_weight,
                "a weight >= 0 of the error of the plan's longitudinal action (0: not trained for)")
+        _check(isinstance(self.curve_speed, (int, float)) and self.curve_speed >= 0.0, "policy.curve_speed",
+               self.curve_speed, "a lateral acceleration >= 0 in m/s^2 (0: no curve speed prior), e.g. 2.0")
         _check(self.feature_noise >= 0.0, "policy.feature_noise", self.feature_noise,
                "a standard deviation >= 0 of the noise added to the features_buffer in training")
 
@@ -187,6 +190,10 @@ class Settings:
             raise ConfigError(f"policy.lane_prior={self.policy.lane_prior} needs vision.lane_channel=true (the pursuit "
                               "steers by the vision model's own lane-centre reading, which hidden_state carries only "
                               "with it); set both, or policy.lane_prior=none")
+        if self.policy.curve_speed > 0 and self.policy.lane_prior == "none":
+            raise ConfigError(f"policy.curve_speed={self.policy.curve_speed:g} needs policy.lane_prior (and "
+                              "vision.lane_channel=true): the curve speed prior reads the bend ahead from the lane "
+                              "reading the pursuit uses; set policy.lane_prior=pursuit, or policy.curve_speed=0")
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,

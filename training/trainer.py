@@ -87,7 +87,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          lane_prior_index=lane_channel_index(s.vision.speed_channel)
                          if s.policy.lane_prior != "none" and given_speed else None,
                          lane_prior_head=LANE_PRIOR_HEAD_OF.get(s.policy.lane_prior, "never"),
-                         long_action_weight=s.policy.long_action_weight)
+                         long_action_weight=s.policy.long_action_weight,
+                         curve_speed_mps2=s.policy.curve_speed if given_speed else 0.0)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

@@ -740,7 +740,7 @@ def test_validation_feeds_a_curvature_prior_model_the_history_shifted_as_in_trai
 
 
 def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tmp_path: Path) -> None:
-    """lane_channel: a linear readout of the road camera's features says the lane centre at 0 and 10 m; its loss
+    """lane_channel: a linear readout of the road camera's features says the lane centre at 0, 10 and 30 m; its loss
     part is the robust error in units of 0.3 m against the labels' centre there, hidden_state's values just before
     the speed channel carry the reading, a checkpoint rebuilds it, the config key reaches the model, validation
     reports it, and the graph exports."""
@@ -762,11 +762,13 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     assert targets.shape == (4, len(LANE_CHANNEL_AT_M))
     assert torch.allclose(targets[:, 0], at0, atol=1e-6)
     centre = 0.5 * (lines[:, LaneLine.LEFT, :, 0] + lines[:, LaneLine.RIGHT, :, 0]).numpy()
-    at10 = np.array([np.interp(10.0, X_IDXS, row) for row in centre])
-    assert np.allclose(targets[:, 1].numpy(), at10, atol=1e-5)
+    for j, at_m in enumerate(LANE_CHANNEL_AT_M):
+        expected = np.array([np.interp(at_m, X_IDXS, row) for row in centre])
+        assert np.allclose(targets[:, j].numpy(), expected, atol=1e-5)
+    assert LANE_CHANNEL_AT_M == (0.0, 10.0, 30.0)
     with torch.no_grad():
         hidden, (speed, _), lane = model._features(batch["img"], batch["big_img"])
-    assert torch.allclose(hidden[:, -3:-1], lane, atol=1e-6)  # the reading, before the speed channel
+    assert torch.allclose(hidden[:, -4:-1], lane, atol=1e-6)  # the readings, before the speed channel
     assert torch.allclose(lane * LANE_CENTRE_SCALE_M, lane_reading_m(hidden, lane_channel_index(True)), atol=1e-6)
     assert torch.allclose(hidden[:, -1], speed / 10.0, atol=1e-6)
     # the part: where the readout says exactly the labels it is 0; where it says 0.3 m more, 1 (units of 0.3 m)
@@ -860,3 +862,77 @@ def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading
     path = export_onnx(steered.eval(), spec, one, tmp_path / "driving_policy.onnx")
     with torch.no_grad():
         check_onnxruntime(path, spec, one, steered(*one).numpy())
+
+
+def test_the_curve_speed_prior_brakes_for_the_bend_the_lane_reading_shows(tmp_path: Path) -> None:
+    """curve_speed_mps2 (op-0.10.0 with the lane prior): the quadratic through the lane-centre readings at 0, 10 and
+    30 m gives the bend ahead; the speed prior brakes at 1.5 m/s^2 down to sqrt(A / |k|) and cruises on at it, and is
+    the constant-velocity prior on a straight or below that speed. The plan's mean moves by exactly the prior's
+    change, the config needs the lane prior, and the graph exports."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.models.policy import CURVE_DECEL_MPS2, bend_curvature
+    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M
+
+    xs = np.asarray(LANE_CHANNEL_AT_M)
+    for radius, side in ((80.0, 1.0), (300.0, -1.0)):  # a bend to the right, one to the left
+        circle = side * (radius - np.sqrt(radius * radius - xs * xs))
+        k = float(bend_curvature(torch.tensor(circle, dtype=torch.float32)[None])[0])
+        assert k == pytest.approx(side / radius, rel=0.1)
+    assert float(bend_curvature(torch.tensor([[0.3, 0.5, 0.9]]))[0]) == pytest.approx(0.0, abs=1e-7)  # a line
+    index = FEATURE_LEN - 4
+    steered = PolicyModel(**{**make_policy("op-0.10.0").model_args, "lane_prior_index": index,
+                             "lane_prior_head": "never"})
+    curved = PolicyModel(**{**steered.model_args, "curve_speed_mps2": 2.0})
+    assert PolicyModel(**curved.model_args).curve_speed_mps2 == 2.0
+    curved.load_state_dict(steered.state_dict())
+    # bend k = 2 c: y = c x^2 with c = 1 / 160 (radius 80 m); speeds 16, 30 and 5 m/s; the third reading straight
+    batch = policy_batch("op-0.10.0", 3, seed=5)
+    c = torch.tensor([1.0 / 160.0, 1.0 / 160.0, 1.0 / 160.0])
+    reading = c[:, None] * torch.tensor(xs, dtype=torch.float32) ** 2
+    batch["features_buffer"][:, -1, index:index + 3] = reading / LANE_CENTRE_SCALE_M
+    batch["lateral_control_params"][:, 0] = torch.tensor([16.0, 30.0, 5.0])
+    prior = curved._prior_of(curved.inputs_from_batch(batch))
+    t = np.asarray(T_IDXS)
+    cap = math.sqrt(2.0 / (1.0 / 80.0))  # 12.65 m/s
+    for b, v in enumerate((16.0, 30.0, 5.0)):
+        target = min(v, cap)
+        speed = np.maximum(v - CURVE_DECEL_MPS2 * t, target)
+        t_brake = (v - target) / CURVE_DECEL_MPS2
+        tb = np.minimum(t, t_brake)
+        x = v * tb - 0.5 * CURVE_DECEL_MPS2 * tb ** 2 + target * (t - tb)
+        np.testing.assert_allclose(prior[b, :, Plan.VELOCITY.start].numpy(), speed, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(prior[b, :, Plan.POSITION.start].numpy(), x, rtol=1e-5, atol=1e-3)
+        accel = prior[b, :, Plan.ACCELERATION.start].numpy()
+        assert np.all(accel[t < t_brake] == -CURVE_DECEL_MPS2) and np.all(accel[t >= t_brake] == 0.0)
+        others = np.delete(np.arange(15), [Plan.POSITION.start, Plan.VELOCITY.start, Plan.ACCELERATION.start])
+        assert np.all(prior[b][:, others].numpy() == 0.0)
+    # a straight lane: the constant-velocity prior
+    straight = dict(batch)
+    straight["features_buffer"] = batch["features_buffer"].clone()
+    straight["features_buffer"][:, -1, index:index + 3] = torch.tensor([0.2, 0.4, 1.0]) / LANE_CENTRE_SCALE_M
+    plain = steered._prior_of(steered.inputs_from_batch(straight))
+    torch.testing.assert_close(curved._prior_of(curved.inputs_from_batch(straight)), plain, rtol=1e-6, atol=1e-5)
+    # the plan's mean moves by the prior's change, nothing else does
+    spec = get_profile("op-0.10.0").policy
+    inputs = curved.inputs_from_batch(batch)
+    with torch.no_grad():
+        a = parse_outputs(spec, steered.eval()(*inputs).numpy())
+        b = parse_outputs(spec, curved.eval()(*inputs).numpy())
+    shift = (prior - steered._prior_of(inputs)).numpy()
+    np.testing.assert_allclose(b["plan"] - a["plan"], shift, atol=2e-3)
+    np.testing.assert_allclose(b["desired_curvature"], a["desired_curvature"], atol=1e-7)
+    with pytest.raises(ConfigError, match="curve_speed_mps2=-1"):
+        PolicyModel(**{**curved.model_args, "curve_speed_mps2": -1.0})
+    with pytest.raises(ConfigError, match="needs policy.lane_prior"):
+        PolicyModel(**{**curved.model_args, "lane_prior_index": None})
+    with pytest.raises(ConfigError, match="policy.curve_speed=2 needs policy.lane_prior"):
+        settings_from_cfg(load_config(["policy.curve_speed=2", "vision.lane_channel=true"]))
+    settings = settings_from_cfg(load_config(["policy.curve_speed=2", "vision.lane_channel=true",
+                                              "policy.lane_prior=pursuit", "contract.profile=op-0.10.0"]))
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.trainer import make_models
+    assert make_models(settings, Runtime(torch.device("cpu"), "fp32")).policy.curve_speed_mps2 == 2.0
+    one = tuple(x[:1] for x in inputs)  # the curve speed prior is in the exported graph
+    path = export_onnx(curved.eval(), spec, one, tmp_path / "driving_policy.onnx")
+    with torch.no_grad():
+        check_onnxruntime(path, spec, one, curved(*one).numpy())

@@ -127,6 +127,13 @@ MIN_DELAY_S = 0.05
 # time) against the label's. That acceleration is the difference of two nearby speeds divided by 0.25 s; weighed only
 # as two of the plan's 495 numbers it stays close to noise, and the closed loop integrates it.
 LONG_ACTION_SCALE_MPS2 = 0.5
+LANE_READINGS = len(LANE_CHANNEL_AT_M)
+# ``curve_speed_mps2`` (the curve speed prior): the bend ahead, from the quadratic through the lane-centre readings at
+# LANE_CHANNEL_AT_M, caps the speed prior at sqrt(curve_speed_mps2 / |curvature|), reached braking at
+# CURVE_DECEL_MPS2 (about where the expert's late braking for a curve starts); curvatures below CURVE_MIN_PER_M
+# count as it (no cap on a straight)
+CURVE_DECEL_MPS2 = 1.5
+CURVE_MIN_PER_M = 1e-4
 
 
 @dataclass(frozen=True)
@@ -222,7 +229,8 @@ class PolicyModel(nn.Module):
                  diffusion: DiffusionConfig | Mapping | None = None, loss_weights: Mapping[str, float] | None = None,
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
                  speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
-                 lane_prior_head: bool | str = "always", long_action_weight: float = 0.0):
+                 lane_prior_head: bool | str = "always", long_action_weight: float = 0.0,
+                 curve_speed_mps2: float = 0.0):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -257,11 +265,11 @@ class PolicyModel(nn.Module):
                                  "car's speed)") + "; set it false")
         self.curvature_prior = bool(curvature_prior)
         if lane_prior_index is not None and not (self.has_curvature and self.speed_prior
-                                                 and 0 <= lane_prior_index < FEATURE_LEN - 1):
+                                                 and 0 <= lane_prior_index <= FEATURE_LEN - LANE_READINGS):
             raise ConfigError(f"policy.lane_prior: {profile_id}'s policy " + (
                 "has no desired_curvature output (only op-0.10.0's has)" if not self.has_curvature else
                 "needs policy.speed_prior=true (the look-ahead is at the car's speed)" if not self.speed_prior else
-                f"reads the lane centre at features index {lane_prior_index}, outside 0..{FEATURE_LEN - 2}")
+                f"reads the lane centre at features index {lane_prior_index}, outside 0..{FEATURE_LEN - LANE_READINGS}")
                 + "; set it to none")
         self.lane_prior_index = None if lane_prior_index is None else int(lane_prior_index)
         # with the lane prior: add the head's learned change always, never, or in a lane change (LANE_PRIOR_HEADS;
@@ -270,6 +278,14 @@ class PolicyModel(nn.Module):
         if when not in LANE_PRIOR_HEADS:
             raise ConfigError(f"lane_prior_head={lane_prior_head!r}: expected one of {list(LANE_PRIOR_HEADS)}")
         self.lane_prior_head = when
+        if not curve_speed_mps2 >= 0.0:
+            raise ConfigError(f"curve_speed_mps2={curve_speed_mps2!r}: expected a lateral acceleration >= 0 (0: off)")
+        if curve_speed_mps2 > 0.0 and (self.lane_prior_index is None or self.curvature_prior):
+            raise ConfigError(f"policy.curve_speed={curve_speed_mps2:g}: the curve speed prior caps the constant-"
+                              "velocity prior by the bend the vision model's lane reading shows; it needs "
+                              "policy.lane_prior (and vision.lane_channel) and policy.curvature_prior=false; "
+                              "set policy.curve_speed=0 otherwise")
+        self.curve_speed_mps2 = float(curve_speed_mps2)
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
         self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
@@ -302,7 +318,7 @@ class PolicyModel(nn.Module):
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
                 "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior,
                 "lane_prior_index": self.lane_prior_index, "lane_prior_head": self.lane_prior_head,
-                "long_action_weight": self.long_action_weight}
+                "long_action_weight": self.long_action_weight, "curve_speed_mps2": self.curve_speed_mps2}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -366,7 +382,31 @@ class PolicyModel(nn.Module):
         inputs."""
         if not self.speed_prior:
             return 0.0
-        return self.prior(self._named(inputs)["lateral_control_params"][:, 0], self._fed_back_curvature(inputs))
+        speed = self._named(inputs)["lateral_control_params"][:, 0]
+        if self.curve_speed_mps2 > 0.0:
+            return self.curve_prior(speed, self._lane_reading(inputs))
+        return self.prior(speed, self._fed_back_curvature(inputs))
+
+    def _lane_reading(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """(B, LANE_READINGS) m: the lane centre at LANE_CHANNEL_AT_M the newest features_buffer entry carries."""
+        return lane_reading_m(self._named(inputs)["features_buffer"][:, -1], self.lane_prior_index)
+
+    def curve_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
+        """(B, 33, 15) the curve speed prior: the constant-velocity plan at speeds (B,), braking at CURVE_DECEL_MPS2
+        down to sqrt(curve_speed_mps2 / |k|) where that is lower, k the curvature of the quadratic through the lane
+        readings (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (:func:`bend_curvature`); straight on."""
+        k = bend_curvature(reading_m).abs().clamp_min(CURVE_MIN_PER_M)  # (B,)
+        v = speed_mps[:, None]  # (B, 1)
+        target = torch.minimum(v, torch.sqrt(self.curve_speed_mps2 / k)[:, None])
+        t = self.t_idxs  # (33,)
+        braking = torch.minimum(t, (v - target) / CURVE_DECEL_MPS2)  # (B, 33) time spent braking so far
+        x = v * braking - 0.5 * CURVE_DECEL_MPS2 * braking * braking + target * (t - braking)
+        speed = v - CURVE_DECEL_MPS2 * braking
+        accel = torch.where(braking < t, torch.zeros_like(speed), torch.full_like(speed, -CURVE_DECEL_MPS2))
+        accel = torch.where(v > target, accel, torch.zeros_like(accel))
+        e = self.plan_columns
+        return (x[..., None] * e[Plan.POSITION.start + FORWARD] + speed[..., None] * e[Plan.VELOCITY.start + FORWARD]
+                + accel[..., None] * e[Plan.ACCELERATION.start + FORWARD])
 
     def _curvature_prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
         """(B, 1) the ``desired_curvature`` prior: the fed-back curvature with ``curvature_prior`` plus the lane
@@ -374,11 +414,9 @@ class PolicyModel(nn.Module):
         k = self._fed_back_curvature(inputs)
         prior = 0.0 if k is None else k[:, None]
         if self.lane_prior_index is not None:
-            x = self._named(inputs)
-            i = self.lane_prior_index
-            reading = lane_reading_m(x["features_buffer"][:, -1], i)  # (B, 2) m: the centre at LANE_CHANNEL_AT_M
+            reading = self._lane_reading(inputs)  # (B, LANE_READINGS) m: the centre at LANE_CHANNEL_AT_M
             prior = prior + lane_pursuit_curvature(reading[:, 0], reading[:, 1],
-                                                   x["lateral_control_params"][:, 0])[:, None]
+                                                   self._named(inputs)["lateral_control_params"][:, 0])[:, None]
         return prior
 
     # --- graph ------------------------------------------------------------------------------------------------
@@ -527,9 +565,18 @@ def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tenso
     """(B,) 1/m, positive right: pure pursuit towards the lane centre one look-ahead ahead, the centre taken on the
     line through its readings at LANE_CHANNEL_AT_M (the car and 10 m ahead; (B,) each, m, right), at speeds (B,)."""
     look = pursuit_lookahead_m(speed_mps)
-    near, far = LANE_CHANNEL_AT_M
+    near, far = LANE_CHANNEL_AT_M[:2]
     y = centre_0_m + (centre_ahead_m - centre_0_m) * (look - near) / (far - near)
     return 2.0 * y / (look * look + y * y)
+
+
+def bend_curvature(reading_m: torch.Tensor) -> torch.Tensor:
+    """(B,) 1/m, positive right: the curvature 2 c of the quadratic a + b x + c x^2 through the lane-centre readings
+    (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (the road's bend ahead, for a car heading nearly along it)."""
+    (x0, x1, x2), y = LANE_CHANNEL_AT_M, reading_m
+    slope_near = (y[:, 1] - y[:, 0]) / (x1 - x0)
+    slope_far = (y[:, 2] - y[:, 1]) / (x2 - x1)
+    return 2.0 * (slope_far - slope_near) / (x2 - x0)
 
 
 def lane_change_share(desire_state_logits: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,9 @@ CENTRE_PART = "lane_centre"
 # with lane_channel: a linear readout of the road camera's own features says the lane centre at LANE_CHANNEL_AT_M,
 # trained on its own (deep supervision, as the motion branch's speed), and hidden_state carries the reading
 LANE_PART = "lane_position"
-LANE_CHANNEL_AT_M = (0.0, 10.0)  # metres ahead of the car
+# metres ahead of the car: the car's place and heading in its lane (0, 10 m: policy.lane_prior's pursuit) and the
+# bend ahead (30 m with the other two: policy.curve_speed)
+LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0)
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART)
 DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}  # a part's weight where loss_weights does not name it (otherwise 1)
 LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
