@@ -399,11 +399,11 @@ class PolicyModel(nn.Module):
         v = speed_mps[:, None]  # (B, 1)
         target = torch.minimum(v, torch.sqrt(self.curve_speed_mps2 / k)[:, None])
         t = self.t_idxs  # (33,)
-        braking = torch.minimum(t, (v - target) / CURVE_DECEL_MPS2)  # (B, 33) time spent braking so far
+        until = (v - target) / CURVE_DECEL_MPS2  # (B, 1) when the braking ends (0: no braking)
+        braking = torch.minimum(t, until)  # (B, 33) time spent braking so far
         x = v * braking - 0.5 * CURVE_DECEL_MPS2 * braking * braking + target * (t - braking)
         speed = v - CURVE_DECEL_MPS2 * braking
-        accel = torch.where(braking < t, torch.zeros_like(speed), torch.full_like(speed, -CURVE_DECEL_MPS2))
-        accel = torch.where(v > target, accel, torch.zeros_like(accel))
+        accel = -CURVE_DECEL_MPS2 * (t < until).to(speed.dtype)
         e = self.plan_columns
         return (x[..., None] * e[Plan.POSITION.start + FORWARD] + speed[..., None] * e[Plan.VELOCITY.start + FORWARD]
                 + accel[..., None] * e[Plan.ACCELERATION.start + FORWARD])
