@@ -21,7 +21,7 @@ from ..contract.profiles import PROFILES
 from ..errors import ConfigError
 from .diffusion import DiffusionConfig
 from .models.motion import MotionGrid
-from .models.vision import SPEED_READINGS
+from .models.vision import LANE_READOUTS, SPEED_READINGS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -111,6 +111,7 @@ class VisionSettings:
     near_line_weight: float = 1.0  # the lane lines' loss weight at the car, fading with the distance ahead
     coord_channels: bool = False  # the backbone's stem also sees each pixel's column and row
     lane_channel: bool = False  # a readout of the road camera's features says the lane centre; hidden_state carries it
+    lane_readout: str = "road"  # what lane_channel's readout reads (LANE_READOUTS): the road camera's or fused features
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
@@ -127,6 +128,8 @@ class VisionSettings:
                    "a number >= 0")
         _check(isinstance(self.coord_channels, bool), "vision.coord_channels", self.coord_channels, "true or false")
         _check(isinstance(self.lane_channel, bool), "vision.lane_channel", self.lane_channel, "true or false")
+        _check(self.lane_readout in LANE_READOUTS, "vision.lane_readout", self.lane_readout,
+               f"one of {list(LANE_READOUTS)}")
         _check(isinstance(self.near_line_weight, (int, float)) and self.near_line_weight >= 1.0,
                "vision.near_line_weight", self.near_line_weight, "a number >= 1 (1: every point of a line alike)")
 

@@ -78,7 +78,8 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
     vision = VisionModel(profile, vision_size, s.vision.heads, diffusion, s.model.shared_backbone,
                          s.vision.loss_weights, s.vision.motion_volume, motion_grid=s.vision.motion_grid,
                          speed_channel=s.vision.speed_channel, speed_reading=s.vision.speed_reading,
-                         near_line_weight=s.vision.near_line_weight, lane_channel=s.vision.lane_channel)
+                         near_line_weight=s.vision.near_line_weight, lane_channel=s.vision.lane_channel,
+                         lane_readout=s.vision.lane_readout)
     given_speed = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise,

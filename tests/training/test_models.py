@@ -791,6 +791,40 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     check_vision_export(model, "op-0.10.0", tmp_path / "driving_vision.onnx", seed=1)
 
 
+def test_the_fused_lane_readout_reads_the_fused_features_and_exports(tmp_path: Path) -> None:
+    """vision.lane_readout=fused: the lane channel's readout is an MLP on the fused features (both cameras and the
+    motion branch), not a linear map of the road camera's; hidden_state carries its reading at the same place, the
+    readout sees the wide camera (the road one alone does not decide it), a checkpoint rebuilds it, the config key
+    reaches the model, a bad value is refused, and the graph exports."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.models.vision import lane_channel_index, lane_reading_m
+    from sunnypilot_training.training.trainer import make_models
+
+    batch = vision_batch(4, seed=3)
+    model = make_vision("op-0.10.0", "regression", batch, lane_channel=True, lane_readout="fused",
+                        motion_volume=True).eval()
+    assert isinstance(model.lane_position, torch.nn.Sequential)
+    assert model.lane_position[0].in_features == 512
+    assert isinstance(make_vision("op-0.10.0", "regression", batch, lane_channel=True).lane_position, torch.nn.Linear)
+    assert VisionModel(**model.model_args).lane_readout == "fused"
+    with torch.no_grad():
+        hidden, _, lane = model._features(batch["img"], batch["big_img"])
+        assert torch.allclose(lane * LANE_CENTRE_SCALE_M, lane_reading_m(hidden, lane_channel_index(False)),
+                              atol=1e-6)
+        other_wide = torch.flip(batch["big_img"], dims=[0])
+        _, _, lane_other = model._features(batch["img"], other_wide)
+    assert not torch.allclose(lane, lane_other, atol=1e-4)  # the wide camera reaches the reading
+    assert model.loss(batch)[1]["lane_position"] > 0.0
+    settings = settings_from_cfg(load_config(["vision.lane_channel=true", "vision.lane_readout=fused"]))
+    assert make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lane_readout == "fused"
+    with pytest.raises(ConfigError, match="vision.lane_readout"):
+        settings_from_cfg(load_config(["vision.lane_channel=true", "vision.lane_readout=wide"]))
+    with pytest.raises(ConfigError, match="lane_readout"):
+        VisionModel("op-0.10.0", lane_channel=True, lane_readout="wide")
+    check_vision_export(model, "op-0.10.0", tmp_path / "driving_vision.onnx", seed=1)
+
+
 def test_the_lane_prior_steers_by_pure_pursuit_on_the_vision_models_lane_reading(tmp_path: Path) -> None:
     """With lane_prior (op-0.10.0) desired_curvature is pure pursuit towards the lane centre the newest features
     carry (units of 0.3 m at lane_prior_index, 0 and 10 m ahead), plus the head's prediction (pursuit_and_head), that

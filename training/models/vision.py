@@ -95,6 +95,9 @@ LANE_PART = "lane_position"
 # metres ahead of the car: the car's place and heading in its lane (0, 10 m: policy.lane_prior's pursuit) and the
 # bend ahead (30 m with the other two: policy.curve_speed)
 LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0)
+# what the readout reads: "road", a linear readout of the road camera's own features; "fused", a small MLP on the
+# fused features (both cameras and the motion branch), whose values at the channel's place it then replaces
+LANE_READOUTS = ("road", "fused")
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART)
 DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}  # a part's weight where loss_weights does not name it (otherwise 1)
 LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
@@ -250,7 +253,8 @@ class VisionModel(nn.Module):
                  heads: str = "diffusion", diffusion: DiffusionConfig | Mapping | None = None,
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
                  motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False,
-                 speed_reading: str = "linear", near_line_weight: float = 1.0, lane_channel: bool = False):
+                 speed_reading: str = "linear", near_line_weight: float = 1.0, lane_channel: bool = False,
+                 lane_readout: str = "road"):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -288,7 +292,13 @@ class VisionModel(nn.Module):
         # where the car is in its lane, read straight from the road camera's features (in units of
         # LANE_CENTRE_SCALE_M); hidden_state's last values (before the speed channel) carry the reading
         self.lane_channel = bool(lane_channel)
-        self.lane_position = nn.Linear(s.camera_dim, len(LANE_CHANNEL_AT_M)) if self.lane_channel else None
+        if lane_readout not in LANE_READOUTS:
+            raise ConfigError(f"vision.lane_readout={lane_readout!r}: use one of {list(LANE_READOUTS)}")
+        self.lane_readout = lane_readout
+        self.lane_position = None
+        if self.lane_channel:
+            self.lane_position = nn.Linear(s.camera_dim, len(LANE_CHANNEL_AT_M)) if lane_readout == "road" else \
+                mlp(FEATURE_LEN, s.head_dim, len(LANE_CHANNEL_AT_M))
         at = np.stack([np.interp(LANE_CHANNEL_AT_M, X_IDXS, row) for row in np.eye(len(X_IDXS))])  # (33, 2)
         self.register_buffer("lane_channel_interp", torch.tensor(at, dtype=torch.float32), persistent=False)
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
@@ -326,7 +336,8 @@ class VisionModel(nn.Module):
                 "loss_weights": dict(self.loss_weights), "motion_volume": self.motion_volume,
                 "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
                 "speed_channel": self.speed_channel, "speed_reading": self.speed_reading,
-                "near_line_weight": self.near_line_weight, "lane_channel": self.lane_channel}
+                "near_line_weight": self.near_line_weight, "lane_channel": self.lane_channel,
+                "lane_readout": self.lane_readout}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -350,7 +361,7 @@ class VisionModel(nn.Module):
         LANE_CENTRE_SCALE_M, or None without lane_channel)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         road = self.backbones[0](road_in)  # (B, camera_dim)
-        lane = self.lane_position(road) if self.lane_position is not None else None
+        lane = self.lane_position(road) if self.lane_channel and self.lane_readout == "road" else None
         branch = None
         if self.motion is not None:
             motion, branch = self._branch(road_in, road)
@@ -359,6 +370,8 @@ class VisionModel(nn.Module):
         hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
         if self.speed_channel:
             hidden = torch.cat([hidden[:, :-1], branch[0][:, None] / MOTION_SPEED_SCALE], dim=1)
+        if self.lane_channel and self.lane_readout == "fused":  # read from everything hidden_state knows
+            lane = self.lane_position(hidden)
         if lane is not None:  # the readings take the values just before the speed channel (or the last ones)
             start = lane_channel_index(self.speed_channel)
             hidden = torch.cat([hidden[:, :start], lane, hidden[:, start + lane.shape[1]:]], dim=1)
