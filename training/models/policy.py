@@ -128,10 +128,10 @@ MIN_DELAY_S = 0.05
 # as two of the plan's 495 numbers it stays close to noise, and the closed loop integrates it.
 LONG_ACTION_SCALE_MPS2 = 0.5
 LANE_READINGS = len(LANE_CHANNEL_AT_M)
-# ``curve_speed_mps2`` (the curve speed prior): the bend ahead, the tighter of the circles through consecutive
-# triples of the lane-centre readings at LANE_CHANNEL_AT_M (bend_curvature), caps the speed prior at
-# sqrt(curve_speed_mps2 / |curvature|), reached braking at CURVE_DECEL_MPS2 (about where the expert's late braking for
-# a curve starts); curvatures below CURVE_MIN_PER_M count as it (no cap on a straight)
+# ``curve_speed_mps2`` (the curve speed prior): the bend ahead, from the quadratic through the lane-centre readings at
+# LANE_CHANNEL_AT_M, caps the speed prior at sqrt(curve_speed_mps2 / |curvature|), reached braking at
+# CURVE_DECEL_MPS2 (about where the expert's late braking for a curve starts); curvatures below CURVE_MIN_PER_M
+# count as it (no cap on a straight)
 CURVE_DECEL_MPS2 = 1.5
 CURVE_MIN_PER_M = 1e-4
 
@@ -393,8 +393,8 @@ class PolicyModel(nn.Module):
 
     def curve_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
         """(B, 33, 15) the curve speed prior: the constant-velocity plan at speeds (B,), braking at CURVE_DECEL_MPS2
-        down to sqrt(curve_speed_mps2 / |k|) where that is lower, k the tighter bend of the lane readings
-        (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (:func:`bend_curvature`); straight on."""
+        down to sqrt(curve_speed_mps2 / |k|) where that is lower, k the curvature of the quadratic through the lane
+        readings (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (:func:`bend_curvature`); straight on."""
         k = bend_curvature(reading_m).abs().clamp_min(CURVE_MIN_PER_M)  # (B,)
         v = speed_mps[:, None]  # (B, 1)
         target = torch.minimum(v, torch.sqrt(self.curve_speed_mps2 / k)[:, None])
@@ -571,19 +571,12 @@ def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tenso
 
 
 def bend_curvature(reading_m: torch.Tensor) -> torch.Tensor:
-    """(B,) 1/m, positive right: the tighter of the bends through consecutive triples of the lane-centre readings
-    (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M, each the curvature of the circle through its three points
-    (2 x the cross product over the product of the three sides: exact on a circle whatever the car's heading)."""
-    xs, y = LANE_CHANNEL_AT_M, reading_m
-    bend = None
-    for i in range(len(xs) - 2):  # no argmax in the graph: keep the larger magnitude pairwise
-        (xa, xb, xc), (ya, yb, yc) = xs[i:i + 3], (y[:, i], y[:, i + 1], y[:, i + 2])
-        cross = (xb - xa) * (yc - ya) - (yb - ya) * (xc - xa)
-        sides = torch.sqrt(((yb - ya) ** 2 + (xb - xa) ** 2) * ((yc - yb) ** 2 + (xc - xb) ** 2)
-                           * ((yc - ya) ** 2 + (xc - xa) ** 2))
-        k = 2.0 * cross / sides
-        bend = k if bend is None else torch.where(k.abs() > bend.abs(), k, bend)
-    return bend
+    """(B,) 1/m, positive right: the curvature 2 c of the quadratic a + b x + c x^2 through the lane-centre readings
+    (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (the road's bend ahead, for a car heading nearly along it)."""
+    (x0, x1, x2), y = LANE_CHANNEL_AT_M, reading_m
+    slope_near = (y[:, 1] - y[:, 0]) / (x1 - x0)
+    slope_far = (y[:, 2] - y[:, 1]) / (x2 - x1)
+    return 2.0 * (slope_far - slope_near) / (x2 - x0)
 
 
 def lane_change_share(desire_state_logits: torch.Tensor) -> torch.Tensor:

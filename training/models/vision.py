@@ -93,8 +93,8 @@ CENTRE_PART = "lane_centre"
 # trained on its own (deep supervision, as the motion branch's speed), and hidden_state carries the reading
 LANE_PART = "lane_position"
 # metres ahead of the car: the car's place and heading in its lane (0, 10 m: policy.lane_prior's pursuit) and the
-# bends ahead (0-10-30 m and 10-30-60 m: policy.curve_speed; at 20 m/s 60 m is 3 s of warning)
-LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0, 60.0)
+# bend ahead (30 m with the other two: policy.curve_speed)
+LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0)
 # what the readout reads: "road", a linear readout of the road camera's own features; "fused", a small MLP on the
 # fused features (both cameras and the motion branch), whose values at the channel's place it then replaces
 LANE_READOUTS = ("road", "fused")
