@@ -110,8 +110,10 @@ class VisionSettings:
     # (None: its defaults, the full grid)
     near_line_weight: float = 1.0  # the lane lines' loss weight at the car, fading with the distance ahead
     coord_channels: bool = False  # the backbone's stem also sees each pixel's column and row
-    lane_channel: bool = False  # a readout of the road camera's features says the lane centre; hidden_state carries it
-    lane_readout: str = "road"  # what lane_channel's readout reads (LANE_READOUTS): the road camera's or fused features
+    lane_channel: bool = False  # a readout (lane_readout) says the lane centre; hidden_state carries it
+    lane_readout: str = "fused"  # what lane_channel's readout reads (LANE_READOUTS): the fused features (both cameras
+    # and the motion branch; the bend reading follows the true one) or the road camera's alone (what older checkpoints
+    # without the key rebuild)
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")

@@ -795,7 +795,8 @@ def test_the_fused_lane_readout_reads_the_fused_features_and_exports(tmp_path: P
     """vision.lane_readout=fused: the lane channel's readout is an MLP on the fused features (both cameras and the
     motion branch), not a linear map of the road camera's; hidden_state carries its reading at the same place, the
     readout sees the wide camera (the road one alone does not decide it), a checkpoint rebuilds it, the config key
-    reaches the model, a bad value is refused, and the graph exports."""
+    reaches the model (fused by default; a checkpoint without the key rebuilds the linear one), a bad value is
+    refused, and the graph exports."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
     from sunnypilot_training.training.device import Runtime
     from sunnypilot_training.training.models.vision import lane_channel_index, lane_reading_m
@@ -816,8 +817,11 @@ def test_the_fused_lane_readout_reads_the_fused_features_and_exports(tmp_path: P
         _, _, lane_other = model._features(batch["img"], other_wide)
     assert not torch.allclose(lane, lane_other, atol=1e-4)  # the wide camera reaches the reading
     assert model.loss(batch)[1]["lane_position"] > 0.0
-    settings = settings_from_cfg(load_config(["vision.lane_channel=true", "vision.lane_readout=fused"]))
-    assert make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lane_readout == "fused"
+    for given, expected in (([], "fused"), (["vision.lane_readout=road"], "road")):  # fused unless told
+        settings = settings_from_cfg(load_config(["vision.lane_channel=true", *given]))
+        assert make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lane_readout == expected
+    older = {k: v for k, v in model.model_args.items() if k != "lane_readout"}  # a checkpoint from before the key
+    assert VisionModel(**older).lane_readout == "road"
     with pytest.raises(ConfigError, match="vision.lane_readout"):
         settings_from_cfg(load_config(["vision.lane_channel=true", "vision.lane_readout=wide"]))
     with pytest.raises(ConfigError, match="lane_readout"):

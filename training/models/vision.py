@@ -89,7 +89,7 @@ HEIGHT_PART = "motion_height"  # with speed_reading="ratio_height": the branch's
 # the middle of the left and right lane lines, from the lane_lines head's mean, against the labelled one: where the
 # car is in its lane, said directly (the lines' own loss spreads it over 264 numbers); off unless weighted
 CENTRE_PART = "lane_centre"
-# with lane_channel: a linear readout of the road camera's own features says the lane centre at LANE_CHANNEL_AT_M,
+# with lane_channel: a readout (LANE_READOUTS) says the lane centre at LANE_CHANNEL_AT_M,
 # trained on its own (deep supervision, as the motion branch's speed), and hidden_state carries the reading
 LANE_PART = "lane_position"
 # metres ahead of the car: the car's place and heading in its lane (0, 10 m: policy.lane_prior's pursuit) and the
@@ -289,8 +289,8 @@ class VisionModel(nn.Module):
         if speed_channel and not motion_volume:
             raise ConfigError("vision.speed_channel=true needs vision.motion_volume=true (the reading comes from it)")
         self.speed_channel = speed_channel
-        # where the car is in its lane, read straight from the road camera's features (in units of
-        # LANE_CENTRE_SCALE_M); hidden_state's last values (before the speed channel) carry the reading
+        # where the car is in its lane, read from the road camera's features or the fused ones (lane_readout; in units
+        # of LANE_CENTRE_SCALE_M); hidden_state's last values (before the speed channel) carry the reading
         self.lane_channel = bool(lane_channel)
         if lane_readout not in LANE_READOUTS:
             raise ConfigError(f"vision.lane_readout={lane_readout!r}: use one of {list(LANE_READOUTS)}")
