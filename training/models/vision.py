@@ -299,7 +299,7 @@ class VisionModel(nn.Module):
         if self.lane_channel:
             self.lane_position = nn.Linear(s.camera_dim, len(LANE_CHANNEL_AT_M)) if lane_readout == "road" else \
                 mlp(FEATURE_LEN, s.head_dim, len(LANE_CHANNEL_AT_M))
-        at = np.stack([np.interp(LANE_CHANNEL_AT_M, X_IDXS, row) for row in np.eye(len(X_IDXS))])  # (33, 2)
+        at = np.stack([np.interp(LANE_CHANNEL_AT_M, X_IDXS, row) for row in np.eye(len(X_IDXS))])  # (33, readings)
         self.register_buffer("lane_channel_interp", torch.tensor(at, dtype=torch.float32), persistent=False)
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
                                   nn.Linear(s.fuse_dim, FEATURE_LEN), nn.LayerNorm(FEATURE_LEN))
@@ -361,7 +361,7 @@ class VisionModel(nn.Module):
         LANE_CENTRE_SCALE_M, or None without lane_channel)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         road = self.backbones[0](road_in)  # (B, camera_dim)
-        lane = self.lane_position(road) if self.lane_channel and self.lane_readout == "road" else None
+        road_alone = road  # before the motion branch adds its features (what lane_readout="road" reads)
         branch = None
         if self.motion is not None:
             motion, branch = self._branch(road_in, road)
@@ -370,9 +370,9 @@ class VisionModel(nn.Module):
         hidden = self.fuse(torch.cat([road, wide], dim=1))  # (B, 512)
         if self.speed_channel:
             hidden = torch.cat([hidden[:, :-1], branch[0][:, None] / MOTION_SPEED_SCALE], dim=1)
-        if self.lane_channel and self.lane_readout == "fused":  # read from everything hidden_state knows
-            lane = self.lane_position(hidden)
-        if lane is not None:  # the readings take the values just before the speed channel (or the last ones)
+        lane = None
+        if self.lane_position is not None:  # the readings take the values just before the speed channel (or the last)
+            lane = self.lane_position(road_alone if self.lane_readout == "road" else hidden)
             start = lane_channel_index(self.speed_channel)
             hidden = torch.cat([hidden[:, :start], lane, hidden[:, start + lane.shape[1]:]], dim=1)
         return hidden, branch, lane
