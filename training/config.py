@@ -114,6 +114,8 @@ class VisionSettings:
     lane_readout: str = "fused"  # what lane_channel's readout reads (LANE_READOUTS): the fused features (both cameras
     # and the motion branch; the bend reading follows the true one) or the road camera's alone (what older checkpoints
     # without the key rebuild)
+    lead_channel: bool = False  # a readout of the fused features says the lead in the car's lane (its gap and speed
+    # against the car's; loss part lead_gap); hidden_state carries it (policy.follow_gap)
 
     def __post_init__(self) -> None:
         _check(self.heads in HEADS, "vision.heads", self.heads, f"one of {list(HEADS)}")
@@ -130,6 +132,7 @@ class VisionSettings:
                    "a number >= 0")
         _check(isinstance(self.coord_channels, bool), "vision.coord_channels", self.coord_channels, "true or false")
         _check(isinstance(self.lane_channel, bool), "vision.lane_channel", self.lane_channel, "true or false")
+        _check(isinstance(self.lead_channel, bool), "vision.lead_channel", self.lead_channel, "true or false")
         _check(self.lane_readout in LANE_READOUTS, "vision.lane_readout", self.lane_readout,
                f"one of {list(LANE_READOUTS)}")
         _check(isinstance(self.near_line_weight, (int, float)) and self.near_line_weight >= 1.0,
@@ -146,6 +149,7 @@ class PolicySettings:
     lane_prior: str = "none"  # op-0.10.0: desired_curvature = pure pursuit on the vision's lane reading (+ the head)
     long_action_weight: float = 0.0  # loss weight of the acceleration the controls take from the plan's mean
     curve_speed: float = 0.0  # m/s^2: the speed prior slows for the bend the lane reading shows at this (0: off)
+    follow_gap: float = 0.0  # s: the speed prior brakes for the lead the lead reading shows, to this time gap (0: off)
 
     def __post_init__(self) -> None:
         _check(self.head in HEADS, "policy.head", self.head, f"one of {list(HEADS)}")
@@ -160,6 +164,8 @@ class PolicySettings:
                "a weight >= 0 of the error of the plan's longitudinal action (0: not trained for)")
         _check(isinstance(self.curve_speed, (int, float)) and self.curve_speed >= 0.0, "policy.curve_speed",
                self.curve_speed, "a lateral acceleration >= 0 in m/s^2 (0: no curve speed prior), e.g. 2.0")
+        _check(isinstance(self.follow_gap, (int, float)) and self.follow_gap >= 0.0, "policy.follow_gap",
+               self.follow_gap, "a time gap >= 0 in s (0: no follow prior), e.g. 1.5")
         _check(self.feature_noise >= 0.0, "policy.feature_noise", self.feature_noise,
                "a standard deviation >= 0 of the noise added to the features_buffer in training")
 
@@ -199,6 +205,13 @@ class Settings:
             raise ConfigError(f"policy.curve_speed={self.policy.curve_speed:g} needs policy.lane_prior (and "
                               "vision.lane_channel=true): the curve speed prior reads the bend ahead from the lane "
                               "reading the pursuit uses; set policy.lane_prior=pursuit, or policy.curve_speed=0")
+
+        if self.policy.follow_gap > 0 and not (self.vision.lead_channel and self.policy.speed_prior
+                                               and not self.policy.curvature_prior):
+            raise ConfigError(f"policy.follow_gap={self.policy.follow_gap:g} needs vision.lead_channel=true and "
+                              "policy.speed_prior=true (with policy.curvature_prior=false): the follow prior brakes "
+                              "the speed prior for the lead the vision model's lead reading shows; set those, or "
+                              "policy.follow_gap=0")
 
 
 _SECTIONS = {"dataset": DatasetSettings, "contract": ContractSettings, "training": TrainingSettings,

@@ -39,7 +39,7 @@ from .diffusion import DiffusionConfig
 from .epoch_loop import StageTrainer
 from .models import count_parameters
 from .models.policy import PolicyModel
-from .models.vision import VisionModel, lane_channel_index
+from .models.vision import VisionModel, lane_channel_index, lead_channel_index
 from .optim import Ema
 from .validation import best_epoch, policy_metrics, selection_scores, vision_metrics
 
@@ -79,7 +79,7 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          s.vision.loss_weights, s.vision.motion_volume, motion_grid=s.vision.motion_grid,
                          speed_channel=s.vision.speed_channel, speed_reading=s.vision.speed_reading,
                          near_line_weight=s.vision.near_line_weight, lane_channel=s.vision.lane_channel,
-                         lane_readout=s.vision.lane_readout)
+                         lane_readout=s.vision.lane_readout, lead_channel=s.vision.lead_channel)
     given_speed = any(i.name == "lateral_control_params" for i in get_profile(profile).policy.inputs)
     policy = PolicyModel(profile, s.model.policy_size, diffusion, head=s.policy.head,
                          feature_dropout=s.policy.feature_dropout, feature_noise=s.policy.feature_noise,
@@ -89,7 +89,10 @@ def make_models(s: Settings, runtime: Runtime) -> Models:
                          if s.policy.lane_prior != "none" and given_speed else None,
                          lane_prior_head=LANE_PRIOR_HEAD_OF.get(s.policy.lane_prior, "never"),
                          long_action_weight=s.policy.long_action_weight,
-                         curve_speed_mps2=s.policy.curve_speed if given_speed else 0.0)
+                         curve_speed_mps2=s.policy.curve_speed if given_speed else 0.0,
+                         lead_prior_index=lead_channel_index(s.vision.speed_channel, s.vision.lane_channel)
+                         if s.policy.follow_gap > 0 and given_speed else None,
+                         follow_gap_s=s.policy.follow_gap if given_speed else 0.0)
     vision.to(runtime.device)
     policy.to(runtime.device)
     decay = s.training.ema_decay

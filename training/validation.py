@@ -20,7 +20,16 @@ from ..evaluation.metrics import (
     pose_speed_error,
 )
 from .data import PolicyDataset, VisionDataset
-from .models.vision import LANE_CHANNEL_AT_M, lane_channel_index, lane_reading_m
+from .models.vision import (
+    LANE_CHANNEL_AT_M,
+    LEAD_CHANNEL_RANGE_M,
+    bend_curvature,
+    lane_channel_index,
+    lane_reading_m,
+    lead_channel_index,
+    lead_channel_targets,
+    lead_reading,
+)
 
 VAL_MAX_SAMPLES = 256
 VAL_BATCH = 32
@@ -61,6 +70,9 @@ def predict_vision(model, dataset: VisionDataset, device: torch.device, limit: i
         parsed["motion_height"] = np.concatenate(heights)
     if getattr(model, "lane_channel", False):  # lane_channel's reading of the lane centre, as hidden_state carries it
         parsed["lane_position"] = lane_reading_m(parsed["hidden_state"], lane_channel_index(model.speed_channel))
+    if getattr(model, "lead_channel", False):  # lead_channel's reading of the lead, as hidden_state carries it
+        index = lead_channel_index(model.speed_channel, model.lane_channel)
+        parsed["lead_gap"] = np.stack(lead_reading(parsed["hidden_state"], index), axis=-1)
     return parsed, target
 
 
@@ -86,6 +98,48 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
             true = lane_centre(target["lane_lines"], at_m)
             out[f"lane_position_err_{at_m:g}m"] = float(np.abs(parsed["lane_position"][:, j] - true).mean())
             out[f"lane_position_err_{at_m:g}m_centred"] = float(np.abs(true).mean())
+        out.update(bend_metrics(parsed["lane_position"],
+                                np.stack([lane_centre(target["lane_lines"], m) for m in LANE_CHANNEL_AT_M], -1)))
+    if "lead_gap" in parsed:
+        out.update(lead_gap_metrics(parsed["lead_gap"], target["lead"], target["lead_prob"], target["pose"][:, 0]))
+    return out
+
+
+def lead_gap_metrics(reading: np.ndarray, lead: np.ndarray, lead_prob: np.ndarray, speed_mps: np.ndarray
+                     ) -> dict[str, float]:
+    """How well the lead channel's readings (N, 2) (gap m, the lead's speed less the car's m/s) say the lead the
+    channel is trained on (:func:`lead_channel_targets`; lead labels (N, 3, 6, 4), lead_prob (N, 3), the car's speed
+    (N,) m/s): on frames with such a lead, the gap's error relative to the gap and the relative speed's error (m/s),
+    each against saying the road is clear (range, 0); on frames without, the share read as a lead nearer than 80 %
+    of the range."""
+    t = lead_channel_targets(torch.from_numpy(lead), torch.from_numpy(lead_prob), torch.from_numpy(speed_mps))
+    true_gap, true_rel = lead_reading(t.numpy(), 0)
+    near = true_gap < 0.999 * LEAD_CHANNEL_RANGE_M
+    out = {}
+    if near.any():
+        out["lead_gap_rel_err"] = float((np.abs(reading[near, 0] - true_gap[near]) / true_gap[near].clip(1.0)).mean())
+        out["lead_gap_rel_err_clear"] = float(((LEAD_CHANNEL_RANGE_M - true_gap[near]) / true_gap[near].clip(1.0)).mean())
+        out["lead_speed_err_mps"] = float(np.abs(reading[near, 1] - true_rel[near]).mean())
+        out["lead_speed_err_mps_clear"] = float(np.abs(true_rel[near]).mean())
+    if (~near).any():
+        out["lead_phantom_share"] = float((reading[~near, 0] < 0.8 * LEAD_CHANNEL_RANGE_M).mean())
+    return out
+
+
+BEND_MIN_PER_M = 1.0 / 250.0  # a frame is on a bend where the labelled centre's curvature is at least this
+
+
+def bend_metrics(reading_m: np.ndarray, true_m: np.ndarray) -> dict[str, float]:
+    """How well the lane channel's readings (N, readings) m say the bend ahead (:func:`bend_curvature`, what
+    policy.curve_speed slows for) against the labelled centre's (N, readings) m: the mean absolute error (1/m)
+    against saying straight, and on bends (|k| >= BEND_MIN_PER_M) the share of the curvature read (1: all of it,
+    0: none; a model that reads bends short brakes for them too late)."""
+    read, true = bend_curvature(reading_m), bend_curvature(true_m)
+    out = {"lane_bend_err_per_m": float(np.abs(read - true).mean()),
+           "lane_bend_err_per_m_straight": float(np.abs(true).mean())}
+    bend = np.abs(true) >= BEND_MIN_PER_M
+    if bend.any():
+        out["lane_bend_read_share"] = float((read[bend] * np.sign(true[bend])).sum() / np.abs(true[bend]).sum())
     return out
 
 

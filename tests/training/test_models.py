@@ -24,6 +24,7 @@ from sunnypilot_training.contract.constants import (
     T_IDXS,
     X_IDXS,
     LaneLine,
+    LeadField,
     Plan,
 )
 from sunnypilot_training.contract.outputs import parse_outputs
@@ -767,7 +768,7 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
         assert np.allclose(targets[:, j].numpy(), expected, atol=1e-5)
     assert LANE_CHANNEL_AT_M == (0.0, 10.0, 30.0)
     with torch.no_grad():
-        hidden, (speed, _), lane = model._features(batch["img"], batch["big_img"])
+        hidden, (speed, _), lane, _ = model._features(batch["img"], batch["big_img"])
     assert torch.allclose(hidden[:, -4:-1], lane, atol=1e-6)  # the readings, before the speed channel
     assert torch.allclose(lane * LANE_CENTRE_SCALE_M, lane_reading_m(hidden, lane_channel_index(True)), atol=1e-6)
     assert torch.allclose(hidden[:, -1], speed / 10.0, atol=1e-6)
@@ -791,6 +792,52 @@ def test_the_lane_channel_reads_the_lane_centre_into_hidden_state_and_exports(tm
     check_vision_export(model, "op-0.10.0", tmp_path / "driving_vision.onnx", seed=1)
 
 
+def test_the_lane_bend_part_weighs_the_bend_the_readings_say() -> None:
+    """vision.loss_weights.lane_bend: the robust error, in units of 0.002 1/m, of the curvature of the quadratic
+    through the lane channel's readings against the labelled centre's; absent unless weighted, counted in the total
+    with its weight, and 0 for a reading that is off by a straight line (the bend alone counts)."""
+    from sunnypilot_training.training.models.vision import (
+        BEND_SCALE_PER_M,
+        LANE_CHANNEL_AT_M,
+        bend_curvature,
+    )
+
+    batch = vision_batch(4, seed=2)
+    plain = make_vision("op-0.10.0", "regression", batch, lane_channel=True, lane_readout="road")
+    assert "lane_bend" not in plain.loss(batch)[1]
+    model = make_vision("op-0.10.0", "regression", batch, lane_channel=True, lane_readout="road",
+                        loss_weights={"lane_bend": 3.0})
+    xs = torch.tensor(X_IDXS, dtype=torch.float32)
+    with torch.no_grad():
+        model.lane_position.weight.zero_()
+        model.lane_position.bias.zero_()  # the readout says 0 m everywhere: a straight lane, no bend
+        for centre, expected_k in ((0.4 + 0.02 * xs, 0.0),  # a straight lane off to one side: no bend error
+                                   (60.0 - torch.sqrt(torch.clamp(60.0 ** 2 - xs * xs, min=0.0)), None)):
+            moved = dict(batch)
+            moved["lane_lines"] = batch["lane_lines"].clone()
+            moved["lane_lines"][:, :, :, 0] = centre  # every line on the centre
+            total, parts = model.loss(moved)
+            k = float(bend_curvature(model.lane_targets(moved["lane_lines"].float()))[0])
+            if expected_k is not None:
+                assert k == pytest.approx(expected_k, abs=1e-7)
+            else:  # the 60 m circle, read at 0 / 10 / 30 m
+                assert k == pytest.approx(1.0 / 60.0, rel=0.15)  # the quadratic reads a tight circle ~10 % high
+            err = abs(k) / BEND_SCALE_PER_M
+            assert parts["lane_bend"] == pytest.approx(err - 0.5 if err > 1 else 0.5 * err * err, rel=1e-4, abs=1e-6)
+            rest = sum(model.part_weight(n) * v for n, v in parts.items() if n != "lane_bend")
+            assert float(total) == pytest.approx(rest + 3.0 * parts["lane_bend"], rel=1e-4)
+    # validation says how much of the bend the readings hold: half the bend read is a share of 0.5
+    from sunnypilot_training.training.validation import bend_metrics
+
+    bent = np.array([[0.0, 10.0 ** 2 / 200.0, 30.0 ** 2 / 200.0]])  # y = x^2 / (2 R), R = 100 m: k = 0.01 1/m
+    true = np.concatenate([bent, -bent, np.zeros((1, 3))])  # a bend right, one left, a straight
+    metrics = bend_metrics(0.5 * true, true)
+    assert metrics["lane_bend_read_share"] == pytest.approx(0.5, rel=1e-5)
+    assert metrics["lane_bend_err_per_m"] == pytest.approx(2 * 0.005 / 3, rel=1e-5)
+    assert metrics["lane_bend_err_per_m_straight"] == pytest.approx(2 * 0.01 / 3, rel=1e-5)
+    assert "lane_bend_read_share" not in bend_metrics(np.zeros((1, 3)), np.zeros((1, 3)))  # no bend, no share
+
+
 def test_the_fused_lane_readout_reads_the_fused_features_and_exports(tmp_path: Path) -> None:
     """vision.lane_readout=fused: the lane channel's readout is an MLP on the fused features (both cameras and the
     motion branch), not a linear map of the road camera's; hidden_state carries its reading at the same place, the
@@ -810,11 +857,11 @@ def test_the_fused_lane_readout_reads_the_fused_features_and_exports(tmp_path: P
     assert isinstance(make_vision("op-0.10.0", "regression", batch, lane_channel=True).lane_position, torch.nn.Linear)
     assert VisionModel(**model.model_args).lane_readout == "fused"
     with torch.no_grad():
-        hidden, _, lane = model._features(batch["img"], batch["big_img"])
+        hidden, _, lane, _ = model._features(batch["img"], batch["big_img"])
         assert torch.allclose(lane * LANE_CENTRE_SCALE_M, lane_reading_m(hidden, lane_channel_index(False)),
                               atol=1e-6)
         other_wide = torch.flip(batch["big_img"], dims=[0])
-        _, _, lane_other = model._features(batch["img"], other_wide)
+        _, _, lane_other, _ = model._features(batch["img"], other_wide)
     assert not torch.allclose(lane, lane_other, atol=1e-4)  # the wide camera reaches the reading
     assert model.loss(batch)[1]["lane_position"] > 0.0
     for given, expected in (([], "fused"), (["vision.lane_readout=road"], "road")):  # fused unless told
@@ -908,8 +955,8 @@ def test_the_curve_speed_prior_brakes_for_the_bend_the_lane_reading_shows(tmp_pa
     the constant-velocity prior on a straight or below that speed. The plan's mean moves by exactly the prior's
     change, the config needs the lane prior, and the graph exports."""
     from sunnypilot_training.training.config import load_config, settings_from_cfg
-    from sunnypilot_training.training.models.policy import CURVE_DECEL_MPS2, bend_curvature
-    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M
+    from sunnypilot_training.training.models.policy import CURVE_DECEL_MPS2
+    from sunnypilot_training.training.models.vision import LANE_CHANNEL_AT_M, bend_curvature
 
     xs = np.asarray(LANE_CHANNEL_AT_M)
     for radius, side in ((80.0, 1.0), (300.0, -1.0)):  # a bend to the right, one to the left
@@ -974,3 +1021,136 @@ def test_the_curve_speed_prior_brakes_for_the_bend_the_lane_reading_shows(tmp_pa
     path = export_onnx(curved.eval(), spec, one, tmp_path / "driving_policy.onnx")
     with torch.no_grad():
         check_onnxruntime(path, spec, one, curved(*one).numpy())
+
+
+def test_the_lead_channel_reads_the_lead_into_hidden_state_and_exports(tmp_path: Path) -> None:
+    """vision.lead_channel: an MLP on the fused features says the lead in the car's lane now, as log1p(gap / 10 m)
+    and (its speed - the car's) / 2 m/s, where no lead or one beyond 100 m reads as (100 m, 0); hidden_state carries
+    it just before the lane channel, its loss part is the robust error (the gap in units of 0.1, relative),
+    validation measures it against saying the road is clear, a checkpoint and the config rebuild it, and the graph
+    exports."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.models.vision import (
+        LEAD_CHANNEL_RANGE_M,
+        lane_channel_index,
+        lead_channel_index,
+        lead_channel_targets,
+        lead_reading,
+    )
+    from sunnypilot_training.training.trainer import make_models
+    from sunnypilot_training.training.validation import lead_gap_metrics
+
+    assert lead_channel_index(False, True) == lane_channel_index(False) - 2
+    assert lead_channel_index(True, False) == FEATURE_LEN - 3  # the last two before the speed channel
+    # targets: a lead 30 m ahead 5 m/s slower, one 150 m ahead, none
+    lead = torch.zeros(3, 3, 6, 4)
+    lead[0, 0, 0, LeadField.X], lead[0, 0, 0, LeadField.V] = 30.0, 15.0
+    lead[1, 0, 0, LeadField.X], lead[1, 0, 0, LeadField.V] = 150.0, 15.0
+    prob = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    targets = lead_channel_targets(lead, prob, torch.full((3,), 20.0))
+    torch.testing.assert_close(targets, torch.tensor([[math.log1p(3.0), -2.5], [math.log1p(10.0), 0.0],
+                                                      [math.log1p(10.0), 0.0]]))
+    gap, rel = lead_reading(targets, 0)
+    torch.testing.assert_close(gap, torch.tensor([30.0, LEAD_CHANNEL_RANGE_M, LEAD_CHANNEL_RANGE_M]))
+    torch.testing.assert_close(rel, torch.tensor([-5.0, 0.0, 0.0]))
+    batch = vision_batch(4, seed=3)
+    model = make_vision("op-0.10.0", "regression", batch, lane_channel=True, lead_channel=True).eval()
+    assert isinstance(model.lead_gap, torch.nn.Sequential) and model.lead_gap[0].in_features == FEATURE_LEN
+    assert VisionModel(**model.model_args).lead_gap is not None
+    assert make_vision("op-0.10.0", "regression", batch).lead_gap is None
+    with torch.no_grad():
+        hidden, _, lane, reading = model._features(batch["img"], batch["big_img"])
+    start = lead_channel_index(False, True)
+    assert torch.allclose(hidden[:, start:start + 2], reading, atol=1e-6)
+    assert torch.allclose(hidden[:, -3:], lane, atol=1e-6)  # the lane channel keeps its place
+    # the part: a readout that says exactly the targets scores 0; 0.1 more on the gap (10 %) scores 0.5 * 0.5
+    want = lead_channel_targets(batch["lead"], batch["lead_prob"], batch["pose"][:, 0])
+    with torch.no_grad():
+        model.lead_gap[2].weight.zero_()
+        for shift, expected in ((0.0, 0.0), (0.1, 0.25)):
+            model.lead_gap[2].bias.copy_(want[0] + torch.tensor([shift, 0.0]))
+            one = {k: v[:1] for k, v in batch.items()}
+            assert model.loss(one)[1]["lead_gap"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    # validation: the truth scores 0 errors, saying "clear" scores the baselines
+    lead_np, prob_np, v_np = batch["lead"].numpy(), batch["lead_prob"].numpy(), batch["pose"][:, 0].numpy()
+    truth = np.stack(lead_reading(want.numpy(), 0), axis=-1)
+    exact = lead_gap_metrics(truth, lead_np, prob_np, v_np)
+    assert exact["lead_gap_rel_err"] == pytest.approx(0.0, abs=1e-5) and exact["lead_speed_err_mps"] < 1e-5
+    clear = lead_gap_metrics(np.tile([LEAD_CHANNEL_RANGE_M, 0.0], (4, 1)), lead_np, prob_np, v_np)
+    assert clear["lead_gap_rel_err"] == pytest.approx(clear["lead_gap_rel_err_clear"], rel=1e-5)
+    assert clear["lead_speed_err_mps"] == pytest.approx(clear["lead_speed_err_mps_clear"], rel=1e-5)
+    for flag in (False, True):  # vision.lead_channel reaches the model
+        settings = settings_from_cfg(load_config([f"vision.lead_channel={str(flag).lower()}"]))
+        assert (make_models(settings, Runtime(torch.device("cpu"), "fp32")).vision.lead_gap is not None) is flag
+    with pytest.raises(ConfigError, match="vision.lead_channel"):
+        settings_from_cfg(load_config(["vision.lead_channel=2"]))
+    check_vision_export(model, "op-0.10.0", tmp_path / "driving_vision.onnx", seed=1)
+
+
+def test_the_follow_prior_brakes_for_the_lead_the_lead_reading_shows(tmp_path: Path) -> None:
+    """follow_gap_s (op-0.10.0 with the lead channel): with a lead read nearer than 80 m the speed prior brakes at
+    the constant deceleration (at most 4 m/s^2) that matches the lead's speed at a gap of 4 m + T times its speed,
+    below that gap it slows under the lead's speed, on a clear road it is the constant-velocity prior; with the
+    curve speed prior the slower one holds. The plan's mean moves by exactly the prior's change, the config needs
+    the lead channel, and the graph exports."""
+    from sunnypilot_training.training.config import load_config, settings_from_cfg
+    from sunnypilot_training.training.device import Runtime
+    from sunnypilot_training.training.models.policy import FOLLOW_MAX_DECEL_MPS2
+    from sunnypilot_training.training.models.vision import LEAD_GAP_SCALE_M, LEAD_SPEED_SCALE_MPS
+    from sunnypilot_training.training.trainer import make_models
+
+    lead_index, lane_index = FEATURE_LEN - 5, FEATURE_LEN - 3
+    plain = make_policy("op-0.10.0")
+    follow = PolicyModel(**{**plain.model_args, "lead_prior_index": lead_index, "follow_gap_s": 1.5})
+    assert PolicyModel(**follow.model_args).follow_gap_s == 1.5
+    follow.load_state_dict(plain.state_dict())
+    # v = 20 m/s: a lead 60 m ahead at 14 m/s (space 35 m: 36 / 70 m/s^2), one 10 m ahead at 20 m/s (too close:
+    # slow to 20 - 24 / 2 = 8 m/s at the most), a clear road (100 m, 0), a lead 90 m ahead stopped (out of range)
+    gaps, rels = torch.tensor([60.0, 10.0, 100.0, 90.0]), torch.tensor([-6.0, 0.0, 0.0, -20.0])
+    batch = policy_batch("op-0.10.0", 4, seed=6)
+    batch["features_buffer"][:, -1, lead_index] = torch.log1p(gaps / LEAD_GAP_SCALE_M)
+    batch["features_buffer"][:, -1, lead_index + 1] = rels / LEAD_SPEED_SCALE_MPS
+    batch["lateral_control_params"][:, 0] = 20.0
+    prior = follow._prior_of(follow.inputs_from_batch(batch))
+    t = np.asarray(T_IDXS)
+    for b, (target, decel) in enumerate(((14.0, 36.0 / 70.0), (8.0, FOLLOW_MAX_DECEL_MPS2), (20.0, 0.0),
+                                         (20.0, 0.0))):
+        speed = np.maximum(20.0 - decel * t, target)
+        np.testing.assert_allclose(prior[b, :, Plan.VELOCITY.start].numpy(), speed, rtol=1e-5, atol=1e-3)
+        tb = np.minimum(t, (20.0 - target) / max(decel, 1e-3))
+        x = 20.0 * tb - 0.5 * decel * tb ** 2 + target * (t - tb)
+        np.testing.assert_allclose(prior[b, :, Plan.POSITION.start].numpy(), x, rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(prior[2].numpy(), plain._prior_of(plain.inputs_from_batch(batch))[2].numpy(),
+                               atol=1e-4)
+    # with the curve speed prior (a bend of radius 80 m: 12.6 m/s at 2 m/s^2 lateral) the slower speed holds
+    both = PolicyModel(**{**follow.model_args, "lane_prior_index": lane_index, "lane_prior_head": "never",
+                          "curve_speed_mps2": 2.0})
+    xs = torch.tensor([0.0, 10.0, 30.0])
+    batch["features_buffer"][:, -1, lane_index:lane_index + 3] = xs ** 2 / 160.0 / LANE_CENTRE_SCALE_M
+    mixed = both._prior_of(both.inputs_from_batch(batch))
+    curve = both.curve_prior(batch["lateral_control_params"][:, 0], xs[None].expand(4, 3) ** 2 / 160.0)
+    alone = follow._prior_of(follow.inputs_from_batch(batch))
+    v_col = Plan.VELOCITY.start
+    torch.testing.assert_close(mixed[..., v_col], torch.minimum(curve[..., v_col], alone[..., v_col]))
+    # the plan's mean moves by the prior's change, nothing else does
+    spec = get_profile("op-0.10.0").policy
+    inputs = follow.inputs_from_batch(batch)
+    with torch.no_grad():
+        a = parse_outputs(spec, plain.eval()(*inputs).numpy())
+        b = parse_outputs(spec, follow.eval()(*inputs).numpy())
+    shift = (follow._prior_of(inputs) - plain._prior_of(inputs)).numpy()
+    np.testing.assert_allclose(b["plan"] - a["plan"], shift, atol=2e-3)
+    with pytest.raises(ConfigError, match="follow_gap_s=-1"):
+        PolicyModel(**{**follow.model_args, "follow_gap_s": -1.0})
+    with pytest.raises(ConfigError, match="needs vision.lead_channel"):
+        PolicyModel(**{**follow.model_args, "lead_prior_index": None})
+    with pytest.raises(ConfigError, match="policy.follow_gap=1.5 needs vision.lead_channel"):
+        settings_from_cfg(load_config(["policy.follow_gap=1.5", "contract.profile=op-0.10.0"]))
+    settings = settings_from_cfg(load_config(["policy.follow_gap=1.5", "vision.lead_channel=true",
+                                              "contract.profile=op-0.10.0"]))
+    assert make_models(settings, Runtime(torch.device("cpu"), "fp32")).policy.follow_gap_s == 1.5
+    one = tuple(x[:1] for x in inputs)  # the follow prior is in the exported graph
+    path = export_onnx(follow.eval(), spec, one, tmp_path / "driving_policy.onnx")
+    with torch.no_grad():
+        check_onnxruntime(path, spec, one, follow(*one).numpy())

@@ -296,7 +296,7 @@ def test_the_speed_loss_does_not_reach_the_height_readout() -> None:
     batch = vision_batch(3)
     _, parts = model.loss(batch)
     assert parts["motion_height"] > 0 and parts["motion_speed"] > 0
-    hidden, (speed, height), _ = model._features(batch["img"], batch["big_img"])
+    hidden, (speed, height), _, _ = model._features(batch["img"], batch["big_img"])
     speed.sum().backward()
     assert model.motion_speed.height.weight.grad is None or not model.motion_speed.height.weight.grad.any()
     assert model.motion_speed.prior.grad.abs().sum() > 0 and model.motion_speed.band_weight.grad.abs().sum() > 0

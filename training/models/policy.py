@@ -94,7 +94,7 @@ from .blocks import (
     resolve_size,
     soft_cross_entropy,
 )
-from .vision import LANE_CHANNEL_AT_M, lane_reading_m
+from .vision import LANE_CHANNEL_AT_M, LEAD_READINGS, bend_curvature, lane_reading_m, lead_reading
 
 PLAN_SHAPE = (IDX_N, PLAN_WIDTH)
 CONSENSUS_WEIGHT = 0.6  # op-0.10.0: probability of hypothesis 0 (the mean head); the clusters share the rest
@@ -134,6 +134,16 @@ LANE_READINGS = len(LANE_CHANNEL_AT_M)
 # count as it (no cap on a straight)
 CURVE_DECEL_MPS2 = 1.5
 CURVE_MIN_PER_M = 1e-4
+# ``follow_gap_s`` (the follow prior): with a lead in the vision's lead reading (nearer than FOLLOW_RANGE_M), the
+# speed prior brakes at the constant deceleration that matches the lead's speed where the gap has shrunk to
+# FOLLOW_STANDSTILL_M + follow_gap_s times the lead's speed (at most FOLLOW_MAX_DECEL_MPS2), and below that gap slows
+# to open it again (by the missing metres per FOLLOW_OPEN_S below the lead's speed); with the curve speed prior the
+# slower of the two holds at each time
+FOLLOW_RANGE_M = 80.0
+FOLLOW_STANDSTILL_M = 4.0
+FOLLOW_MAX_DECEL_MPS2 = 4.0
+FOLLOW_OPEN_S = 2.0
+FOLLOW_MIN_SPACE_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -230,7 +240,7 @@ class PolicyModel(nn.Module):
                  head: str = "diffusion", feature_dropout: float = 0.0, feature_noise: float = 0.0,
                  speed_prior: bool = False, curvature_prior: bool = False, lane_prior_index: int | None = None,
                  lane_prior_head: bool | str = "always", long_action_weight: float = 0.0,
-                 curve_speed_mps2: float = 0.0):
+                 curve_speed_mps2: float = 0.0, lead_prior_index: int | None = None, follow_gap_s: float = 0.0):
         super().__init__()
         if head not in PLAN_HEADS:
             raise ConfigError(f"policy.head={head!r}: use one of {list(PLAN_HEADS)}")
@@ -286,6 +296,16 @@ class PolicyModel(nn.Module):
                               "policy.lane_prior (and vision.lane_channel) and policy.curvature_prior=false; "
                               "set policy.curve_speed=0 otherwise")
         self.curve_speed_mps2 = float(curve_speed_mps2)
+        if not follow_gap_s >= 0.0:
+            raise ConfigError(f"follow_gap_s={follow_gap_s!r}: expected a time gap >= 0 s (0: off)")
+        if follow_gap_s > 0.0 and (lead_prior_index is None or not self.speed_prior or self.curvature_prior
+                                   or not 0 <= lead_prior_index <= FEATURE_LEN - LEAD_READINGS):
+            raise ConfigError(f"policy.follow_gap={follow_gap_s:g}: the follow prior brakes the speed prior for the lead "
+                              "the vision model's lead reading shows; it needs vision.lead_channel=true, "
+                              "policy.speed_prior=true and policy.curvature_prior=false; set policy.follow_gap=0 "
+                              "otherwise")
+        self.follow_gap_s = float(follow_gap_s)
+        self.lead_prior_index = None if follow_gap_s == 0.0 else int(lead_prior_index)
         self.register_buffer("speed_prior_plan", torch.from_numpy(SPEED_PRIOR.copy()), persistent=False)
         self.register_buffer("t_idxs", torch.tensor(T_IDXS, dtype=torch.float32), persistent=False)
         self.register_buffer("plan_columns", torch.eye(PLAN_WIDTH), persistent=False)
@@ -318,7 +338,8 @@ class PolicyModel(nn.Module):
                 "feature_dropout": self.feature_dropout, "feature_noise": self.feature_noise,
                 "speed_prior": self.speed_prior, "curvature_prior": self.curvature_prior,
                 "lane_prior_index": self.lane_prior_index, "lane_prior_head": self.lane_prior_head,
-                "long_action_weight": self.long_action_weight, "curve_speed_mps2": self.curve_speed_mps2}
+                "long_action_weight": self.long_action_weight, "curve_speed_mps2": self.curve_speed_mps2,
+                "lead_prior_index": self.lead_prior_index, "follow_gap_s": self.follow_gap_s}
 
     # --- inputs ---------------------------------------------------------------------------------------------
     def inputs_from_batch(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -383,30 +404,65 @@ class PolicyModel(nn.Module):
         if not self.speed_prior:
             return 0.0
         speed = self._named(inputs)["lateral_control_params"][:, 0]
-        if self.curve_speed_mps2 > 0.0:
-            return self.curve_prior(speed, self._lane_reading(inputs))
+        if self.curve_speed_mps2 > 0.0 or self.follow_gap_s > 0.0:
+            return self.braking_prior(speed, self._lane_reading(inputs) if self.curve_speed_mps2 > 0.0 else None,
+                                      self._lead_reading(inputs) if self.follow_gap_s > 0.0 else None)
         return self.prior(speed, self._fed_back_curvature(inputs))
 
     def _lane_reading(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, LANE_READINGS) m: the lane centre at LANE_CHANNEL_AT_M the newest features_buffer entry carries."""
         return lane_reading_m(self._named(inputs)["features_buffer"][:, -1], self.lane_prior_index)
 
-    def curve_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
-        """(B, 33, 15) the curve speed prior: the constant-velocity plan at speeds (B,), braking at CURVE_DECEL_MPS2
-        down to sqrt(curve_speed_mps2 / |k|) where that is lower, k the curvature of the quadratic through the lane
-        readings (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (:func:`bend_curvature`); straight on."""
+    def _lead_reading(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gap (B,) m, the lead's speed less the car's (B,) m/s) the newest features_buffer entry carries."""
+        return lead_reading(self._named(inputs)["features_buffer"][:, -1], self.lead_prior_index)
+
+    def curve_target(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
+        """(B,) the curve speed prior's speed: the speeds (B,), down to sqrt(curve_speed_mps2 / |k|) where that is
+        lower, k the curvature of the quadratic through the lane readings (B, LANE_READINGS) (m, right) at
+        LANE_CHANNEL_AT_M (:func:`bend_curvature`)."""
         k = bend_curvature(reading_m).abs().clamp_min(CURVE_MIN_PER_M)  # (B,)
+        return torch.minimum(speed_mps, torch.sqrt(self.curve_speed_mps2 / k))
+
+    def follow_target(self, speed_mps: torch.Tensor, gap_m: torch.Tensor, relative_mps: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target speed (B,), deceleration (B,) m/s^2) of the follow prior (module doc) at speeds (B,) for a lead
+        gap_m ahead (B,) going relative_mps faster than the car (B,); no braking without a lead in FOLLOW_RANGE_M."""
+        v = speed_mps
+        lead_v = (v + relative_mps).clamp_min(0.0)
+        space = gap_m - (FOLLOW_STANDSTILL_M + self.follow_gap_s * lead_v)  # free metres before the wanted gap
+        target = torch.minimum(v, (lead_v + space.clamp_max(0.0) / FOLLOW_OPEN_S).clamp_min(0.0))
+        target = torch.where(gap_m < FOLLOW_RANGE_M, target, v)
+        decel = (v - target) ** 2 / (2.0 * space.clamp_min(FOLLOW_MIN_SPACE_M))
+        return target, decel.clamp(1e-3, FOLLOW_MAX_DECEL_MPS2)
+
+    def braking_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor | None = None,
+                      lead: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, 33, 15) the constant-velocity plan at speeds (B,), braking for the bend the lane readings
+        (B, LANE_READINGS) show (curve speed prior: at CURVE_DECEL_MPS2 down to :meth:`curve_target`) and for the
+        lead reading (gap (B,) m, relative speed (B,) m/s; follow prior: :meth:`follow_target`), the slower of the
+        two at each time; straight on."""
         v = speed_mps[:, None]  # (B, 1)
-        target = torch.minimum(v, torch.sqrt(self.curve_speed_mps2 / k)[:, None])
         t = self.t_idxs  # (33,)
-        until = (v - target) / CURVE_DECEL_MPS2  # (B, 1) when the braking ends (0: no braking)
-        braking = torch.minimum(t, until)  # (B, 33) time spent braking so far
-        x = v * braking - 0.5 * CURVE_DECEL_MPS2 * braking * braking + target * (t - braking)
-        speed = v - CURVE_DECEL_MPS2 * braking
-        accel = -CURVE_DECEL_MPS2 * (t < until).to(speed.dtype)
+        profiles = []  # (x, speed, accel) each (B, 33)
+        if reading_m is not None:
+            profiles.append(_braking(v, self.curve_target(speed_mps, reading_m)[:, None], CURVE_DECEL_MPS2, t))
+        if lead is not None:
+            target, decel = self.follow_target(speed_mps, *lead)
+            profiles.append(_braking(v, target[:, None], decel[:, None], t))
+        if not profiles:
+            profiles.append(_braking(v, v, CURVE_DECEL_MPS2, t))
+        x, speed, accel = profiles[0]
+        for x2, speed2, accel2 in profiles[1:]:
+            accel = torch.where(speed2 < speed, accel2, accel)
+            x, speed = torch.minimum(x, x2), torch.minimum(speed, speed2)
         e = self.plan_columns
         return (x[..., None] * e[Plan.POSITION.start + FORWARD] + speed[..., None] * e[Plan.VELOCITY.start + FORWARD]
                 + accel[..., None] * e[Plan.ACCELERATION.start + FORWARD])
+
+    def curve_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
+        """(B, 33, 15) the curve speed prior alone (:meth:`braking_prior` without a lead reading)."""
+        return self.braking_prior(speed_mps, reading_m)
 
     def _curvature_prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
         """(B, 1) the ``desired_curvature`` prior: the fed-back curvature with ``curvature_prior`` plus the lane
@@ -560,6 +616,18 @@ class PolicyModel(nn.Module):
             self.curvature_head.normalizer.fit((target - (0.0 if k is None else k[:, None])).numpy())
 
 
+def _braking(v: torch.Tensor, target: torch.Tensor, decel: torch.Tensor | float, t: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x (B, 33) m, speed (B, 33) m/s, acceleration (B, 33) m/s^2) at times t (33,) of a car at speeds v (B, 1)
+    braking at decel (B, 1 or a number) m/s^2 down to target (B, 1) <= v and cruising on at it."""
+    until = (v - target) / decel  # (B, 1) when the braking ends (0: no braking)
+    braking = torch.minimum(t, until)  # (B, 33) time spent braking so far
+    x = v * braking - 0.5 * decel * braking * braking + target * (t - braking)
+    speed = v - decel * braking
+    accel = -decel * (t < until).to(speed.dtype)
+    return x, speed, accel
+
+
 def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tensor, speed_mps: torch.Tensor
                            ) -> torch.Tensor:
     """(B,) 1/m, positive right: pure pursuit towards the lane centre one look-ahead ahead, the centre taken on the
@@ -568,15 +636,6 @@ def lane_pursuit_curvature(centre_0_m: torch.Tensor, centre_ahead_m: torch.Tenso
     near, far = LANE_CHANNEL_AT_M[:2]
     y = centre_0_m + (centre_ahead_m - centre_0_m) * (look - near) / (far - near)
     return 2.0 * y / (look * look + y * y)
-
-
-def bend_curvature(reading_m: torch.Tensor) -> torch.Tensor:
-    """(B,) 1/m, positive right: the curvature 2 c of the quadratic a + b x + c x^2 through the lane-centre readings
-    (B, LANE_READINGS) (m, right) at LANE_CHANNEL_AT_M (the road's bend ahead, for a car heading nearly along it)."""
-    (x0, x1, x2), y = LANE_CHANNEL_AT_M, reading_m
-    slope_near = (y[:, 1] - y[:, 0]) / (x1 - x0)
-    slope_far = (y[:, 2] - y[:, 1]) / (x2 - x1)
-    return 2.0 * (slope_far - slope_near) / (x2 - x0)
 
 
 def lane_change_share(desire_state_logits: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,7 @@ from ...contract.constants import (
     LEAD_WIDTH,
     NUM_LANE_LINES,
     X_IDXS,
+    LeadField,
     RoadTransform,
     lane_centre_y,
 )
@@ -98,8 +99,25 @@ LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0)
 # what the readout reads: "road", a linear readout of the road camera's own features; "fused", a small MLP on the
 # fused features (both cameras and the motion branch), whose values at the channel's place it then replaces
 LANE_READOUTS = ("road", "fused")
-LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART)
-DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}  # a part's weight where loss_weights does not name it (otherwise 1)
+# with lane_channel: the bend its readings say (:func:`bend_curvature`, what policy.curve_speed slows for) against the
+# labelled one, in units of BEND_SCALE_PER_M; the lane_position part weighs that combination of the three readings
+# like any other, and tight bends, few in the data, came out read short; off unless weighted
+BEND_PART = "lane_bend"
+BEND_SCALE_PER_M = 0.002
+# with lead_channel: a readout of the fused features says the lead in the car's lane now (LEAD_READINGS: its
+# distance, as log1p(d / LEAD_GAP_SCALE_M), and its speed less the car's, in units of LEAD_SPEED_SCALE_MPS), trained on
+# its own as the lane channel; a lead further than LEAD_CHANNEL_RANGE_M, or none, reads as "clear": that range and
+# the car's own speed. hidden_state carries the reading just before the lane channel's (policy.follow_gap)
+LEAD_PART = "lead_gap"
+LEAD_READINGS = 2
+LEAD_CHANNEL_RANGE_M = 100.0
+LEAD_GAP_SCALE_M = 10.0
+LEAD_GAP_UNIT = 0.1  # the gap's error counts in these (about 10 % of the distance)
+LEAD_SPEED_SCALE_MPS = 2.0
+LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART,
+                                                          BEND_PART, LEAD_PART)
+# a part's weight where loss_weights does not name it (otherwise 1)
+DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0, BEND_PART: 0.0}
 LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
 LANE_CENTRE_DISTANCE_M = 15.0  # ... and counts near the car: weights exp(-x / this) over the points ahead
 # how the motion branch's speed is read: "linear", a linear readout of its features; "ratio_height", the volume's
@@ -115,10 +133,46 @@ def lane_channel_index(speed_channel: bool) -> int:
     return FEATURE_LEN - len(LANE_CHANNEL_AT_M) - int(speed_channel)
 
 
+def lead_channel_index(speed_channel: bool, lane_channel: bool) -> int:
+    """Where lead_channel's readings begin in hidden_state: just before the lane channel's (or where those would
+    begin without it)."""
+    return lane_channel_index(speed_channel) - LEAD_READINGS + (0 if lane_channel else len(LANE_CHANNEL_AT_M))
+
+
+def lead_reading(hidden, index: int):
+    """(gap (...,) m, the lead's speed less the car's (...,) m/s) that hidden_state (..., FEATURE_LEN), torch or
+    numpy, carries from ``index`` on (see :func:`lead_channel_index`); a clear road reads LEAD_CHANNEL_RANGE_M and 0."""
+    u, rel = hidden[..., index], hidden[..., index + 1]
+    exp = torch.exp if isinstance(u, torch.Tensor) else np.exp  # (exp - 1: ONNX has no expm1)
+    return LEAD_GAP_SCALE_M * (exp(u) - 1.0), rel * LEAD_SPEED_SCALE_MPS
+
+
+def lead_channel_targets(lead: torch.Tensor, lead_prob: torch.Tensor, ego_speed_mps: torch.Tensor) -> torch.Tensor:
+    """(B, LEAD_READINGS) the lead channel's targets in its units from the lead labels (B, 3, 6, 4) and lead_prob
+    (B, 3) (the lead now: offset 0, time 0) and the car's speed (B,) m/s: log1p(gap / LEAD_GAP_SCALE_M) and the
+    lead's speed less the car's / LEAD_SPEED_SCALE_MPS; no lead, or one beyond LEAD_CHANNEL_RANGE_M: that range and
+    0."""
+    gap, speed = lead[:, 0, 0, LeadField.X], lead[:, 0, 0, LeadField.V]
+    near = (lead_prob[:, 0] > 0.5) & (gap < LEAD_CHANNEL_RANGE_M)
+    gap = torch.where(near, gap.clamp(0.0, LEAD_CHANNEL_RANGE_M), torch.full_like(gap, LEAD_CHANNEL_RANGE_M))
+    rel = torch.where(near, speed - ego_speed_mps, torch.zeros_like(speed))
+    return torch.stack([torch.log1p(gap / LEAD_GAP_SCALE_M), rel / LEAD_SPEED_SCALE_MPS], dim=1)
+
+
 def lane_reading_m(hidden, index: int):
     """(..., len(LANE_CHANNEL_AT_M)) m: the lane centre at LANE_CHANNEL_AT_M that hidden_state (..., FEATURE_LEN),
     torch or numpy, carries from ``index`` on (see :func:`lane_channel_index`)."""
     return hidden[..., index:index + len(LANE_CHANNEL_AT_M)] * LANE_CENTRE_SCALE_M
+
+
+def bend_curvature(reading_m: torch.Tensor) -> torch.Tensor:
+    """(B,) 1/m, positive right: the curvature 2 c of the quadratic a + b x + c x^2 through the lane-centre readings
+    (B, len(LANE_CHANNEL_AT_M)) (m, right) at LANE_CHANNEL_AT_M (the road's bend ahead, for a car heading nearly
+    along it)."""
+    (x0, x1, x2), y = LANE_CHANNEL_AT_M, reading_m
+    slope_near = (y[:, 1] - y[:, 0]) / (x1 - x0)
+    slope_far = (y[:, 2] - y[:, 1]) / (x2 - x1)
+    return 2.0 * (slope_far - slope_near) / (x2 - x0)
 
 
 @dataclass(frozen=True)
@@ -254,7 +308,7 @@ class VisionModel(nn.Module):
                  shared_backbone: bool = False, loss_weights: Mapping[str, float] | None = None,
                  motion_volume: bool = False, motion_grid: Mapping | None = None, speed_channel: bool = False,
                  speed_reading: str = "linear", near_line_weight: float = 1.0, lane_channel: bool = False,
-                 lane_readout: str = "road"):
+                 lane_readout: str = "road", lead_channel: bool = False):
         super().__init__()
         if heads not in HEAD_TYPES:
             raise ConfigError(f"model.heads={heads!r}: use one of {list(HEAD_TYPES)}")
@@ -299,6 +353,9 @@ class VisionModel(nn.Module):
         if self.lane_channel:
             self.lane_position = nn.Linear(s.camera_dim, len(LANE_CHANNEL_AT_M)) if lane_readout == "road" else \
                 mlp(FEATURE_LEN, s.head_dim, len(LANE_CHANNEL_AT_M))
+        # the lead in the car's lane now (LEAD_READINGS), read from the fused features; hidden_state carries it
+        self.lead_channel = bool(lead_channel)
+        self.lead_gap = mlp(FEATURE_LEN, s.head_dim, LEAD_READINGS) if self.lead_channel else None
         at = np.stack([np.interp(LANE_CHANNEL_AT_M, X_IDXS, row) for row in np.eye(len(X_IDXS))])  # (33, readings)
         self.register_buffer("lane_channel_interp", torch.tensor(at, dtype=torch.float32), persistent=False)
         self.fuse = nn.Sequential(nn.Linear(2 * s.camera_dim, s.fuse_dim), nn.SiLU(),
@@ -337,7 +394,7 @@ class VisionModel(nn.Module):
                 "motion_grid": asdict(self.motion.grid) if self.motion is not None else None,
                 "speed_channel": self.speed_channel, "speed_reading": self.speed_reading,
                 "near_line_weight": self.near_line_weight, "lane_channel": self.lane_channel,
-                "lane_readout": self.lane_readout}
+                "lane_readout": self.lane_readout, "lead_channel": self.lead_channel}
 
     def _make_trajectory_head(self, name: str, index: int) -> nn.Module:
         s = self.size
@@ -355,10 +412,12 @@ class VisionModel(nn.Module):
         return self._features(img, big_img)[0]
 
     def _features(self, img: torch.Tensor, big_img: torch.Tensor
-                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None] | None, torch.Tensor | None]:
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None] | None, torch.Tensor | None,
+                             torch.Tensor | None]:
         """(hidden_state, the motion branch's (speed reading (B,) m/s, camera height reading (B,) m or None), or
         None without the branch, the lane-centre reading (B, len(LANE_CHANNEL_AT_M)) in units of
-        LANE_CENTRE_SCALE_M, or None without lane_channel)."""
+        LANE_CENTRE_SCALE_M, or None without lane_channel, the lead reading (B, LEAD_READINGS) in its units (see
+        :func:`lead_channel_targets`), or None without lead_channel)."""
         road_in = (img.float() - IMG_OFFSET) * IMG_SCALE
         road = self.backbones[0](road_in)  # (B, camera_dim)
         road_alone = road  # before the motion branch adds its features (what lane_readout="road" reads)
@@ -375,7 +434,12 @@ class VisionModel(nn.Module):
             lane = self.lane_position(road_alone if self.lane_readout == "road" else hidden)
             start = lane_channel_index(self.speed_channel)
             hidden = torch.cat([hidden[:, :start], lane, hidden[:, start + lane.shape[1]:]], dim=1)
-        return hidden, branch, lane
+        lead = None
+        if self.lead_gap is not None:  # the lead's readings take the values just before the lane channel's
+            lead = self.lead_gap(hidden)
+            start = lead_channel_index(self.speed_channel, self.lane_channel)
+            hidden = torch.cat([hidden[:, :start], lead, hidden[:, start + LEAD_READINGS:]], dim=1)
+        return hidden, branch, lane, lead
 
     def _branch(self, road_in: torch.Tensor, road: torch.Tensor
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
@@ -431,7 +495,7 @@ class VisionModel(nn.Module):
         A batch with a ``future`` flag (B,) trains the parts that look ahead in time (:data:`FUTURE_PARTS`) only
         on the samples whose episode holds that future; the rest (pose, lines, edges, ...) learn from every frame.
         """
-        hidden, branch, lane = self._features(batch["img"], batch["big_img"])
+        hidden, branch, lane, lead = self._features(batch["img"], batch["big_img"])
         future = batch.get("future")
         ahead = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device) if future is None else \
             future.bool()
@@ -460,8 +524,16 @@ class VisionModel(nn.Module):
         if self.part_weight(CENTRE_PART) > 0:
             parts[CENTRE_PART] = self._centre_loss(hidden, batch["lane_lines"].float())
         if lane is not None:  # the same robust error as the lane_centre part, at the readout's distances
-            err = lane - self.lane_targets(batch["lane_lines"].float()) / LANE_CENTRE_SCALE_M
+            target = self.lane_targets(batch["lane_lines"].float())  # (B, readings) m
+            err = lane - target / LANE_CENTRE_SCALE_M
             parts[LANE_PART] = 2.0 * F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
+            if self.part_weight(BEND_PART) > 0:
+                err = (bend_curvature(lane * LANE_CENTRE_SCALE_M) - bend_curvature(target)) / BEND_SCALE_PER_M
+                parts[BEND_PART] = F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
+        if lead is not None:  # the gap in units of LEAD_GAP_UNIT (relative), the speed in LEAD_SPEED_SCALE_MPS
+            target = lead_channel_targets(batch["lead"].float(), batch["lead_prob"].float(), batch["pose"][:, 0].float())
+            err = (lead - target) / torch.tensor([LEAD_GAP_UNIT, 1.0], device=lead.device)
+            parts[LEAD_PART] = F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
         total = sum(self.part_weight(k) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
