@@ -118,7 +118,8 @@ def lead_gap_metrics(reading: np.ndarray, lead: np.ndarray, lead_prob: np.ndarra
     out = {}
     if near.any():
         out["lead_gap_rel_err"] = float((np.abs(reading[near, 0] - true_gap[near]) / true_gap[near].clip(1.0)).mean())
-        out["lead_gap_rel_err_clear"] = float(((LEAD_CHANNEL_RANGE_M - true_gap[near]) / true_gap[near].clip(1.0)).mean())
+        clear = (LEAD_CHANNEL_RANGE_M - true_gap[near]) / true_gap[near].clip(1.0)
+        out["lead_gap_rel_err_clear"] = float(clear.mean())
         out["lead_speed_err_mps"] = float(np.abs(reading[near, 1] - true_rel[near]).mean())
         out["lead_speed_err_mps_clear"] = float(np.abs(true_rel[near]).mean())
     if (~near).any():

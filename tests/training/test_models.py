@@ -798,7 +798,6 @@ def test_the_lane_bend_part_weighs_the_bend_the_readings_say() -> None:
     with its weight, and 0 for a reading that is off by a straight line (the bend alone counts)."""
     from sunnypilot_training.training.models.vision import (
         BEND_SCALE_PER_M,
-        LANE_CHANNEL_AT_M,
         bend_curvature,
     )
 

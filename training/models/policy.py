@@ -300,8 +300,8 @@ class PolicyModel(nn.Module):
             raise ConfigError(f"follow_gap_s={follow_gap_s!r}: expected a time gap >= 0 s (0: off)")
         if follow_gap_s > 0.0 and (lead_prior_index is None or not self.speed_prior or self.curvature_prior
                                    or not 0 <= lead_prior_index <= FEATURE_LEN - LEAD_READINGS):
-            raise ConfigError(f"policy.follow_gap={follow_gap_s:g}: the follow prior brakes the speed prior for the lead "
-                              "the vision model's lead reading shows; it needs vision.lead_channel=true, "
+            raise ConfigError(f"policy.follow_gap={follow_gap_s:g}: the follow prior brakes the speed prior for the "
+                              "lead the vision model's lead reading shows; it needs vision.lead_channel=true, "
                               "policy.speed_prior=true and policy.curvature_prior=false; set policy.follow_gap=0 "
                               "otherwise")
         self.follow_gap_s = float(follow_gap_s)

@@ -531,7 +531,8 @@ class VisionModel(nn.Module):
                 err = (bend_curvature(lane * LANE_CENTRE_SCALE_M) - bend_curvature(target)) / BEND_SCALE_PER_M
                 parts[BEND_PART] = F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
         if lead is not None:  # the gap in units of LEAD_GAP_UNIT (relative), the speed in LEAD_SPEED_SCALE_MPS
-            target = lead_channel_targets(batch["lead"].float(), batch["lead_prob"].float(), batch["pose"][:, 0].float())
+            target = lead_channel_targets(batch["lead"].float(), batch["lead_prob"].float(),
+                                          batch["pose"][:, 0].float())
             err = (lead - target) / torch.tensor([LEAD_GAP_UNIT, 1.0], device=lead.device)
             parts[LEAD_PART] = F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
         total = sum(self.part_weight(k) * v for k, v in parts.items())
