@@ -99,11 +99,6 @@ LANE_CHANNEL_AT_M = (0.0, 10.0, 30.0)
 # what the readout reads: "road", a linear readout of the road camera's own features; "fused", a small MLP on the
 # fused features (both cameras and the motion branch), whose values at the channel's place it then replaces
 LANE_READOUTS = ("road", "fused")
-# with lane_channel: the bend its readings say (:func:`bend_curvature`, what policy.curve_speed slows for) against the
-# labelled one, in units of BEND_SCALE_PER_M; the lane_position part weighs that combination of the three readings
-# like any other, and tight bends, few in the data, came out read short; off unless weighted
-BEND_PART = "lane_bend"
-BEND_SCALE_PER_M = 0.002
 # with lead_channel: a readout of the fused features says the lead in the car's lane now (LEAD_READINGS: its
 # distance, as log1p(d / LEAD_GAP_SCALE_M), and its speed less the car's, in units of LEAD_SPEED_SCALE_MPS), trained on
 # its own as the lane channel; a lead further than LEAD_CHANNEL_RANGE_M, or none, reads as "clear": that range and
@@ -115,9 +110,9 @@ LEAD_GAP_SCALE_M = 10.0
 LEAD_GAP_UNIT = 0.1  # the gap's error counts in these (about 10 % of the distance)
 LEAD_SPEED_SCALE_MPS = 2.0
 LOSS_PARTS = LOGIT_HEADS + MDN_HEADS + TRAJECTORY_HEADS + (MOTION_PART, HEIGHT_PART, CENTRE_PART, LANE_PART,
-                                                          BEND_PART, LEAD_PART)
+                                                          LEAD_PART)
 # a part's weight where loss_weights does not name it (otherwise 1)
-DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0, BEND_PART: 0.0}
+DEFAULT_PART_WEIGHTS = {CENTRE_PART: 0.0}
 LANE_CENTRE_SCALE_M = 0.3  # the lane-centre error is measured in these (about the labelled centre's spread)
 LANE_CENTRE_DISTANCE_M = 15.0  # ... and counts near the car: weights exp(-x / this) over the points ahead
 # how the motion branch's speed is read: "linear", a linear readout of its features; "ratio_height", the volume's
@@ -524,12 +519,8 @@ class VisionModel(nn.Module):
         if self.part_weight(CENTRE_PART) > 0:
             parts[CENTRE_PART] = self._centre_loss(hidden, batch["lane_lines"].float())
         if lane is not None:  # the same robust error as the lane_centre part, at the readout's distances
-            target = self.lane_targets(batch["lane_lines"].float())  # (B, readings) m
-            err = lane - target / LANE_CENTRE_SCALE_M
+            err = lane - self.lane_targets(batch["lane_lines"].float()) / LANE_CENTRE_SCALE_M
             parts[LANE_PART] = 2.0 * F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
-            if self.part_weight(BEND_PART) > 0:
-                err = (bend_curvature(lane * LANE_CENTRE_SCALE_M) - bend_curvature(target)) / BEND_SCALE_PER_M
-                parts[BEND_PART] = F.smooth_l1_loss(err, torch.zeros_like(err), beta=1.0)
         if lead is not None:  # the gap in units of LEAD_GAP_UNIT (relative), the speed in LEAD_SPEED_SCALE_MPS
             target = lead_channel_targets(batch["lead"].float(), batch["lead_prob"].float(),
                                           batch["pose"][:, 0].float())
