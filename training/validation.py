@@ -20,6 +20,7 @@ from ..evaluation.metrics import (
     pose_speed_error,
 )
 from .data import PolicyDataset, VisionDataset
+from .models.policy import FOLLOW_RANGE_M
 from .models.vision import (
     LANE_CHANNEL_AT_M,
     LEAD_CHANNEL_RANGE_M,
@@ -28,6 +29,7 @@ from .models.vision import (
     lane_reading_m,
     lead_channel_index,
     lead_channel_targets,
+    lead_in_range,
     lead_reading,
 )
 
@@ -94,12 +96,11 @@ def vision_metrics(model, dataset: VisionDataset, device: torch.device) -> dict[
         height = target["road_transform"][:, RoadTransform.HEIGHT]
         out["motion_height_err_m"] = float(np.abs(parsed["motion_height"] - height).mean())
     if "lane_position" in parsed:  # where the car is in its lane, against saying it is centred
+        true = np.stack([lane_centre(target["lane_lines"], at_m) for at_m in LANE_CHANNEL_AT_M], -1)  # (N, readings)
         for j, at_m in enumerate(LANE_CHANNEL_AT_M):
-            true = lane_centre(target["lane_lines"], at_m)
-            out[f"lane_position_err_{at_m:g}m"] = float(np.abs(parsed["lane_position"][:, j] - true).mean())
-            out[f"lane_position_err_{at_m:g}m_centred"] = float(np.abs(true).mean())
-        out.update(bend_metrics(parsed["lane_position"],
-                                np.stack([lane_centre(target["lane_lines"], m) for m in LANE_CHANNEL_AT_M], -1)))
+            out[f"lane_position_err_{at_m:g}m"] = float(np.abs(parsed["lane_position"][:, j] - true[:, j]).mean())
+            out[f"lane_position_err_{at_m:g}m_centred"] = float(np.abs(true[:, j]).mean())
+        out.update(bend_metrics(parsed["lane_position"], true))
     if "lead_gap" in parsed:
         out.update(lead_gap_metrics(parsed["lead_gap"], target["lead"], target["lead_prob"], target["pose"][:, 0]))
     return out
@@ -110,11 +111,11 @@ def lead_gap_metrics(reading: np.ndarray, lead: np.ndarray, lead_prob: np.ndarra
     """How well the lead channel's readings (N, 2) (gap m, the lead's speed less the car's m/s) say the lead the
     channel is trained on (:func:`lead_channel_targets`; lead labels (N, 3, 6, 4), lead_prob (N, 3), the car's speed
     (N,) m/s): on frames with such a lead, the gap's error relative to the gap and the relative speed's error (m/s),
-    each against saying the road is clear (range, 0); on frames without, the share read as a lead nearer than 80 %
-    of the range."""
+    each against saying the road is clear (range, 0); on frames without, the share read as a lead the follow prior
+    brakes for (nearer than FOLLOW_RANGE_M)."""
     t = lead_channel_targets(torch.from_numpy(lead), torch.from_numpy(lead_prob), torch.from_numpy(speed_mps))
     true_gap, true_rel = lead_reading(t.numpy(), 0)
-    near = true_gap < 0.999 * LEAD_CHANNEL_RANGE_M
+    near = lead_in_range(lead, lead_prob)
     out = {}
     if near.any():
         out["lead_gap_rel_err"] = float((np.abs(reading[near, 0] - true_gap[near]) / true_gap[near].clip(1.0)).mean())
@@ -123,7 +124,7 @@ def lead_gap_metrics(reading: np.ndarray, lead: np.ndarray, lead_prob: np.ndarra
         out["lead_speed_err_mps"] = float(np.abs(reading[near, 1] - true_rel[near]).mean())
         out["lead_speed_err_mps_clear"] = float(np.abs(true_rel[near]).mean())
     if (~near).any():
-        out["lead_phantom_share"] = float((reading[~near, 0] < 0.8 * LEAD_CHANNEL_RANGE_M).mean())
+        out["lead_phantom_share"] = float((reading[~near, 0] < FOLLOW_RANGE_M).mean())
     return out
 
 

@@ -142,13 +142,19 @@ def lead_reading(hidden, index: int):
     return LEAD_GAP_SCALE_M * (exp(u) - 1.0), rel * LEAD_SPEED_SCALE_MPS
 
 
+def lead_in_range(lead, lead_prob):
+    """(B,) bool, torch or numpy: where the lead labels (B, 3, 6, 4) and lead_prob (B, 3) hold a lead now (offset 0,
+    time 0) nearer than LEAD_CHANNEL_RANGE_M, the leads the lead channel reads."""
+    return (lead_prob[:, 0] > 0.5) & (lead[:, 0, 0, LeadField.X] < LEAD_CHANNEL_RANGE_M)
+
+
 def lead_channel_targets(lead: torch.Tensor, lead_prob: torch.Tensor, ego_speed_mps: torch.Tensor) -> torch.Tensor:
     """(B, LEAD_READINGS) the lead channel's targets in its units from the lead labels (B, 3, 6, 4) and lead_prob
     (B, 3) (the lead now: offset 0, time 0) and the car's speed (B,) m/s: log1p(gap / LEAD_GAP_SCALE_M) and the
     lead's speed less the car's / LEAD_SPEED_SCALE_MPS; no lead, or one beyond LEAD_CHANNEL_RANGE_M: that range and
     0."""
     gap, speed = lead[:, 0, 0, LeadField.X], lead[:, 0, 0, LeadField.V]
-    near = (lead_prob[:, 0] > 0.5) & (gap < LEAD_CHANNEL_RANGE_M)
+    near = lead_in_range(lead, lead_prob)
     gap = torch.where(near, gap.clamp(0.0, LEAD_CHANNEL_RANGE_M), torch.full_like(gap, LEAD_CHANNEL_RANGE_M))
     rel = torch.where(near, speed - ego_speed_mps, torch.zeros_like(speed))
     return torch.stack([torch.log1p(gap / LEAD_GAP_SCALE_M), rel / LEAD_SPEED_SCALE_MPS], dim=1)
