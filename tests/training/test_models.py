@@ -1101,10 +1101,15 @@ def test_the_follow_prior_brakes_for_the_lead_the_lead_reading_shows(tmp_path: P
     xs = torch.tensor([0.0, 10.0, 30.0])
     batch["features_buffer"][:, -1, lane_index:lane_index + 3] = xs ** 2 / 160.0 / LANE_CENTRE_SCALE_M
     mixed = both._prior_of(both.inputs_from_batch(batch))
-    curve = both.curve_prior(batch["lateral_control_params"][:, 0], xs[None].expand(4, 3) ** 2 / 160.0)
+    curve = both.braking_prior(batch["lateral_control_params"][:, 0], xs[None].expand(4, 3) ** 2 / 160.0)
     alone = follow._prior_of(follow.inputs_from_batch(batch))
     v_col = Plan.VELOCITY.start
     torch.testing.assert_close(mixed[..., v_col], torch.minimum(curve[..., v_col], alone[..., v_col]))
+    # at t = 0 both start at the car's speed: the acceleration is the harder braking of the two (the controls read it)
+    a_col = Plan.ACCELERATION.start
+    torch.testing.assert_close(mixed[:, 0, a_col], torch.minimum(curve[:, 0, a_col], alone[:, 0, a_col]))
+    assert float(mixed[0, 0, a_col]) == pytest.approx(-1.5)  # the bend's, harder than the lead's 36 / 70 m/s^2
+    assert float(mixed[1, 0, a_col]) == pytest.approx(-FOLLOW_MAX_DECEL_MPS2)  # the lead's, too close
     # the plan's mean moves by the prior's change, nothing else does
     spec = get_profile("op-0.10.0").policy
     inputs = follow.inputs_from_batch(batch)

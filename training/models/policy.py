@@ -444,25 +444,19 @@ class PolicyModel(nn.Module):
         two at each time; straight on."""
         v = speed_mps[:, None]  # (B, 1)
         t = self.t_idxs  # (33,)
-        profiles = []  # (x, speed, accel) each (B, 33)
+        profiles = []  # (x, speed, accel) each (B, 33), each at most the cruise at v
         if reading_m is not None:
             profiles.append(_braking(v, self.curve_target(speed_mps, reading_m)[:, None], CURVE_DECEL_MPS2, t))
         if lead is not None:
             target, decel = self.follow_target(speed_mps, *lead)
             profiles.append(_braking(v, target[:, None], decel[:, None], t))
-        if not profiles:
-            profiles.append(_braking(v, v, CURVE_DECEL_MPS2, t))
-        x, speed, accel = profiles[0]
-        for x2, speed2, accel2 in profiles[1:]:
-            accel = torch.where(speed2 < speed, accel2, accel)
+        x, speed, accel = v * t, v.expand(-1, t.shape[0]), torch.zeros_like(v * t)  # the cruise
+        for x2, speed2, accel2 in profiles:  # the slower one's acceleration; at equal speeds (t = 0) the harder braking
+            accel = torch.where((speed2 < speed) | ((speed2 == speed) & (accel2 < accel)), accel2, accel)
             x, speed = torch.minimum(x, x2), torch.minimum(speed, speed2)
         e = self.plan_columns
         return (x[..., None] * e[Plan.POSITION.start + FORWARD] + speed[..., None] * e[Plan.VELOCITY.start + FORWARD]
                 + accel[..., None] * e[Plan.ACCELERATION.start + FORWARD])
-
-    def curve_prior(self, speed_mps: torch.Tensor, reading_m: torch.Tensor) -> torch.Tensor:
-        """(B, 33, 15) the curve speed prior alone (:meth:`braking_prior` without a lead reading)."""
-        return self.braking_prior(speed_mps, reading_m)
 
     def _curvature_prior_of(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor | float:
         """(B, 1) the ``desired_curvature`` prior: the fed-back curvature with ``curvature_prior`` plus the lane
