@@ -162,6 +162,7 @@ class LeadProfile:
     brake_interval_s: Range = (7.0, 14.0)
     brake_duration_s: Range = (1.0, 2.5)
     go_duration_s: Range = (6.0, 12.0)  # "stop_and_go": time moving between stops
+    first_go_s: Range | None = None  # "stop_and_go": time moving before the first stop (None: go_duration_s)
     stop_decel_mps2: Range = (1.5, 3.0)
     stop_dwell_s: Range = (2.0, 5.0)
 
@@ -172,6 +173,13 @@ class LeadProfile:
                              "brake_decel_mps2": (0.5, 9.0), "brake_interval_s": (2.0, 120.0),
                              "brake_duration_s": (0.2, 10.0), "go_duration_s": (1.0, 120.0),
                              "stop_decel_mps2": (0.5, 6.0), "stop_dwell_s": (0.0, 60.0)})
+        if self.first_go_s is not None:
+            _check_ranges(self, {"first_go_s": (0.0, 120.0)})
+
+    @property
+    def first_stop_after_s(self) -> Range:
+        """"stop_and_go": the range of the time moving before the first stop."""
+        return self.go_duration_s if self.first_go_s is None else self.first_go_s
 
 
 @dataclass(frozen=True)
@@ -372,8 +380,9 @@ _SCENARIOS = (
         lanes=LaneProfile(lanes=(1, 3), oncoming_lanes=(0, 0), lane_width_m=(3.5, 3.9), shoulder_m=(1.0, 3.0)),
         traffic=TrafficProfile(density_per_km_lane=(15.0, 30.0), speed_factor=(0.3, 0.7),
                                lane_change_threshold_mps2=(0.5, 1.0)),
+        # the first stop early (a 10 s episode records the approach, the stop and the restart, not only the go)
         lead=LeadProfile(behaviours=("stop_and_go",), weights=(1.0,), gap_s=(1.5, 2.5), speed_factor=(0.7, 0.9),
-                         go_duration_s=(4.0, 8.0), stop_dwell_s=(1.5, 4.0)),
+                         go_duration_s=(4.0, 8.0), first_go_s=(0.5, 3.0), stop_dwell_s=(1.5, 4.0)),
         driver=DriverProfile(speed_mps=(10.0, 16.0), perturbations_per_min=(0.5, 1.5), takeovers_per_min=0.1)),
 )
 _REGISTRY = {s.name: s for s in _SCENARIOS}

@@ -80,7 +80,7 @@ class LeadScript:
         self.period_s = sample_range(rng, (15.0, 40.0))
         self.phase_rad = sample_range(rng, (0.0, 2.0 * math.pi))
         self.next_event_s = sample_range(rng, profile.brake_interval_s if behaviour == "brakes"
-                                         else profile.go_duration_s)
+                                         else profile.first_stop_after_s)
         self.event_end_s = -1.0
         self.decel_mps2 = 0.0
         self.mode = "go"  # stop_and_go: go -> stopping -> dwell -> go

@@ -53,7 +53,7 @@ def _lead_events(scenario: Scenario, behaviour: str, speed_mps: float, duration_
             t += hold
     elif behaviour == "stop_and_go":
         while t < duration_s:
-            t += sample_range(rng, lead.go_duration_s)
+            t += sample_range(rng, lead.go_duration_s if events else lead.first_stop_after_s)
             stop_s = speed_mps / sample_range(rng, lead.stop_decel_mps2) + sample_range(rng, lead.stop_dwell_s)
             events += [(int(t / dt_s), "lead_speed", 0.0), (int((t + stop_s) / dt_s), "lead_speed", speed_mps * 3.6)]
             t += stop_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from sunnypilot_training.collector.builtin.traffic import (
 )
 from sunnypilot_training.collector.builtin.world import RoadSurface
 from sunnypilot_training.collector.scenarios import LeadProfile, TrafficProfile
+from sunnypilot_training.errors import ConfigError
 
 DT_S = 0.05
 LANE_W_M = 3.6
@@ -152,3 +155,27 @@ def test_sampled_vehicles_vary_in_size_and_colour() -> None:
     assert lengths.min() >= 4.2 and lengths.max() > 8.0  # cars and trucks
     assert len({s.rgb for s in specs}) >= 8
     assert all(s.v0_mps > 0 for s in specs)
+
+
+def test_the_stop_and_go_scenario_stops_early_and_the_follow_suite_as_measured() -> None:
+    """The stop_and_go training scenario's lead first stops after 0.5-3 s of moving (a 10 s episode records the
+    approach and the stop, not only the go); the follow suite keeps its first stop after 4-8 s; the CARLA schedule
+    draws its first stop from the same range."""
+    from sunnypilot_training.collector.carla_backend.schedule import _lead_events
+    from sunnypilot_training.collector.scenarios import get_scenario
+    from sunnypilot_training.driving.suites import SUITES
+
+    training = get_scenario("stop_and_go")
+    suite = {name: scenario for name, scenario, _ in SUITES["follow"].groups}["stop_and_go"]
+    assert training.lead.first_stop_after_s == (0.5, 3.0) and training.lead.go_duration_s == (4.0, 8.0)
+    assert suite.lead.first_stop_after_s == (4.0, 8.0)
+    assert LeadProfile().first_stop_after_s == LeadProfile().go_duration_s  # unset: as every later stop
+    for profile, (lo, hi) in ((training.lead, (0.5, 3.0)), (suite.lead, (4.0, 8.0))):
+        for seed in range(20):
+            script = LeadScript("stop_and_go", profile, 10.0, np.random.default_rng(seed))
+            assert lo <= script.next_event_s <= hi
+            first = _lead_events(replace(training, lead=profile), "stop_and_go", 10.0, 60.0, DT_S,
+                                 np.random.default_rng(seed))[0]
+            assert first[1] == "lead_speed" and first[2] == 0.0 and lo <= first[0] * DT_S <= hi + DT_S
+    with pytest.raises(ConfigError, match="first_go_s"):
+        LeadProfile(first_go_s=(-1.0, 2.0))
