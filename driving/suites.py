@@ -118,7 +118,7 @@ LANE_CHANGE = Suite("lane_change", "signal, change lanes and settle in the new l
 FOLLOW = Suite("follow", "follow a lead that brakes hard or stops and goes, 40 s", (
     ("lead_brakes", _calm(_HIGHWAY, "fo_lead_brakes", lead=LeadProfile(behaviours=("brakes",), weights=(1.0,)),
                           lanes=replace(_HIGHWAY.lanes, lanes=(1, 2))), {}),
-    # the lead's first stop as the suite was measured with (after 4-8 s of moving), not the training scenario's early one
+    # the lead's first stop as the suite was measured (after 4-8 s of moving), not the training scenario's early one
     ("stop_and_go", _calm(get_scenario("stop_and_go"), "fo_stop_and_go",
                           lead=replace(get_scenario("stop_and_go").lead, first_go_s=None)), {}),
 ), runs=12, duration_s=40.0)
