@@ -178,7 +178,7 @@ class LeadProfile:
 
     @property
     def first_stop_after_s(self) -> Range:
-        """"stop_and_go": the range of the time moving before the first stop."""
+        """For "stop_and_go": the range of the time moving before the first stop."""
         return self.go_duration_s if self.first_go_s is None else self.first_go_s
 
 
