@@ -450,7 +450,8 @@ class PolicyModel(nn.Module):
         if lead is not None:
             target, decel = self.follow_target(speed_mps, *lead)
             profiles.append(_braking(v, target[:, None], decel[:, None], t))
-        x, speed, accel = v * t, v.expand(-1, t.shape[0]), torch.zeros_like(v * t)  # the cruise
+        x = v * t  # the cruise
+        speed, accel = v.expand_as(x), torch.zeros_like(x)
         for x2, speed2, accel2 in profiles:  # the slower one's acceleration; at equal speeds (t = 0) the harder braking
             accel = torch.where((speed2 < speed) | ((speed2 == speed) & (accel2 < accel)), accel2, accel)
             x, speed = torch.minimum(x, x2), torch.minimum(speed, speed2)
