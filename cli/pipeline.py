@@ -315,10 +315,10 @@ def run_pipeline(args) -> int:
         info["plots"] = sorted(str(p) for p in (train_dir / "plots").glob("*.png"))
     if checkpoint is None:
         last = latest_checkpoint(train_dir)
-        if last is None:
+        if last is None and not args.skip_export:  # --skip-train --skip-export with none: a collect-only run
             raise ConfigError(f"no checkpoint: {train_dir}/checkpoints is empty; run without --skip-train or pass "
-                              f"--checkpoint PATH")
-        checkpoint = str(last)
+                              f"--checkpoint PATH (or add --skip-export to only collect)")
+        checkpoint = None if last is None else str(last)
     info["checkpoint"] = checkpoint
     if not args.skip_export:
         info["export"] = log.run("export", _export, checkpoint, export_dir, args.profile)
