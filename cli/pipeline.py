@@ -61,9 +61,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                             "diffusion.steps=10", "diffusion.export_samples=8"],
               # closed loop: the first 4 runs of each suite, cut to 30 s, on 2 processes; one video per suite
               "drive": {"runs": 4, "seconds": 30.0, "workers": 2, "videos": 1}},
-    # For a GPU workstation: hours, the base models, every scenario.
-    "full": {"scenarios": None, "train_episodes": 40, "val_episodes": 4, "test_episodes": 10,
-             "unseen_look_episodes": 10, "episode_seconds": 50.0, "test_seconds": 30.0, "label_tail_seconds": 10.0,
+    # For a GPU workstation: hours, the base models, every scenario. The quick preset's short episodes (more drivers,
+    # mounts and looks for the same rendering beat longer ones), eight times as many: 200 minutes of driving,
+    # 240 000 frames, about 50 GB of shards (docs/benchmarks.md, "More episodes").
+    "full": {"scenarios": None, "train_episodes": 200, "val_episodes": 8, "test_episodes": 16,
+             "unseen_look_episodes": 8, "episode_seconds": 10.0, "test_seconds": 10.0, "label_tail_seconds": 10.0,
              "workers": 4,
              "overrides": ["model=base", "training.vision_epochs=20", "training.policy_epochs=20",
                            "training.batch_size=64", "training.num_workers=4", "training.lr=3e-4",
