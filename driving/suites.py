@@ -80,7 +80,7 @@ def _calm(base: Scenario, name: str, **profiles) -> Scenario:
 
 _NO_LEAD = LeadProfile(behaviours=("none",), weights=(1.0,))
 _CURVY, _HIGHWAY = get_scenario("curvy_road"), get_scenario("highway_follow")
-_URBAN = get_scenario("urban_intersection")
+_URBAN, _STOP_AND_GO = get_scenario("urban_intersection"), get_scenario("stop_and_go")
 _THREE_LANES = LaneProfile(lanes=(3, 3), oncoming_lanes=(0, 0), lane_width_m=(3.5, 3.8), shoulder_m=(1.0, 2.5))
 
 LANE_KEEP = Suite("lane_keep", "keep the lane on curvy roads and highways, 60 s", (
@@ -119,8 +119,7 @@ FOLLOW = Suite("follow", "follow a lead that brakes hard or stops and goes, 40 s
     ("lead_brakes", _calm(_HIGHWAY, "fo_lead_brakes", lead=LeadProfile(behaviours=("brakes",), weights=(1.0,)),
                           lanes=replace(_HIGHWAY.lanes, lanes=(1, 2))), {}),
     # the lead's first stop as the suite was measured (after 4-8 s of moving), not the training scenario's early one
-    ("stop_and_go", _calm(get_scenario("stop_and_go"), "fo_stop_and_go",
-                          lead=replace(get_scenario("stop_and_go").lead, first_go_s=None)), {}),
+    ("stop_and_go", _calm(_STOP_AND_GO, "fo_stop_and_go", lead=replace(_STOP_AND_GO.lead, first_go_s=None)), {}),
 ), runs=12, duration_s=40.0)
 
 SUITES: dict[str, Suite] = {s.name: s for s in (LANE_KEEP, LANE_CHANGE, FOLLOW)}
